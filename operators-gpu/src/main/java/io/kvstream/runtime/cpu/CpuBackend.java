@@ -1,0 +1,289 @@
+package io.kvstream.runtime.cpu;
+
+import io.kvstream.kv.KvCache;
+import io.kvstream.model.LayerWeights;
+import io.kvstream.model.Model;
+import io.kvstream.model.ModelConfig;
+import io.kvstream.model.Weights;
+import io.kvstream.runtime.ForwardBackend;
+import io.kvstream.runtime.Parallel;
+import io.kvstream.runtime.RopeTable;
+import io.kvstream.runtime.SequenceStep;
+
+import java.util.List;
+
+/**
+ * The forward pass on the CPU: every token of every sequence in the step goes through the
+ * matrix multiplies together (weights read once per step), while RoPE and attention run per
+ * sequence against that sequence's own cache.
+ *
+ * <p>Activations are fp32 throughout; weights are expanded to fp32 row by row. Buffers are kept
+ * from step to step and only grow, so a steady decode loop allocates nothing per token.
+ */
+public final class CpuBackend implements ForwardBackend {
+
+    private final ModelConfig config;
+    private final Weights weights;
+    private final Parallel parallel;
+    private final MatMul matMul;
+    private final RopeTable rope;
+    private final int dim;
+    private final int qDim;
+    private final int kvDim;
+    private final int headDim;
+    private final int groupSize;
+    private final float attentionScale;
+
+    // Activations of the current step, token-major; sized for `capacity` tokens.
+    private int capacity;
+    private float[] x = new float[0];
+    private float[] xb = new float[0];
+    private float[] q = new float[0];
+    private float[] k = new float[0];
+    private float[] v = new float[0];
+    private float[] att = new float[0];
+    private float[] gate = new float[0];
+    private float[] up = new float[0];
+    private float[] logitsRows = new float[0];
+    private float[] normed = new float[0];
+    // Per token of the step: which sequence, which index inside it.
+    private int[] seqOf = new int[0];
+    private int[] indexOf = new int[0];
+    // Per sequence: first token in the step, cache length before the step.
+    private int[] seqStart = new int[0];
+    private int[] baseLength = new int[0];
+    private final float[][] scores;
+
+    public CpuBackend(Model model, int threads) {
+        this.config = model.config();
+        this.weights = model.weights();
+        this.parallel = new Parallel(threads);
+        this.matMul = new MatMul(parallel);
+        this.dim = config.dim();
+        this.qDim = config.qDim();
+        this.kvDim = config.kvDim();
+        this.headDim = config.headDim();
+        this.groupSize = config.heads() / config.kvHeads();
+        this.attentionScale = (float) (1.0 / Math.sqrt(headDim));
+        this.rope = new RopeTable(headDim, config.ropeTheta(), config.ropeStyle());
+        this.scores = new float[parallel.threads()][0];
+    }
+
+    @Override
+    public ModelConfig config() {
+        return config;
+    }
+
+    @Override
+    public void forward(List<SequenceStep> batch) {
+        int sequences = batch.size();
+        int total = 0;
+        int maxPosition = 0;
+        int logitRows = 0;
+        for (int s = 0; s < sequences; s++) {
+            SequenceStep step = batch.get(s);
+            KvCache cache = step.cache();
+            if (cache.layers() != config.layers() || cache.kvHeads() != config.kvHeads()
+                    || cache.headDim() != headDim) {
+                throw new IllegalArgumentException(
+                        String.format(
+                                "cache of %d layers x %d kv heads x %d does not fit the model"
+                                        + " (%d x %d x %d)",
+                                cache.layers(), cache.kvHeads(), cache.headDim(),
+                                config.layers(), config.kvHeads(), headDim));
+            }
+            cache.reserve(step.count());
+            total += step.count();
+            maxPosition = Math.max(maxPosition, cache.nextPosition() + step.count());
+            logitRows += step.count() > 0 ? step.logitRows() : 0;
+        }
+        if (total == 0) {
+            return;
+        }
+        ensureCapacity(total, sequences);
+        rope.ensure(maxPosition);
+        int t = 0;
+        for (int s = 0; s < sequences; s++) {
+            SequenceStep step = batch.get(s);
+            seqStart[s] = t;
+            baseLength[s] = step.cache().length();
+            for (int i = 0; i < step.count(); i++, t++) {
+                seqOf[t] = s;
+                indexOf[t] = i;
+            }
+        }
+        embed(batch, total);
+        for (int l = 0; l < config.layers(); l++) {
+            layer(batch, l, total);
+        }
+        logits(batch, logitRows);
+        for (SequenceStep step : batch) {
+            step.cache().commit(step.count());
+        }
+    }
+
+    private void embed(List<SequenceStep> batch, int total) {
+        for (int t = 0; t < total; t++) {
+            SequenceStep step = batch.get(seqOf[t]);
+            int i = indexOf[t];
+            if (step.isEmbedded(i)) {
+                System.arraycopy(step.embeddings(), i * dim, x, t * dim, dim);
+            } else {
+                int token = step.token(i);
+                if (token < 0 || token >= config.vocabSize()) {
+                    throw new IllegalArgumentException(
+                            String.format(
+                                    "token id %d is outside the vocabulary of %d",
+                                    token, config.vocabSize()));
+                }
+                weights.tokenEmbedding().dequantizeRow(token, x, t * dim);
+            }
+        }
+    }
+
+    private void layer(List<SequenceStep> batch, int l, int total) {
+        LayerWeights w = weights.layers().get(l);
+        float eps = config.rmsEps();
+        parallel.forRange(total, 8, (worker, from, to) -> {
+            for (int t = from; t < to; t++) {
+                VectorMath.rmsNorm(x, t * dim, w.attnNorm(), eps, xb, t * dim, dim);
+            }
+        });
+        matMul.multiply(w.wq(), xb, dim, total, q, qDim);
+        matMul.multiply(w.wk(), xb, dim, total, k, kvDim);
+        matMul.multiply(w.wv(), xb, dim, total, v, kvDim);
+        // Biases, RoPE and the cache write are per token; positions come from each sequence.
+        parallel.forRange(total, 16, (worker, from, to) -> {
+            for (int t = from; t < to; t++) {
+                if (w.bq() != null) {
+                    VectorMath.add(w.bq(), 0, q, t * qDim, qDim);
+                    VectorMath.add(w.bk(), 0, k, t * kvDim, kvDim);
+                    VectorMath.add(w.bv(), 0, v, t * kvDim, kvDim);
+                }
+                SequenceStep step = batch.get(seqOf[t]);
+                KvCache cache = step.cache();
+                int i = indexOf[t];
+                int pos = cache.nextPosition() + i;
+                rope.rotate(q, t * qDim, config.heads(), pos);
+                rope.rotate(k, t * kvDim, config.kvHeads(), pos);
+                int slot = baseLength[seqOf[t]] + i;
+                System.arraycopy(k, t * kvDim, cache.keys(l), slot * kvDim, kvDim);
+                System.arraycopy(v, t * kvDim, cache.values(l), slot * kvDim, kvDim);
+            }
+        });
+        int heads = config.heads();
+        parallel.forRange(total * heads, 4, (worker, from, to) -> {
+            for (int item = from; item < to; item++) {
+                attend(batch, l, item / heads, item % heads, worker);
+            }
+        });
+        matMul.multiply(w.wo(), att, qDim, total, xb, dim);
+        parallel.forRange(total, 16, (worker, from, to) -> {
+            for (int t = from; t < to; t++) {
+                VectorMath.add(xb, t * dim, x, t * dim, dim);
+                VectorMath.rmsNorm(x, t * dim, w.ffnNorm(), eps, xb, t * dim, dim);
+            }
+        });
+        int hidden = config.hiddenDim();
+        matMul.multiply(w.wGate(), xb, dim, total, gate, hidden);
+        matMul.multiply(w.wUp(), xb, dim, total, up, hidden);
+        parallel.forRange(total, 8, (worker, from, to) -> {
+            for (int t = from; t < to; t++) {
+                VectorMath.swiGlu(gate, t * hidden, up, t * hidden, hidden);
+            }
+        });
+        matMul.multiply(w.wDown(), gate, hidden, total, xb, dim);
+        parallel.forRange(total, 16, (worker, from, to) -> {
+            for (int t = from; t < to; t++) {
+                VectorMath.add(xb, t * dim, x, t * dim, dim);
+            }
+        });
+    }
+
+    /** Causal attention of token {@code t}'s head {@code h} over its sequence's cache. */
+    private void attend(List<SequenceStep> batch, int l, int t, int h, int worker) {
+        int s = seqOf[t];
+        KvCache cache = batch.get(s).cache();
+        int slots = baseLength[s] + indexOf[t] + 1;
+        float[] keys = cache.keys(l);
+        float[] values = cache.values(l);
+        float[] sc = scores[worker];
+        if (sc.length < slots) {
+            sc = new float[Math.max(slots, sc.length * 2)];
+            scores[worker] = sc;
+        }
+        int qo = t * qDim + h * headDim;
+        int kvOffset = (h / groupSize) * headDim;
+        for (int j = 0; j < slots; j++) {
+            sc[j] = VectorMath.dot(q, qo, keys, j * kvDim + kvOffset, headDim) * attentionScale;
+        }
+        VectorMath.softmax(sc, 0, slots);
+        int out = t * qDim + h * headDim;
+        java.util.Arrays.fill(att, out, out + headDim, 0f);
+        for (int j = 0; j < slots; j++) {
+            VectorMath.axpy(sc[j], values, j * kvDim + kvOffset, att, out, headDim);
+        }
+    }
+
+    private void logits(List<SequenceStep> batch, int rows) {
+        if (rows == 0) {
+            return;
+        }
+        int vocab = config.vocabSize();
+        if (normed.length < rows * dim) {
+            normed = new float[rows * dim];
+        }
+        if (logitsRows.length < rows * vocab) {
+            logitsRows = new float[rows * vocab];
+        }
+        int r = 0;
+        for (int s = 0; s < batch.size(); s++) {
+            SequenceStep step = batch.get(s);
+            if (step.count() == 0) {
+                continue;
+            }
+            for (int i = step.firstLogit(); i < step.count(); i++, r++) {
+                int t = seqStart[s] + i;
+                VectorMath.rmsNorm(x, t * dim, weights.outputNorm(), config.rmsEps(), normed, r * dim, dim);
+            }
+        }
+        matMul.multiply(weights.output(), normed, dim, rows, logitsRows, vocab);
+        r = 0;
+        for (SequenceStep step : batch) {
+            if (step.count() == 0) {
+                continue;
+            }
+            int n = step.logitRows();
+            float[] dst = step.logitsBuffer(n * vocab);
+            System.arraycopy(logitsRows, r * vocab, dst, 0, n * vocab);
+            r += n;
+        }
+    }
+
+    private void ensureCapacity(int tokens, int sequences) {
+        if (seqStart.length < sequences) {
+            seqStart = new int[Math.max(sequences, seqStart.length * 2)];
+            baseLength = new int[seqStart.length];
+        }
+        if (tokens <= capacity) {
+            return;
+        }
+        int cap = Math.max(tokens, capacity * 2);
+        x = new float[cap * dim];
+        xb = new float[cap * dim];
+        q = new float[cap * qDim];
+        k = new float[cap * kvDim];
+        v = new float[cap * kvDim];
+        att = new float[cap * qDim];
+        gate = new float[cap * config.hiddenDim()];
+        up = new float[cap * config.hiddenDim()];
+        seqOf = new int[cap];
+        indexOf = new int[cap];
+        capacity = cap;
+    }
+
+    @Override
+    public void close() {
+        parallel.close();
+    }
+}

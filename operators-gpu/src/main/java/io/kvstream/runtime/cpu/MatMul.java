@@ -1,0 +1,115 @@
+package io.kvstream.runtime.cpu;
+
+import io.kvstream.model.tensor.FloatTensor;
+import io.kvstream.runtime.Parallel;
+
+import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.VectorOperators;
+import jdk.incubator.vector.VectorSpecies;
+
+/**
+ * {@code out[t][r] = W[r] . x[t]} for every token {@code t} of a step and every row {@code r} of a
+ * weight matrix.
+ *
+ * <p>Rows are expanded to fp32 a chunk at a time, once per step, and every token of the batch is
+ * multiplied against them while they sit in cache: a step over many sequences reads each weight
+ * once. Tokens go in blocks so that the activations a chunk reuses also stay in cache.
+ */
+final class MatMul {
+
+    private static final VectorSpecies<Float> F = VectorMath.F;
+    /** Rows expanded together; a multiple of the 4-row kernel. */
+    private static final int ROW_CHUNK = 16;
+    /** Tokens multiplied against a row chunk before moving on. */
+    private static final int TOKEN_BLOCK = 32;
+
+    private final Parallel parallel;
+    private final float[][] scratch;
+
+    MatMul(Parallel parallel) {
+        this.parallel = parallel;
+        this.scratch = new float[parallel.threads()][0];
+    }
+
+    /**
+     * @param x activations, token {@code t} at {@code x[t * xStride .. + w.cols())}
+     * @param out results, token {@code t} row {@code r} at {@code out[t * outStride + r]}
+     */
+    void multiply(FloatTensor w, float[] x, int xStride, int tokens, float[] out, int outStride) {
+        int rows = w.rows();
+        int cols = w.cols();
+        parallel.forRange(
+                rows,
+                ROW_CHUNK,
+                (worker, from, to) -> {
+                    float[] rowsBuf = scratch(worker, ROW_CHUNK * cols);
+                    int n = to - from;
+                    for (int r = 0; r < n; r++) {
+                        w.dequantizeRow(from + r, rowsBuf, r * cols);
+                    }
+                    for (int t0 = 0; t0 < tokens; t0 += TOKEN_BLOCK) {
+                        int t1 = Math.min(tokens, t0 + TOKEN_BLOCK);
+                        int r = 0;
+                        for (; r + 4 <= n; r += 4) {
+                            kernel4(rowsBuf, r * cols, cols, x, xStride, t0, t1, out, outStride, from + r);
+                        }
+                        for (; r < n; r++) {
+                            for (int t = t0; t < t1; t++) {
+                                out[t * outStride + from + r] =
+                                        VectorMath.dot(rowsBuf, r * cols, x, t * xStride, cols);
+                            }
+                        }
+                    }
+                });
+    }
+
+    private float[] scratch(int worker, int size) {
+        float[] s = scratch[worker];
+        if (s.length < size) {
+            s = new float[size];
+            scratch[worker] = s;
+        }
+        return s;
+    }
+
+    /** Four consecutive rows against tokens {@code [t0, t1)}: one activation load feeds four FMAs. */
+    private static void kernel4(
+            float[] w, int wo, int cols, float[] x, int xStride, int t0, int t1,
+            float[] out, int outStride, int row) {
+        int upper = F.loopBound(cols);
+        int w1 = wo + cols;
+        int w2 = w1 + cols;
+        int w3 = w2 + cols;
+        for (int t = t0; t < t1; t++) {
+            int xo = t * xStride;
+            FloatVector a0 = FloatVector.zero(F);
+            FloatVector a1 = FloatVector.zero(F);
+            FloatVector a2 = FloatVector.zero(F);
+            FloatVector a3 = FloatVector.zero(F);
+            int c = 0;
+            for (; c < upper; c += F.length()) {
+                FloatVector xv = FloatVector.fromArray(F, x, xo + c);
+                a0 = FloatVector.fromArray(F, w, wo + c).fma(xv, a0);
+                a1 = FloatVector.fromArray(F, w, w1 + c).fma(xv, a1);
+                a2 = FloatVector.fromArray(F, w, w2 + c).fma(xv, a2);
+                a3 = FloatVector.fromArray(F, w, w3 + c).fma(xv, a3);
+            }
+            float s0 = a0.reduceLanes(VectorOperators.ADD);
+            float s1 = a1.reduceLanes(VectorOperators.ADD);
+            float s2 = a2.reduceLanes(VectorOperators.ADD);
+            float s3 = a3.reduceLanes(VectorOperators.ADD);
+            for (; c < cols; c++) {
+                float xc = x[xo + c];
+                s0 += w[wo + c] * xc;
+                s1 += w[w1 + c] * xc;
+                s2 += w[w2 + c] * xc;
+                s3 += w[w3 + c] * xc;
+            }
+            int o = t * outStride + row;
+            out[o] = s0;
+            out[o + 1] = s1;
+            out[o + 2] = s2;
+            out[o + 3] = s3;
+        }
+    }
+}
