@@ -1,9 +1,11 @@
 package io.kvstream.generate;
 
-import io.kvstream.model.ModelConfig;
+import io.kvstream.kv.KvCache;
 import io.kvstream.runtime.ForwardBackend;
 import io.kvstream.runtime.SequenceStep;
 import io.kvstream.sampling.Sampler;
+
+import javax.annotation.Nullable;
 
 import java.util.ArrayDeque;
 import java.util.ArrayList;
@@ -54,17 +56,17 @@ public final class ContinuousBatcher {
 
     /** Queues a request; it starts when a slot frees up. Prompts too long fail at once. */
     public void submit(GenerationRequest request) {
-        ModelConfig config = backend.config();
-        int needed = request.cache().length() + request.prompt().length();
+        KvCache cache = request.cache();
         if (request.prompt().length() == 0) {
             fail(request, "empty prompt");
-        } else if (needed > config.contextLength()) {
+        } else if (request.prompt().length() > cache.remaining()) {
             fail(
                     request,
                     String.format(
-                            "prompt of %d tokens on top of %d cached exceeds the context of %d",
-                            request.prompt().length(), request.cache().length(),
-                            config.contextLength()));
+                            "prompt of %d tokens does not fit: the cache holds %d tokens and"
+                                    + " takes %d more (context %d)",
+                            request.prompt().length(), cache.tokens(), cache.remaining(),
+                            backend.config().contextLength()));
         } else {
             waiting.add(request);
         }
@@ -143,7 +145,7 @@ public final class ContinuousBatcher {
             r.listener().onToken(r, token, index);
             if (r.generatedCount() >= r.maxNewTokens()) {
                 finish(r, FinishReason.LENGTH, null);
-            } else if (r.cache().length() >= backend.config().contextLength()) {
+            } else if (r.cache().remaining() == 0) {
                 finish(r, FinishReason.CONTEXT, null);
             } else {
                 r.setPending(token);
@@ -164,7 +166,7 @@ public final class ContinuousBatcher {
         return step;
     }
 
-    private void finish(GenerationRequest r, FinishReason reason, String error) {
+    private void finish(GenerationRequest r, FinishReason reason, @Nullable String error) {
         r.finish();
         r.listener().onFinish(r, reason, error);
     }

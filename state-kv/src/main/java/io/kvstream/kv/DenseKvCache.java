@@ -8,7 +8,6 @@ public final class DenseKvCache implements KvCache {
     private final int layers;
     private final int kvHeads;
     private final int headDim;
-    private final int kvDim;
     private final int maxTokens;
     private final float[][] keys;
     private final float[][] values;
@@ -29,10 +28,9 @@ public final class DenseKvCache implements KvCache {
         this.layers = layers;
         this.kvHeads = kvHeads;
         this.headDim = headDim;
-        this.kvDim = kvHeads * headDim;
         this.maxTokens = maxTokens;
-        this.keys = new float[layers][0];
-        this.values = new float[layers][0];
+        this.keys = new float[layers * kvHeads][0];
+        this.values = new float[layers * kvHeads][0];
     }
 
     @Override
@@ -51,8 +49,18 @@ public final class DenseKvCache implements KvCache {
     }
 
     @Override
-    public int length() {
+    public int tokens() {
         return length;
+    }
+
+    @Override
+    public int length(int layer, int kvHead) {
+        return length;
+    }
+
+    @Override
+    public int remaining() {
+        return maxTokens - length;
     }
 
     @Override
@@ -78,21 +86,21 @@ public final class DenseKvCache implements KvCache {
         }
         // Grow geometrically so that a long decode does not copy the cache on every token.
         int newCapacity = Math.min(maxTokens, Math.max(needed, Math.max(64, capacity * 2)));
-        for (int l = 0; l < layers; l++) {
-            keys[l] = Arrays.copyOf(keys[l], newCapacity * kvDim);
-            values[l] = Arrays.copyOf(values[l], newCapacity * kvDim);
+        for (int i = 0; i < keys.length; i++) {
+            keys[i] = Arrays.copyOf(keys[i], newCapacity * headDim);
+            values[i] = Arrays.copyOf(values[i], newCapacity * headDim);
         }
         capacity = newCapacity;
     }
 
     @Override
-    public float[] keys(int layer) {
-        return keys[layer];
+    public float[] keys(int layer, int kvHead) {
+        return keys[layer * kvHeads + kvHead];
     }
 
     @Override
-    public float[] values(int layer) {
-        return values[layer];
+    public float[] values(int layer, int kvHead) {
+        return values[layer * kvHeads + kvHead];
     }
 
     @Override
@@ -109,5 +117,10 @@ public final class DenseKvCache implements KvCache {
     @Override
     public void clear() {
         length = 0;
+    }
+
+    @Override
+    public long bytesInMemory() {
+        return 2L * layers * kvHeads * headDim * length * Float.BYTES;
     }
 }

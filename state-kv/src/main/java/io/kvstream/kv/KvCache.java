@@ -1,14 +1,16 @@
 package io.kvstream.kv;
 
+import javax.annotation.Nullable;
+
 /**
  * One sequence's key/value cache as the forward pass sees it.
  *
- * <p>The model writes the keys (already rotated) and values of new tokens into slots past {@link
- * #length()}, attends over every slot up to and including the token being computed, and then
- * {@link #commit commits} the new tokens once all layers have been written. Slots are dense per
- * layer, laid out {@code [slot][kvHead][headDim]}, so attention reads them with a stride of
- * {@code kvHeads * headDim}. Compressed or evicting caches decode into this layout; how they keep
- * their data between turns is their own business.
+ * <p>Each (layer, kv head) holds its own run of slots, {@code [slot][headDim]}, so that eviction
+ * may keep different tokens in different heads. The model writes the keys (already rotated) and
+ * values of the step's new tokens into the slots right after {@link #length(int, int)}, attends
+ * over every slot up to and including the token being computed, and {@link #commit commits} the
+ * new tokens once all layers are written. Compressed caches decode into this layout (with the
+ * values their codec reproduces); how they store blocks between turns is their own business.
  */
 public interface KvCache {
 
@@ -18,32 +20,51 @@ public interface KvCache {
 
     int headDim();
 
-    /** Number of committed tokens (slots holding keys and values for every layer). */
-    int length();
+    /** Tokens appended to the cache over its life (what the session has fed), evicted or not. */
+    int tokens();
+
+    /** Slots held for {@code (layer, kvHead)} before the current step's tokens. */
+    int length(int layer, int kvHead);
+
+    /**
+     * Tokens that can still be appended: for a cache that keeps everything, its limit (the
+     * model's context) minus what it holds; for one that evicts, {@link Integer#MAX_VALUE}.
+     */
+    int remaining();
 
     /** RoPE position that the next appended token takes. */
     int nextPosition();
 
-    /** Makes room for {@code tokens} more slots past {@link #length()}; may reallocate arrays. */
+    /**
+     * Makes room for {@code tokens} more slots in every head. Arrays may be replaced, so callers
+     * fetch them after reserving.
+     */
     void reserve(int tokens);
 
+    /** Keys of one head, {@code [slot][headDim]}, valid up to the reserved capacity. */
+    float[] keys(int layer, int kvHead);
+
+    /** Values of one head, same layout as {@link #keys}. */
+    float[] values(int layer, int kvHead);
+
     /**
-     * Keys of one layer, {@code [slot][kvHead][headDim]}; valid up to the reserved capacity. The
-     * array may change after {@link #reserve}, so callers fetch it again after reserving.
+     * Makes the {@code tokens} slots written after {@link #length(int, int)} part of the cache
+     * and advances the position; a cache that evicts or compresses does so here.
      */
-    float[] keys(int layer);
-
-    /** Values of one layer, same layout as {@link #keys}. */
-    float[] values(int layer);
-
-    /** Marks {@code tokens} written slots as part of the cache and advances the position. */
     void commit(int tokens);
+
+    /**
+     * Where the forward pass reports attention weights, for caches whose eviction needs them;
+     * null (the default) when nothing needs them, so the full-cache path pays nothing.
+     */
+    @Nullable
+    default AttentionObserver attentionObserver() {
+        return null;
+    }
 
     /** Forgets every token, keeping the allocation. */
     void clear();
 
-    /** Bytes this cache holds in memory for its committed tokens. */
-    default long bytesInMemory() {
-        return 2L * layers() * kvHeads() * headDim() * length() * Float.BYTES;
-    }
+    /** Bytes the decoded slots take in memory. */
+    long bytesInMemory();
 }

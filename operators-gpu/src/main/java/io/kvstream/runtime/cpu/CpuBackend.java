@@ -1,5 +1,6 @@
 package io.kvstream.runtime.cpu;
 
+import io.kvstream.kv.AttentionObserver;
 import io.kvstream.kv.KvCache;
 import io.kvstream.model.LayerWeights;
 import io.kvstream.model.Model;
@@ -10,6 +11,7 @@ import io.kvstream.runtime.Parallel;
 import io.kvstream.runtime.RopeTable;
 import io.kvstream.runtime.SequenceStep;
 
+import java.util.Arrays;
 import java.util.List;
 
 /**
@@ -49,9 +51,8 @@ public final class CpuBackend implements ForwardBackend {
     // Per token of the step: which sequence, which index inside it.
     private int[] seqOf = new int[0];
     private int[] indexOf = new int[0];
-    // Per sequence: first token in the step, cache length before the step.
+    // Per sequence: its first token in the step.
     private int[] seqStart = new int[0];
-    private int[] baseLength = new int[0];
     private final float[][] scores;
 
     public CpuBackend(Model model, int threads) {
@@ -106,7 +107,6 @@ public final class CpuBackend implements ForwardBackend {
         for (int s = 0; s < sequences; s++) {
             SequenceStep step = batch.get(s);
             seqStart[s] = t;
-            baseLength[s] = step.cache().length();
             for (int i = 0; i < step.count(); i++, t++) {
                 seqOf[t] = s;
                 indexOf[t] = i;
@@ -166,9 +166,11 @@ public final class CpuBackend implements ForwardBackend {
                 int pos = cache.nextPosition() + i;
                 rope.rotate(q, t * qDim, config.heads(), pos);
                 rope.rotate(k, t * kvDim, config.kvHeads(), pos);
-                int slot = baseLength[seqOf[t]] + i;
-                System.arraycopy(k, t * kvDim, cache.keys(l), slot * kvDim, kvDim);
-                System.arraycopy(v, t * kvDim, cache.values(l), slot * kvDim, kvDim);
+                for (int h = 0; h < config.kvHeads(); h++) {
+                    int slot = cache.length(l, h) + i;
+                    System.arraycopy(k, t * kvDim + h * headDim, cache.keys(l, h), slot * headDim, headDim);
+                    System.arraycopy(v, t * kvDim + h * headDim, cache.values(l, h), slot * headDim, headDim);
+                }
             }
         });
         int heads = config.heads();
@@ -203,25 +205,29 @@ public final class CpuBackend implements ForwardBackend {
     /** Causal attention of token {@code t}'s head {@code h} over its sequence's cache. */
     private void attend(List<SequenceStep> batch, int l, int t, int h, int worker) {
         int s = seqOf[t];
-        KvCache cache = batch.get(s).cache();
-        int slots = baseLength[s] + indexOf[t] + 1;
-        float[] keys = cache.keys(l);
-        float[] values = cache.values(l);
+        SequenceStep step = batch.get(s);
+        KvCache cache = step.cache();
+        int kvHead = h / groupSize;
+        int slots = cache.length(l, kvHead) + indexOf[t] + 1;
+        float[] keys = cache.keys(l, kvHead);
+        float[] values = cache.values(l, kvHead);
         float[] sc = scores[worker];
         if (sc.length < slots) {
             sc = new float[Math.max(slots, sc.length * 2)];
             scores[worker] = sc;
         }
         int qo = t * qDim + h * headDim;
-        int kvOffset = (h / groupSize) * headDim;
         for (int j = 0; j < slots; j++) {
-            sc[j] = VectorMath.dot(q, qo, keys, j * kvDim + kvOffset, headDim) * attentionScale;
+            sc[j] = VectorMath.dot(q, qo, keys, j * headDim, headDim) * attentionScale;
         }
         VectorMath.softmax(sc, 0, slots);
-        int out = t * qDim + h * headDim;
-        java.util.Arrays.fill(att, out, out + headDim, 0f);
+        AttentionObserver observer = cache.attentionObserver();
+        if (observer != null) {
+            observer.observe(l, h, indexOf[t], step.count(), sc, slots);
+        }
+        Arrays.fill(att, qo, qo + headDim, 0f);
         for (int j = 0; j < slots; j++) {
-            VectorMath.axpy(sc[j], values, j * kvDim + kvOffset, att, out, headDim);
+            VectorMath.axpy(sc[j], values, j * headDim, att, qo, headDim);
         }
     }
 
@@ -263,7 +269,6 @@ public final class CpuBackend implements ForwardBackend {
     private void ensureCapacity(int tokens, int sequences) {
         if (seqStart.length < sequences) {
             seqStart = new int[Math.max(sequences, seqStart.length * 2)];
-            baseLength = new int[seqStart.length];
         }
         if (tokens <= capacity) {
             return;
