@@ -1,7 +1,9 @@
 package io.kvstream.model.gguf;
 
 import io.kvstream.model.tensor.Float16;
+import io.kvstream.model.tensor.FloatTensor;
 import io.kvstream.model.tensor.GgmlType;
+import io.kvstream.model.tensor.RowSource;
 
 import java.io.BufferedOutputStream;
 import java.io.IOException;
@@ -25,12 +27,6 @@ import java.util.Map;
  * ({@code quantize_row_q8_0_ref}), so files written here load bit-identically in llama.cpp.
  */
 public final class GgufWriter {
-
-    /** Produces row {@code row} of a tensor into {@code out[0 .. cols)}. */
-    @FunctionalInterface
-    public interface RowSource {
-        void fill(int row, float[] out);
-    }
 
     private static final class PendingTensor {
         final String name;
@@ -143,6 +139,11 @@ public final class GgufWriter {
         }
         return addTensor(
                 name, type, rows, cols, (r, out) -> System.arraycopy(values, r * cols, out, 0, cols));
+    }
+
+    /** Declares a copy of {@code tensor} under {@code name}, re-encoded as {@code type}. */
+    public GgufWriter addTensor(String name, GgmlType type, FloatTensor tensor) {
+        return addTensor(name, type, tensor.rows(), tensor.cols(), RowSource.of(tensor));
     }
 
     /** Declares a vector (one GGUF dimension). */
