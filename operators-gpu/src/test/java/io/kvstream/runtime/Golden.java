@@ -5,14 +5,19 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 
 import java.io.IOException;
 import java.nio.file.Path;
+import javax.annotation.Nullable;
+
 import java.util.ArrayList;
+import java.util.Collections;
 import java.util.Iterator;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 
 /** The golden cases of a {@code golden*.json} file: inputs, logits and greedy continuations. */
-record Golden(String task, JsonNode segments, int[] ids, Map<Integer, float[]> logitsAt, int[] greedyIds) {
+record Golden(
+        String task, JsonNode segments, int[] ids, Map<Integer, float[]> logitsAt,
+        @Nullable int[] greedyIds, @Nullable String greedyText) {
 
     static List<Golden> read(Path file) throws IOException {
         JsonNode root = new ObjectMapper().readTree(file.toFile());
@@ -20,7 +25,8 @@ record Golden(String task, JsonNode segments, int[] ids, Map<Integer, float[]> l
         for (JsonNode c : root.get("cases")) {
             int[] ids = ints(c.get("ids"));
             Map<Integer, float[]> at = new LinkedHashMap<>();
-            Iterator<Map.Entry<String, JsonNode>> it = c.get("logits_at").fields();
+            Iterator<Map.Entry<String, JsonNode>> it =
+                    c.has("logits_at") ? c.get("logits_at").fields() : Collections.emptyIterator();
             while (it.hasNext()) {
                 Map.Entry<String, JsonNode> e = it.next();
                 at.put(Integer.parseInt(e.getKey()), floats(e.getValue()));
@@ -28,7 +34,9 @@ record Golden(String task, JsonNode segments, int[] ids, Map<Integer, float[]> l
             at.put(ids.length - 1, floats(c.get("last_logits")));
             cases.add(new Golden(
                     c.has("task") ? c.get("task").asText() : "case" + cases.size(),
-                    c.get("segments"), ids, at, ints(c.get("greedy_ids"))));
+                    c.get("segments"), ids, at,
+                    c.has("greedy_ids") ? ints(c.get("greedy_ids")) : null,
+                    c.has("greedy_text") ? c.get("greedy_text").asText() : null));
         }
         return cases;
     }
