@@ -1,0 +1,81 @@
+package io.kvstream.cli;
+
+import io.kvstream.generate.Engine;
+import picocli.CommandLine.Option;
+
+import javax.annotation.Nullable;
+
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.NoSuchFileException;
+import java.nio.file.Path;
+import java.nio.file.Paths;
+
+/**
+ * Which model a command runs: {@code --model} (GGUF file or Hugging Face checkpoint), {@code
+ * --mmproj}, {@code --threads}. Without {@code --model}, the reference model the project ships in
+ * {@code models/} (with its projector) is used.
+ */
+public final class ModelOptions {
+
+    /** Set by the launcher to the installation folder, where {@code models/} lives. */
+    public static final String HOME_PROPERTY = "kvstream.home";
+
+    static final String DEFAULT_MODEL = "models/refmodel-q8_0.gguf";
+    static final String DEFAULT_MMPROJ = "models/refmodel-mmproj-f16.gguf";
+
+    @Option(
+            names = "--model",
+            paramLabel = "FILE",
+            description = "GGUF file, .safetensors file or checkpoint folder (default: ${DEFAULT-VALUE})",
+            defaultValue = DEFAULT_MODEL)
+    Path model;
+
+    @Option(
+            names = "--mmproj",
+            paramLabel = "FILE",
+            description = "vision projector GGUF for video frames (default: the shipped one with the default model)")
+    @Nullable
+    Path mmproj;
+
+    @Option(
+            names = "--tokenizer",
+            paramLabel = "FILE",
+            description = "tokenizer.json to use instead of the model's own")
+    @Nullable
+    Path tokenizer;
+
+    @Option(
+            names = "--threads",
+            paramLabel = "N",
+            description = "CPU threads (default: all cores)")
+    int threads = Runtime.getRuntime().availableProcessors();
+
+    public Engine open() throws IOException {
+        Path modelPath = resolve(model);
+        Path mm = mmproj != null ? resolve(mmproj) : null;
+        if (mm == null && model.toString().equals(DEFAULT_MODEL)) {
+            mm = resolve(Paths.get(DEFAULT_MMPROJ));
+        }
+        return Engine.open(modelPath, mm, tokenizer != null ? resolve(tokenizer) : null, threads);
+    }
+
+    public Path modelPath() throws IOException {
+        return resolve(model);
+    }
+
+    /** A relative default resolves against the installation folder when not found here. */
+    private static Path resolve(Path path) throws IOException {
+        if (Files.exists(path) || path.isAbsolute()) {
+            if (!Files.exists(path)) {
+                throw new NoSuchFileException(path.toString(), null, "not found");
+            }
+            return path;
+        }
+        String home = System.getProperty(HOME_PROPERTY);
+        if (home != null && Files.exists(Paths.get(home).resolve(path))) {
+            return Paths.get(home).resolve(path);
+        }
+        throw new NoSuchFileException(path.toAbsolutePath().toString(), null, "not found");
+    }
+}
