@@ -287,6 +287,30 @@ class GgufFileTest {
     }
 
     @Test
+    void tensorOver2GiBFailsClearlyButFileOpens() throws IOException {
+        Path file = validFile();
+        byte[] b = Files.readAllBytes(file);
+        // Claim 2^21 + 1 rows of 256 floats: 2 GiB + 1 KiB, past what one mapping can hold.
+        int rowsField = typeFieldOffset(b) - 8;
+        ByteBuffer.wrap(b).order(ByteOrder.LITTLE_ENDIAN).putLong(rowsField, (1L << 21) + 1);
+        Files.write(file, b);
+        // The valid file ends with the tensor's 2 x 256 floats (already aligned).
+        long dataOffset = b.length - 2 * 256 * 4;
+        // A sparse extension makes the file long enough without writing 2 GiB.
+        try (java.io.RandomAccessFile raf = new java.io.RandomAccessFile(file.toFile(), "rw")) {
+            raf.setLength(dataOffset + ((1L << 21) + 1) * 256 * 4);
+        }
+        try (GgufFile g = GgufFile.open(file)) {
+            assertThat(g.tensorInfo(TENSOR).byteSize()).isGreaterThan(Integer.MAX_VALUE);
+            assertThatThrownBy(() -> g.tensor(TENSOR))
+                    .isInstanceOf(ModelFormatException.class)
+                    .hasMessageContaining(file.toString())
+                    .hasMessageContaining("'" + TENSOR + "'")
+                    .hasMessageContaining("over 2 GiB");
+        }
+    }
+
+    @Test
     void missingTensorNamesFileAndTensor() throws IOException {
         Path file = validFile();
         try (GgufFile g = GgufFile.open(file)) {

@@ -9,6 +9,7 @@ import io.kvstream.model.RopeStyle;
 import io.kvstream.model.tensor.FloatTensor;
 import io.kvstream.model.tensor.GgmlType;
 import io.kvstream.testing.RefModel;
+import io.kvstream.testing.TensorAssertions;
 
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -63,32 +64,8 @@ class SafetensorsLoaderTest {
         }
     }
 
-    /**
-     * Every element of {@code hf} equals the GGUF one; with {@code headDim > 0} the GGUF rows are
-     * llama.cpp's permutation for interleaved RoPE: within each head, GGUF row {@code 2i + j} is
-     * HF row {@code j * headDim/2 + i}.
-     */
-    static void assertEqual(FloatTensor hf, FloatTensor gguf, int headDim) {
-        assertThat(gguf.rows()).isEqualTo(hf.rows());
-        assertThat(gguf.cols()).isEqualTo(hf.cols());
-        float[] a = new float[hf.cols()];
-        float[] b = new float[hf.cols()];
-        boolean anyMoved = false;
-        for (int r = 0; r < hf.rows(); r++) {
-            int g = r;
-            if (headDim > 0) {
-                int head = r / headDim;
-                int within = r % headDim;
-                int j = within / (headDim / 2);
-                int i = within % (headDim / 2);
-                g = head * headDim + 2 * i + j;
-                anyMoved |= g != r;
-            }
-            hf.dequantizeRow(r, a, 0);
-            gguf.dequantizeRow(g, b, 0);
-            assertThat(a).as("%s row %d vs %s row %d", hf.name(), r, gguf.name(), g).containsExactly(b);
-        }
-        assertThat(anyMoved).isEqualTo(headDim > 0);
+    private static void assertEqual(FloatTensor hf, FloatTensor gguf, int headDim) {
+        TensorAssertions.assertSameRows(hf, gguf, headDim);
     }
 
     @Test
