@@ -65,7 +65,7 @@ public final class ModelOptions {
     }
 
     /** A relative default resolves against the installation folder when not found here. */
-    private static Path resolve(Path path) throws IOException {
+    static Path resolve(Path path) throws IOException {
         if (Files.exists(path) || path.isAbsolute()) {
             if (!Files.exists(path)) {
                 throw new NoSuchFileException(path.toString(), null, "not found");

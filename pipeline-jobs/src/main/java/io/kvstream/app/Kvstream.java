@@ -1,7 +1,9 @@
 package io.kvstream.app;
 
+import io.kvstream.cli.BenchCommand;
 import io.kvstream.cli.EvalCommand;
 import io.kvstream.cli.GenerateCommand;
+import io.kvstream.cli.SynthCommand;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
 
@@ -11,7 +13,7 @@ import picocli.CommandLine.Command;
         mixinStandardHelpOptions = true,
         version = "kvstream 0.1.0",
         description = "Stateful LLM inference on streams.",
-        subcommands = {GenerateCommand.class, EvalCommand.class})
+        subcommands = {GenerateCommand.class, EvalCommand.class, BenchCommand.class, SynthCommand.class})
 public final class Kvstream implements Runnable {
 
     @Override

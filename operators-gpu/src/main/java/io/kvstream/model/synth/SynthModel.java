@@ -16,7 +16,6 @@ import io.kvstream.tokenizer.TokenizerData;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 
-import picocli.CommandLine;
 
 import javax.annotation.Nullable;
 
@@ -26,7 +25,6 @@ import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.nio.file.Paths;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.HashSet;
@@ -35,7 +33,6 @@ import java.util.List;
 import java.util.Map;
 import java.util.Set;
 import java.util.SplittableRandom;
-import java.util.concurrent.Callable;
 
 /**
  * Writes a random-weight Llama model of a real model's shape, as a GGUF that loads through the
@@ -375,64 +372,5 @@ public final class SynthModel {
                         "%nsynth: wrote %s in %.1f s%n", file, (System.nanoTime() - start) / 1e9);
             }
         }
-    }
-
-    // ----------------------------------------------------------------------------------- CLI
-
-    /** Command line: {@code SynthModel --shape 1b --type Q8_0 --out synth-1b.gguf [--hf dir]}. */
-    @CommandLine.Command(
-            name = "synth-model",
-            mixinStandardHelpOptions = true,
-            description = "Writes a random-weight Llama model of a real model's shape.")
-    static final class Cli implements Callable<Integer> {
-
-        @CommandLine.Option(
-                names = "--shape",
-                required = true,
-                description = "tiny, 1b (Llama 3.2 1B) or 8b (Llama 3 8B)")
-        String shape;
-
-        @CommandLine.Option(
-                names = "--type",
-                defaultValue = "F16",
-                description = "GGUF matrix type: F16 or Q8_0 (default ${DEFAULT-VALUE})")
-        GgmlType type;
-
-        @CommandLine.Option(names = "--seed", defaultValue = "1")
-        long seed;
-
-        @CommandLine.Option(names = "--out", required = true, description = "GGUF file to write")
-        Path out;
-
-        @CommandLine.Option(
-                names = "--hf",
-                description = "also write a Hugging Face folder (model.safetensors, config.json)")
-        Path hf;
-
-        @CommandLine.Option(
-                names = "--tokenizer-from",
-                description =
-                        "GGUF whose tokenizer is copied (default: refmodel-f16.gguf of"
-                                + " -Dkvstream.refmodel or ../shared/refmodel)")
-        Path tokenizerFrom;
-
-        @Override
-        public Integer call() throws IOException {
-            Path tok = tokenizerFrom;
-            if (tok == null) {
-                String dir = System.getProperty("kvstream.refmodel", "../shared/refmodel");
-                tok = Paths.get(dir, "refmodel-f16.gguf");
-            }
-            SynthModel model = new SynthModel(SynthShape.parse(shape), type, seed, tok, System.err);
-            model.writeGguf(out);
-            if (hf != null) {
-                model.writeHf(hf);
-            }
-            return 0;
-        }
-    }
-
-    public static void main(String[] args) {
-        System.exit(new CommandLine(new Cli()).execute(args));
     }
 }
