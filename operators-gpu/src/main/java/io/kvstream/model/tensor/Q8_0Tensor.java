@@ -5,7 +5,6 @@ import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.VectorOperators;
 
 import java.nio.ByteBuffer;
-import java.nio.ByteOrder;
 
 /**
  * GGML Q8_0: blocks of 32 elements, each an fp16 scale {@code d} then 32 int8 {@code q};
@@ -51,15 +50,16 @@ public final class Q8_0Tensor extends FloatTensor {
 
     void dequantizeRowVector(int row, float[] out, int offset) {
         int blocks = cols() / BLOCK;
-        int pos = row * blocks * BLOCK_BYTES;
-        for (int b = 0; b < blocks; b++, pos += BLOCK_BYTES) {
-            FloatVector d = FloatVector.broadcast(Simd.F, Float16.toFloat(data.getShort(pos)));
+        int rowBytes = blocks * BLOCK_BYTES;
+        byte[] q = Simd.rowBuffer(rowBytes);
+        data.get(row * rowBytes, q, 0, rowBytes);
+        for (int b = 0, pos = 0; b < blocks; b++, pos += BLOCK_BYTES) {
+            short bits = (short) ((q[pos] & 0xFF) | (q[pos + 1] << 8));
+            FloatVector d = FloatVector.broadcast(Simd.F, Float16.toFloat(bits));
             int o = offset + b * BLOCK;
             for (int j = 0; j < BLOCK; j += Simd.F.length()) {
-                ByteVector q =
-                        ByteVector.fromByteBuffer(
-                                Simd.B, data, pos + 2 + j, ByteOrder.LITTLE_ENDIAN);
-                ((FloatVector) q.convertShape(VectorOperators.B2F, Simd.F, 0))
+                ((FloatVector) ByteVector.fromArray(Simd.B, q, pos + 2 + j)
+                                .convertShape(VectorOperators.B2F, Simd.F, 0))
                         .mul(d)
                         .intoArray(out, o + j);
             }
