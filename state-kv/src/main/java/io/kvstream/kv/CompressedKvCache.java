@@ -526,6 +526,13 @@ public final class CompressedKvCache implements KvCache {
             blocks.set(b, block);
         }
         tokens = meta.tokens();
+        // Evicting caches may have deleted any block but the newest; the others delete none.
+        int last = meta.tokens() == 0 ? -1 : (meta.tokens() - 1) / blockTokens;
+        for (int b = policy == null ? 0 : Math.max(0, last); b <= last; b++) {
+            if (!parsed.containsKey(b)) {
+                throw new CorruptBlockException(session, b, "missing");
+            }
+        }
         if (rerotation != null) {
             for (int lh = 0; lh < n; lh++) {
                 if (lengths[lh] != meta.nextPosition()) {
