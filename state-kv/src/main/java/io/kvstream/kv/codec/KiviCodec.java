@@ -1,0 +1,246 @@
+package io.kvstream.kv.codec;
+
+import static org.apache.flink.util.Preconditions.checkArgument;
+
+/**
+ * KIVI (Liu et al., 2024): keys quantized per channel over groups of {@code keyGroup} tokens,
+ * values per token over groups of {@code valueGroup} channels, both asymmetric (fp16 scale and
+ * zero per group) at 4 or 2 bits. Keys are grouped over tokens because their outliers sit in
+ * fixed channels; values have no such structure and their error is averaged away by attention.
+ *
+ * <p>In an open block the trailing keys that do not yet fill a group stay fp16 (with their
+ * values) until the group fills. Layout of a run of {@code n} tokens, {@code r} residual:
+ * key groups over the first {@code n - r} tokens ({@code headDim} scales, {@code headDim}
+ * zeros, packed codes token-major); then per quantized token its value scales and zeros
+ * followed by its packed codes; then the residual keys and values in fp16.
+ *
+ * <p>Zeros are rounded down and scales up to fp16, so every element lands inside the grid and
+ * the error is at most half a step.
+ */
+public final class KiviCodec implements KvCodec {
+
+    public static final int DEFAULT_GROUP = 32;
+
+    private final int bits;
+    private final int levels;
+    private final int headDim;
+    private final int keyGroup;
+    private final int valueGroup;
+    private final int valueGroups;
+    private final int valueRowBytes;
+    private final float[] min;
+    private final float[] max;
+    private final float[] zero;
+    private final float[] scale;
+    private final float[] inv;
+    private final byte[] codes;
+
+    public KiviCodec(int bits, int headDim, int keyGroup, int valueGroup) {
+        checkArgument(bits == 2 || bits == 4, "KIVI takes 2 or 4 bits, not %s", bits);
+        checkArgument(keyGroup > 0 && valueGroup > 0, "KIVI groups must be positive: %s, %s", keyGroup, valueGroup);
+        checkArgument((headDim * bits) % 8 == 0, "head dim %s does not pack to whole bytes", headDim);
+        this.bits = bits;
+        this.levels = (1 << bits) - 1;
+        this.headDim = headDim;
+        this.keyGroup = keyGroup;
+        this.valueGroup = Math.min(valueGroup, headDim);
+        this.valueGroups = (headDim + this.valueGroup - 1) / this.valueGroup;
+        this.valueRowBytes = valueGroups * 4 + BitPacking.packedBytes(headDim, bits);
+        this.min = new float[headDim];
+        this.max = new float[headDim];
+        this.zero = new float[headDim];
+        this.scale = new float[headDim];
+        this.inv = new float[headDim];
+        this.codes = new byte[Math.max(keyGroup, 1) * headDim];
+    }
+
+    @Override
+    public String name() {
+        return "kivi" + bits;
+    }
+
+    @Override
+    public int id() {
+        return ID_KIVI;
+    }
+
+    @Override
+    public int bits() {
+        return bits;
+    }
+
+    @Override
+    public int keyGroup() {
+        return keyGroup;
+    }
+
+    @Override
+    public int valueGroup() {
+        return valueGroup;
+    }
+
+    @Override
+    public int headDim() {
+        return headDim;
+    }
+
+    @Override
+    public int residual(int tokens, boolean open) {
+        return open ? tokens % keyGroup : 0;
+    }
+
+    @Override
+    public int encodedBytes(int tokens, int residual) {
+        int quantized = tokens - residual;
+        int fullGroups = quantized / keyGroup;
+        int tail = quantized % keyGroup;
+        int keyBytes = fullGroups * keyGroupBytes(keyGroup) + (tail > 0 ? keyGroupBytes(tail) : 0);
+        return keyBytes + quantized * valueRowBytes + residual * headDim * 4;
+    }
+
+    private int keyGroupBytes(int groupTokens) {
+        return headDim * 4 + BitPacking.packedBytes(groupTokens * headDim, bits);
+    }
+
+    @Override
+    public int encode(float[] keys, float[] values, int slot, int tokens, int residual, byte[] out, int off) {
+        int quantized = tokens - residual;
+        int o = off;
+        for (int g = 0; g < quantized; g += keyGroup) {
+            o = encodeKeyGroup(keys, slot + g, Math.min(keyGroup, quantized - g), out, o);
+        }
+        for (int t = 0; t < quantized; t++) {
+            o = encodeValueRow(values, (slot + t) * headDim, out, o);
+        }
+        int from = (slot + quantized) * headDim;
+        o = Fp16Codec.writeHalves(keys, from, residual * headDim, out, o);
+        o = Fp16Codec.writeHalves(values, from, residual * headDim, out, o);
+        return o - off;
+    }
+
+    @Override
+    public void decode(byte[] in, int off, int tokens, int residual, float[] keys, float[] values, int slot) {
+        int quantized = tokens - residual;
+        int o = off;
+        for (int g = 0; g < quantized; g += keyGroup) {
+            o = decodeKeyGroup(in, o, keys, slot + g, Math.min(keyGroup, quantized - g));
+        }
+        for (int t = 0; t < quantized; t++) {
+            o = decodeValueRow(in, o, values, (slot + t) * headDim);
+        }
+        int from = (slot + quantized) * headDim;
+        o = Fp16Codec.readHalves(in, o, residual * headDim, keys, from);
+        Fp16Codec.readHalves(in, o, residual * headDim, values, from);
+    }
+
+    private int encodeKeyGroup(float[] keys, int slot, int n, byte[] out, int off) {
+        int d = headDim;
+        int base = slot * d;
+        System.arraycopy(keys, base, min, 0, d);
+        System.arraycopy(keys, base, max, 0, d);
+        for (int t = 1; t < n; t++) {
+            int row = base + t * d;
+            for (int c = 0; c < d; c++) {
+                float x = keys[row + c];
+                min[c] = Math.min(min[c], x);
+                max[c] = Math.max(max[c], x);
+            }
+        }
+        int o = off;
+        for (int c = 0; c < d; c++, o += 2) {
+            short s = gridScale(c);
+            LittleEndian.putShort(out, o, s);
+        }
+        for (int c = 0; c < d; c++, o += 2) {
+            LittleEndian.putShort(out, o, Fp16.floor(min[c]));
+        }
+        for (int t = 0; t < n; t++) {
+            int row = base + t * d;
+            int cr = t * d;
+            for (int c = 0; c < d; c++) {
+                int q = Math.round((keys[row + c] - zero[c]) * inv[c]);
+                codes[cr + c] = (byte) Math.max(0, Math.min(levels, q));
+            }
+        }
+        return o + BitPacking.pack(codes, n * d, bits, out, o);
+    }
+
+    /** Sets zero, scale and inverse of channel {@code c} from min/max; returns the fp16 scale. */
+    private short gridScale(int c) {
+        float z = Fp16.toFloat(Fp16.floor(min[c]));
+        short s = Fp16.ceil((max[c] - z) / levels);
+        float sf = Fp16.toFloat(s);
+        zero[c] = z;
+        scale[c] = sf;
+        inv[c] = sf == 0f ? 0f : 1f / sf;
+        return s;
+    }
+
+    private int decodeKeyGroup(byte[] in, int off, float[] keys, int slot, int n) {
+        int d = headDim;
+        int o = off;
+        for (int c = 0; c < d; c++, o += 2) {
+            scale[c] = Fp16.toFloat(LittleEndian.getShort(in, o));
+        }
+        for (int c = 0; c < d; c++, o += 2) {
+            zero[c] = Fp16.toFloat(LittleEndian.getShort(in, o));
+        }
+        o += BitPacking.unpack(in, o, n * d, bits, codes);
+        int base = slot * d;
+        for (int t = 0; t < n; t++) {
+            int row = base + t * d;
+            int cr = t * d;
+            for (int c = 0; c < d; c++) {
+                keys[row + c] = zero[c] + codes[cr + c] * scale[c];
+            }
+        }
+        return o;
+    }
+
+    private int encodeValueRow(float[] values, int from, byte[] out, int off) {
+        int o = off;
+        for (int g = 0; g < valueGroups; g++) {
+            int lo = g * valueGroup;
+            int hi = Math.min(headDim, lo + valueGroup);
+            float mn = values[from + lo];
+            float mx = mn;
+            for (int c = lo + 1; c < hi; c++) {
+                float x = values[from + c];
+                mn = Math.min(mn, x);
+                mx = Math.max(mx, x);
+            }
+            short zh = Fp16.floor(mn);
+            float z = Fp16.toFloat(zh);
+            short sh = Fp16.ceil((mx - z) / levels);
+            float s = Fp16.toFloat(sh);
+            float iv = s == 0f ? 0f : 1f / s;
+            LittleEndian.putShort(out, o, sh);
+            LittleEndian.putShort(out, o + 2, zh);
+            o += 4;
+            for (int c = lo; c < hi; c++) {
+                int q = Math.round((values[from + c] - z) * iv);
+                codes[c] = (byte) Math.max(0, Math.min(levels, q));
+            }
+        }
+        return o + BitPacking.pack(codes, headDim, bits, out, o);
+    }
+
+    private int decodeValueRow(byte[] in, int off, float[] values, int from) {
+        int o = off;
+        for (int g = 0; g < valueGroups; g++, o += 4) {
+            scale[g] = Fp16.toFloat(LittleEndian.getShort(in, o));
+            zero[g] = Fp16.toFloat(LittleEndian.getShort(in, o + 2));
+        }
+        o += BitPacking.unpack(in, o, headDim, bits, codes);
+        for (int g = 0; g < valueGroups; g++) {
+            int lo = g * valueGroup;
+            int hi = Math.min(headDim, lo + valueGroup);
+            float s = scale[g];
+            float z = zero[g];
+            for (int c = lo; c < hi; c++) {
+                values[from + c] = z + codes[c] * s;
+            }
+        }
+        return o;
+    }
+}

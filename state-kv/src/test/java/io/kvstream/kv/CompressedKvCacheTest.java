@@ -1,0 +1,181 @@
+package io.kvstream.kv;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+import io.kvstream.kv.block.EncodedBlock;
+import io.kvstream.kv.codec.Fp16;
+import io.kvstream.kv.state.SessionMeta;
+
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
+
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+
+class CompressedKvCacheTest {
+
+    static final int LAYERS = 8;
+    static final int HEADS = 8;
+    static final int KV_HEADS = 2;
+    static final int D = 64;
+    static final RopeSpec ROPE = new RopeSpec(D, 10000f, false);
+
+    static CompressedKvCache cache(String spec) {
+        return new CompressedKvCache(KvSpec.parse(spec), LAYERS, HEADS, KV_HEADS, D, 4096, ROPE);
+    }
+
+    static CompressedKvCache cache(String spec, int layers) {
+        return new CompressedKvCache(KvSpec.parse(spec), layers, HEADS, KV_HEADS, D, 4096, ROPE);
+    }
+
+    @Test
+    void storedBytesPerTokenMatchTheCodecs() {
+        Map<String, Double> perToken = new LinkedHashMap<>();
+        for (String spec : new String[] {"full", "fp16", "int8", "kivi4", "kivi2", "kivi4:group=64,vgroup=64"}) {
+            CompressedKvCache c = cache(spec);
+            new ForwardSim(c, HEADS, ROPE, 1).feed(1024, 256);
+            perToken.put(spec, (double) c.storedBytes() / 1024);
+        }
+        double fp16 = perToken.get("fp16");
+        System.out.printf("stored bytes per token (8 layers x 2 kv heads x 64): %s%n", perToken);
+        assertThat(fp16 / perToken.get("full")).isBetween(0.49, 0.51);
+        assertThat(fp16 / perToken.get("int8")).isGreaterThanOrEqualTo(1.9);
+        // fp16 scale + zero per 32 elements cost 1 bit each: 16 / (4 + 1) = 3.2 at most.
+        assertThat(fp16 / perToken.get("kivi4")).isGreaterThanOrEqualTo(3.1).isLessThan(3.2);
+        assertThat(fp16 / perToken.get("kivi4:group=64,vgroup=64")).isGreaterThanOrEqualTo(3.5);
+        assertThat(fp16 / perToken.get("kivi2")).isGreaterThanOrEqualTo(5.0);
+    }
+
+    @Test
+    void appendingRewritesOnlyTheLastBlock() {
+        CompressedKvCache c = cache("kivi2", 2);
+        ForwardSim sim = new ForwardSim(c, HEADS, ROPE, 2);
+        sim.step(150, null);
+        assertThat(c.dirtyBlocks()).containsExactly(0, 1, 2);
+        c.markClean();
+        byte[] block1 = c.block(1).bytes();
+        sim.step(1, null);
+        assertThat(c.dirtyBlocks()).containsExactly(2);
+        assertThat(c.block(1).bytes()).isSameAs(block1);
+        sim.step(50, null);
+        assertThat(c.dirtyBlocks()).containsExactly(2, 3);
+        c.markClean();
+        assertThat(c.dirtyBlocks()).isEmpty();
+        assertThat(c.block(4)).isNull();
+    }
+
+    @ParameterizedTest
+    @ValueSource(strings = {"fp16", "int8", "kivi4", "kivi2", "kivi2+h2o:budget=100", "fp16+window:sink=4,recent=50"})
+    void theForwardPassSeesWhatTheBlocksStore(String spec) throws Exception {
+        CompressedKvCache c = cache(spec, 2);
+        ForwardSim sim = new ForwardSim(c, HEADS, ROPE, 3);
+        sim.step(100, (l, q, t, slots, w) -> w[slots - 1 - (t % slots)] = 1f);
+        for (int i = 0; i < 37; i++) {
+            sim.step(1, (l, q, t, slots, w) -> w[(q * 7 + slots) % slots] = 1f);
+        }
+        CompressedKvCache restored = cache(spec, 2);
+        restored.restore("s1", c.sessionMeta(new int[c.tokens()]), c.blocks());
+        assertThat(restored.tokens()).isEqualTo(c.tokens());
+        assertThat(restored.nextPosition()).isEqualTo(c.nextPosition());
+        for (int l = 0; l < 2; l++) {
+            for (int h = 0; h < KV_HEADS; h++) {
+                int len = c.length(l, h);
+                assertThat(restored.length(l, h)).isEqualTo(len);
+                for (int s = 0; s < len; s++) {
+                    assertThat(restored.tokenAt(l, h, s)).isEqualTo(c.tokenAt(l, h, s));
+                }
+                assertThat(java.util.Arrays.copyOf(restored.keys(l, h), len * D))
+                        .isEqualTo(java.util.Arrays.copyOf(c.keys(l, h), len * D));
+                assertThat(java.util.Arrays.copyOf(restored.values(l, h), len * D))
+                        .isEqualTo(java.util.Arrays.copyOf(c.values(l, h), len * D));
+            }
+        }
+        assertThat(restored.blocks()).isEqualTo(c.blocks());
+    }
+
+    @Test
+    void kiviResidualIsFp16AndFullGroupsAreQuantized() {
+        CompressedKvCache c = cache("kivi2", 1);
+        ForwardSim sim = new ForwardSim(c, HEADS, ROPE, 4);
+        sim.step(40, null);
+        float[] v = c.values(0, 0);
+        // Tokens 32..39 are the residual of the open group: fp16 of what was written.
+        for (int t = 32; t < 40; t++) {
+            float[] written = sim.value(0, t);
+            for (int ch = 0; ch < D; ch++) {
+                assertThat(v[t * D + ch]).isEqualTo(Fp16.round(written[ch]));
+            }
+        }
+        // Token 0 went through 2-bit quantization: at most 4 distinct values per 32 channels.
+        java.util.Set<Float> distinct = new java.util.HashSet<>();
+        for (int ch = 0; ch < 32; ch++) {
+            distinct.add(v[ch]);
+        }
+        assertThat(distinct.size()).isLessThanOrEqualTo(4);
+        // Filling the group quantizes it.
+        sim.step(24, null);
+        distinct.clear();
+        for (int ch = 0; ch < 32; ch++) {
+            distinct.add(c.values(0, 0)[35 * D + ch]);
+        }
+        assertThat(distinct.size()).isLessThanOrEqualTo(4);
+    }
+
+    @Test
+    void remainingAndPositions() {
+        CompressedKvCache bounded = new CompressedKvCache(KvSpec.parse("int8"), 1, HEADS, KV_HEADS, D, 100, ROPE);
+        new ForwardSim(bounded, HEADS, ROPE, 5).step(30, null);
+        assertThat(bounded.remaining()).isEqualTo(70);
+        assertThat(bounded.nextPosition()).isEqualTo(30);
+        assertThatThrownBy(() -> bounded.reserve(71)).isInstanceOf(IllegalStateException.class)
+                .hasMessageContaining("limit is 100");
+        CompressedKvCache window = cache("int8+window:sink=2,recent=10", 1);
+        new ForwardSim(window, HEADS, ROPE, 5).step(30, null);
+        assertThat(window.remaining()).isEqualTo(Integer.MAX_VALUE);
+        assertThat(window.nextPosition()).isEqualTo(12);
+        assertThat(window.tokens()).isEqualTo(30);
+    }
+
+    @Test
+    void observerCostsNothingWhenNotNeeded() {
+        assertThat(cache("kivi2").attentionObserver()).isNull();
+        CompressedKvCache window = cache("kivi2+window:sink=4,recent=64");
+        window.reserve(10);
+        assertThat(window.attentionObserver()).isNull();
+        CompressedKvCache snap = cache("kivi2+snapkv:budget=64,window=8");
+        snap.reserve(1);
+        assertThat(snap.attentionObserver()).isNull();
+        snap.reserve(10);
+        assertThat(snap.attentionObserver()).isNotNull();
+        CompressedKvCache h2o = cache("kivi2+h2o:budget=64");
+        h2o.reserve(1);
+        assertThat(h2o.attentionObserver()).isNotNull();
+    }
+
+    @Test
+    void clearMarksEveryBlockForDeletion() {
+        CompressedKvCache c = cache("fp16", 1);
+        new ForwardSim(c, HEADS, ROPE, 6).step(130, null);
+        c.markClean();
+        c.clear();
+        assertThat(c.dirtyBlocks()).containsExactly(0, 1, 2);
+        assertThat(c.block(0)).isNull();
+        assertThat(c.storedBytes()).isEqualTo(SessionMeta.serializedSize("fp16", 0));
+    }
+
+    @Test
+    void storedBytesCountBlocksAndMeta() {
+        CompressedKvCache c = cache("int8", 1);
+        new ForwardSim(c, HEADS, ROPE, 7).step(100, null);
+        List<EncodedBlock> blocks = new ArrayList<>(c.blocks());
+        long sum = 0;
+        for (EncodedBlock b : blocks) {
+            sum += 8 + b.bytes().length;
+        }
+        assertThat(c.storedBytes()).isEqualTo(sum + c.sessionMeta(new int[100]).serializedSize());
+    }
+}

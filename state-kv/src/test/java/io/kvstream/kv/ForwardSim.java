@@ -1,0 +1,109 @@
+package io.kvstream.kv;
+
+import javax.annotation.Nullable;
+
+import java.util.Random;
+
+/**
+ * Plays the forward pass's part against a cache, as CpuBackend does: reserve, write each new
+ * token's (rotated) key and value at {@code length + i}, report attention, commit.
+ */
+public final class ForwardSim {
+
+    /** Supplies attention weights for query {@code token} of a step over {@code slots} slots. */
+    public interface Attention {
+        void weights(int layer, int queryHead, int token, int slots, float[] out);
+    }
+
+    private final KvCache cache;
+    private final int heads;
+    private final RopeSpec rope;
+    private final long seed;
+
+    public ForwardSim(KvCache cache, int heads, RopeSpec rope, long seed) {
+        this.cache = cache;
+        this.heads = heads;
+        this.rope = rope;
+        this.seed = seed;
+    }
+
+    /** The unrotated key of token {@code t} in head {@code lh}: reproducible, with outlier channels. */
+    public float[] rawKey(int lh, int t) {
+        Random r = new Random(seed * 1_000_003L + lh * 100_003L + t);
+        float[] k = new float[cache.headDim()];
+        for (int c = 0; c < k.length; c++) {
+            k[c] = (float) r.nextGaussian() * (c % 16 == 3 ? 8f : 1f);
+        }
+        return k;
+    }
+
+    public float[] value(int lh, int t) {
+        Random r = new Random(seed * 7_000_003L + lh * 300_007L + t);
+        float[] v = new float[cache.headDim()];
+        for (int c = 0; c < v.length; c++) {
+            v[c] = (float) r.nextGaussian();
+        }
+        return v;
+    }
+
+    /** Key of token {@code t} rotated to {@code position}, in double like {@code Rerotation}. */
+    public float[] rotatedKey(int lh, int t, int position) {
+        return rotate(rope, rawKey(lh, t), position);
+    }
+
+    public static float[] rotate(RopeSpec rope, float[] x, int position) {
+        float[] out = x.clone();
+        float[] inv = rope.inverseFrequencies();
+        int half = x.length / 2;
+        for (int i = 0; i < half; i++) {
+            double angle = (double) position * inv[i];
+            float c = (float) Math.cos(angle);
+            float s = (float) Math.sin(angle);
+            int a = rope.interleaved() ? 2 * i : i;
+            int b = rope.interleaved() ? 2 * i + 1 : i + half;
+            out[a] = x[a] * c - x[b] * s;
+            out[b] = x[b] * c + x[a] * s;
+        }
+        return out;
+    }
+
+    /** Feeds {@code n} tokens as one step. */
+    public void step(int n, @Nullable Attention attention) {
+        cache.reserve(n);
+        int first = cache.tokens();
+        int position = cache.nextPosition();
+        int kvHeads = cache.kvHeads();
+        int d = cache.headDim();
+        for (int l = 0; l < cache.layers(); l++) {
+            for (int h = 0; h < kvHeads; h++) {
+                int lh = l * kvHeads + h;
+                for (int i = 0; i < n; i++) {
+                    int slot = cache.length(l, h) + i;
+                    System.arraycopy(rotatedKey(lh, first + i, position + i), 0, cache.keys(l, h), slot * d, d);
+                    System.arraycopy(value(lh, first + i), 0, cache.values(l, h), slot * d, d);
+                }
+            }
+        }
+        AttentionObserver observer = cache.attentionObserver();
+        if (observer != null && attention != null) {
+            for (int l = 0; l < cache.layers(); l++) {
+                for (int q = 0; q < heads; q++) {
+                    int h = q / (heads / kvHeads);
+                    for (int i = 0; i < n; i++) {
+                        int slots = cache.length(l, h) + i + 1;
+                        float[] w = new float[slots];
+                        attention.weights(l, q, i, slots, w);
+                        observer.observe(l, q, i, n, w, slots);
+                    }
+                }
+            }
+        }
+        cache.commit(n);
+    }
+
+    public void feed(int total, int stepSize) {
+        for (int fed = 0; fed < total; fed += stepSize) {
+            step(Math.min(stepSize, total - fed), null);
+        }
+    }
+}

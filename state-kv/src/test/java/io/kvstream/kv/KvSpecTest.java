@@ -1,0 +1,82 @@
+package io.kvstream.kv;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+import io.kvstream.kv.evict.H2oPolicy;
+import io.kvstream.kv.evict.SnapKvPolicy;
+import io.kvstream.kv.evict.WindowPolicy;
+
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.CsvSource;
+
+class KvSpecTest {
+
+    @ParameterizedTest
+    @CsvSource(delimiter = '|', value = {
+        "full|full",
+        "FP16|fp16",
+        " int8 |int8",
+        "kivi4|kivi4",
+        "kivi2:group=32,vgroup=32|kivi2",
+        "kivi4:group=64|kivi4:group=64,vgroup=32",
+        "kivi2+window:sink=4,recent=256|kivi2+window:sink=4,recent=256",
+        "fp16+window:recent=128|fp16+window:sink=4,recent=128",
+        "int8+h2o:budget=512|int8+h2o:budget=512",
+        "int8+h2o:budget=0.5,recent=64|int8+h2o:budget=0.5,recent=64",
+        "kivi4+snapkv:budget=1024,window=32|kivi4+snapkv:budget=1024,window=32,pool=7",
+        "kivi4+snapkv:budget=0.25|kivi4+snapkv:budget=0.25,window=32,pool=7",
+    })
+    void parsesToCanonicalForm(String text, String canonical) {
+        KvSpec spec = KvSpec.parse(text);
+        assertThat(spec.toString()).isEqualTo(canonical);
+        assertThat(KvSpec.parse(canonical)).isEqualTo(spec);
+    }
+
+    @Test
+    void buildsFreshCodecsAndPolicies() {
+        KvSpec spec = KvSpec.parse("kivi2+window:sink=2,recent=8");
+        assertThat(spec.newCodec(64).name()).isEqualTo("kivi2");
+        assertThat(spec.newCodec(64)).isNotSameAs(spec.newCodec(64));
+        assertThat(spec.newPolicy()).isInstanceOf(WindowPolicy.class);
+        assertThat(((WindowPolicy) spec.newPolicy()).recent()).isEqualTo(8);
+        assertThat(KvSpec.parse("fp16+h2o:budget=10").newPolicy()).isInstanceOf(H2oPolicy.class);
+        assertThat(KvSpec.parse("fp16+snapkv:budget=10").newPolicy()).isInstanceOf(SnapKvPolicy.class);
+        assertThat(KvSpec.parse("fp16").newPolicy()).isNull();
+    }
+
+    @ParameterizedTest
+    @CsvSource(delimiter = '|', value = {
+        "|empty kv spec",
+        "kivi3|unknown codec 'kivi3'",
+        "int8:group=4|takes no parameters",
+        "kivi2:grp=4|unknown parameter 'grp' for kivi2",
+        "kivi2:group=0|must be positive",
+        "kivi2+|missing eviction policy",
+        "kivi2+lru:size=3|unknown eviction policy 'lru'",
+        "kivi2+window:sink=4|window needs recent",
+        "kivi2+window:sink=4,recent=x|recent=x is not an integer",
+        "kivi2+window:sink=-1,recent=8|sink must be >= 0",
+        "fp16+h2o:recent=4|h2o needs budget",
+        "fp16+h2o:budget=1.5|fraction in (0, 1]",
+        "fp16+h2o:budget=abc|neither a count nor a fraction",
+        "fp16+h2o:budget=10,recent=10|must be below the budget",
+        "fp16+snapkv:budget=10,pool=4|pool must be odd",
+        "fp16+window:sink=4,sink=5,recent=3|given twice",
+        "fp16+window:sink|not name=value",
+    })
+    void rejectsBadSpecsClearly(String text, String message) {
+        assertThatThrownBy(() -> KvSpec.parse(text == null ? "" : text))
+                .isInstanceOf(IllegalArgumentException.class)
+                .hasMessageContaining(message);
+    }
+
+    @Test
+    void blocksMustHoldWholeKeyGroups() {
+        assertThatThrownBy(() -> new CompressedKvCache(
+                        KvSpec.parse("kivi2:group=48"), 1, 2, 2, 64, 100, new RopeSpec(64, 1e4f, false)))
+                .isInstanceOf(IllegalArgumentException.class)
+                .hasMessageContaining("whole key groups");
+    }
+}
