@@ -35,11 +35,16 @@ public final class EvalCommand implements Callable<Integer> {
     @Option(names = "--limit", paramLabel = "N", description = "run only the first N samples")
     int limit = Integer.MAX_VALUE;
 
-    @Option(names = "--kv", paramLabel = "SPEC", description = "KV cache spec (default: ${DEFAULT-VALUE})")
+    @Option(
+            names = "--kv",
+            paramLabel = "SPEC",
+            description = {
+                "KV cache: codec full|fp16|int8|kivi4|kivi2, then optionally +window:sink=S,recent=W,"
+                        + " +h2o:budget=N|F, +snapkv:budget=N|F,window=32, and +dtd:threshold=T to drop"
+                        + " video patches that changed less than T since the previous frame"
+                        + " (default: ${DEFAULT-VALUE})"
+            })
     String kv = "full";
-
-    @Option(names = "--dtd", paramLabel = "T", description = "drop video patches changing less than T (0..255) since the previous frame; 0 keeps all (default)")
-    float dtd = 0f;
 
     @Option(names = "--concurrency", paramLabel = "N", description = "samples batched together (default: ${DEFAULT-VALUE})")
     int concurrency = 16;
@@ -54,10 +59,7 @@ public final class EvalCommand implements Callable<Integer> {
 
     @Override
     public Integer call() throws Exception {
-        if (!kv.equals("full")) {
-            System.err.printf("eval: unknown --kv spec '%s'; supported: full%n", kv);
-            return 2;
-        }
+        CacheSpec spec = CacheSpec.parse(kv);
         List<EvalSample> samples = EvalSample.read(data);
         if (samples.size() > limit) {
             samples = samples.subList(0, limit);
@@ -66,7 +68,8 @@ public final class EvalCommand implements Callable<Integer> {
             System.err.printf(
                     "eval: %d samples of %s on %s (%d threads, kv %s)%n",
                     samples.size(), data, modelOptions.modelPath(), modelOptions.threads, kv);
-            EvalRunner runner = new EvalRunner(engine, engine::newFullCache, dtd, concurrency, System.err);
+            EvalRunner runner = new EvalRunner(
+                    engine, () -> engine.newCache(spec.kv()), spec.dropThreshold(), concurrency, System.err);
             EvalResult result = runner.run(samples);
             print(result);
             ObjectMapper mapper = new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT);
@@ -105,7 +108,7 @@ public final class EvalCommand implements Callable<Integer> {
     private ObjectNode summary(ObjectMapper mapper, EvalResult result) throws Exception {
         ObjectNode root = mapper.createObjectNode();
         root.put("model", modelOptions.modelPath().getFileName().toString());
-        root.put("kv", kv);
+        root.put("kv", CacheSpec.parse(kv).toString());
         root.put("samples", result.answers().size());
         ObjectNode acc = root.putObject("accuracy");
         result.accuracy().forEach(acc::put);

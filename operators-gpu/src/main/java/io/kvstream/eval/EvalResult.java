@@ -9,7 +9,8 @@ import java.util.TreeMap;
 /**
  * What an eval run produced: each sample's output, and the figures computed from them.
  *
- * @param kvBytesPerToken cache bytes held at the end of each sample, summed, over prompt tokens
+ * @param kvBytesPerToken bytes each sample's cache stores at its end (encoded blocks and
+ *     metadata), summed over samples, over prompt tokens
  */
 public record EvalResult(
         List<Answer> answers,

@@ -89,7 +89,7 @@ public final class EvalRunner {
                         public void onFinish(GenerationRequest r, FinishReason reason, @Nullable String error) {
                             String output = engine.tokenizer().decode(r.generated());
                             answers.set(index, new EvalResult.Answer(sample, output, error));
-                            kvBytes[0] += r.cache().bytesInMemory();
+                            kvBytes[0] += r.cache().storedBytes();
                             done[0]++;
                             if (error != null) {
                                 LOG.warn("sample {} failed: {}", sample.index(), error);

@@ -1,11 +1,15 @@
 package io.kvstream.generate;
 
+import io.kvstream.kv.CompressedKvCache;
 import io.kvstream.kv.DenseKvCache;
 import io.kvstream.kv.KvCache;
+import io.kvstream.kv.KvSpec;
+import io.kvstream.kv.RopeSpec;
 import io.kvstream.model.Model;
 import io.kvstream.model.ModelConfig;
 import io.kvstream.model.ModelFormatException;
 import io.kvstream.model.ModelLoader;
+import io.kvstream.model.RopeStyle;
 import io.kvstream.model.vision.PatchProjector;
 import io.kvstream.runtime.ForwardBackend;
 import io.kvstream.runtime.cpu.CpuBackend;
@@ -138,6 +142,14 @@ public final class Engine implements AutoCloseable {
     public KvCache newFullCache() {
         ModelConfig c = model.config();
         return new DenseKvCache(c.layers(), c.kvHeads(), c.headDim(), c.contextLength());
+    }
+
+    /** A cache that keeps what {@code spec} says (codec and eviction), stored in blocks. */
+    public CompressedKvCache newCache(KvSpec spec) {
+        ModelConfig c = model.config();
+        return new CompressedKvCache(
+                spec, c.layers(), c.heads(), c.kvHeads(), c.headDim(), c.contextLength(),
+                new RopeSpec(c.headDim(), c.ropeTheta(), c.ropeStyle() == RopeStyle.INTERLEAVED));
     }
 
     /** Ids that end a turn: the tokenizer's end-of-sequence token. */

@@ -413,6 +413,7 @@ public final class CompressedKvCache implements KvCache {
      * 8-byte framing) plus the session metadata with a token history of {@link #tokens()} ids,
      * exactly as the serializers write them. Keys and RocksDB overhead are not counted.
      */
+    @Override
     public long storedBytes() {
         long total = SessionMeta.serializedSize(specString, tokens);
         for (EncodedBlock block : blocks()) {

@@ -67,4 +67,12 @@ public interface KvCache {
 
     /** Bytes the decoded slots take in memory. */
     long bytesInMemory();
+
+    /**
+     * Bytes the cache writes to state for what it holds now (encoded blocks and metadata); a
+     * cache that is never stored reports its memory.
+     */
+    default long storedBytes() {
+        return bytesInMemory();
+    }
 }
