@@ -72,44 +72,116 @@ final class MatMul {
         return s;
     }
 
-    /** Four consecutive rows against tokens {@code [t0, t1)}: one activation load feeds four FMAs. */
+    /**
+     * Four consecutive rows against tokens {@code [t0, t1)}, two tokens at a time: six loads feed
+     * eight FMAs. Each output keeps its own accumulator and order of operations, so a token's
+     * result does not depend on which token it is paired with.
+     */
     private static void kernel4(
             float[] w, int wo, int cols, float[] x, int xStride, int t0, int t1,
             float[] out, int outStride, int row) {
+        int t = t0;
+        for (; t + 2 <= t1; t += 2) {
+            kernel4x2(w, wo, cols, x, t * xStride, (t + 1) * xStride, out, t * outStride + row,
+                    (t + 1) * outStride + row);
+        }
+        if (t < t1) {
+            kernel4x1(w, wo, cols, x, t * xStride, out, t * outStride + row);
+        }
+    }
+
+    private static void kernel4x2(
+            float[] w, int wo, int cols, float[] x, int xa, int xb, float[] out, int oa, int ob) {
         int upper = F.loopBound(cols);
         int w1 = wo + cols;
         int w2 = w1 + cols;
         int w3 = w2 + cols;
-        for (int t = t0; t < t1; t++) {
-            int xo = t * xStride;
-            FloatVector a0 = FloatVector.zero(F);
-            FloatVector a1 = FloatVector.zero(F);
-            FloatVector a2 = FloatVector.zero(F);
-            FloatVector a3 = FloatVector.zero(F);
-            int c = 0;
-            for (; c < upper; c += F.length()) {
-                FloatVector xv = FloatVector.fromArray(F, x, xo + c);
-                a0 = FloatVector.fromArray(F, w, wo + c).fma(xv, a0);
-                a1 = FloatVector.fromArray(F, w, w1 + c).fma(xv, a1);
-                a2 = FloatVector.fromArray(F, w, w2 + c).fma(xv, a2);
-                a3 = FloatVector.fromArray(F, w, w3 + c).fma(xv, a3);
-            }
-            float s0 = a0.reduceLanes(VectorOperators.ADD);
-            float s1 = a1.reduceLanes(VectorOperators.ADD);
-            float s2 = a2.reduceLanes(VectorOperators.ADD);
-            float s3 = a3.reduceLanes(VectorOperators.ADD);
-            for (; c < cols; c++) {
-                float xc = x[xo + c];
-                s0 += w[wo + c] * xc;
-                s1 += w[w1 + c] * xc;
-                s2 += w[w2 + c] * xc;
-                s3 += w[w3 + c] * xc;
-            }
-            int o = t * outStride + row;
-            out[o] = s0;
-            out[o + 1] = s1;
-            out[o + 2] = s2;
-            out[o + 3] = s3;
+        FloatVector a0 = FloatVector.zero(F);
+        FloatVector a1 = FloatVector.zero(F);
+        FloatVector a2 = FloatVector.zero(F);
+        FloatVector a3 = FloatVector.zero(F);
+        FloatVector b0 = FloatVector.zero(F);
+        FloatVector b1 = FloatVector.zero(F);
+        FloatVector b2 = FloatVector.zero(F);
+        FloatVector b3 = FloatVector.zero(F);
+        int c = 0;
+        for (; c < upper; c += F.length()) {
+            FloatVector xv = FloatVector.fromArray(F, x, xa + c);
+            FloatVector yv = FloatVector.fromArray(F, x, xb + c);
+            FloatVector v0 = FloatVector.fromArray(F, w, wo + c);
+            FloatVector v1 = FloatVector.fromArray(F, w, w1 + c);
+            FloatVector v2 = FloatVector.fromArray(F, w, w2 + c);
+            FloatVector v3 = FloatVector.fromArray(F, w, w3 + c);
+            a0 = v0.fma(xv, a0);
+            a1 = v1.fma(xv, a1);
+            a2 = v2.fma(xv, a2);
+            a3 = v3.fma(xv, a3);
+            b0 = v0.fma(yv, b0);
+            b1 = v1.fma(yv, b1);
+            b2 = v2.fma(yv, b2);
+            b3 = v3.fma(yv, b3);
         }
+        float s0 = a0.reduceLanes(VectorOperators.ADD);
+        float s1 = a1.reduceLanes(VectorOperators.ADD);
+        float s2 = a2.reduceLanes(VectorOperators.ADD);
+        float s3 = a3.reduceLanes(VectorOperators.ADD);
+        float r0 = b0.reduceLanes(VectorOperators.ADD);
+        float r1 = b1.reduceLanes(VectorOperators.ADD);
+        float r2 = b2.reduceLanes(VectorOperators.ADD);
+        float r3 = b3.reduceLanes(VectorOperators.ADD);
+        for (; c < cols; c++) {
+            float xc = x[xa + c];
+            float yc = x[xb + c];
+            s0 += w[wo + c] * xc;
+            s1 += w[w1 + c] * xc;
+            s2 += w[w2 + c] * xc;
+            s3 += w[w3 + c] * xc;
+            r0 += w[wo + c] * yc;
+            r1 += w[w1 + c] * yc;
+            r2 += w[w2 + c] * yc;
+            r3 += w[w3 + c] * yc;
+        }
+        out[oa] = s0;
+        out[oa + 1] = s1;
+        out[oa + 2] = s2;
+        out[oa + 3] = s3;
+        out[ob] = r0;
+        out[ob + 1] = r1;
+        out[ob + 2] = r2;
+        out[ob + 3] = r3;
+    }
+
+    private static void kernel4x1(float[] w, int wo, int cols, float[] x, int xa, float[] out, int oa) {
+        int upper = F.loopBound(cols);
+        int w1 = wo + cols;
+        int w2 = w1 + cols;
+        int w3 = w2 + cols;
+        FloatVector a0 = FloatVector.zero(F);
+        FloatVector a1 = FloatVector.zero(F);
+        FloatVector a2 = FloatVector.zero(F);
+        FloatVector a3 = FloatVector.zero(F);
+        int c = 0;
+        for (; c < upper; c += F.length()) {
+            FloatVector xv = FloatVector.fromArray(F, x, xa + c);
+            a0 = FloatVector.fromArray(F, w, wo + c).fma(xv, a0);
+            a1 = FloatVector.fromArray(F, w, w1 + c).fma(xv, a1);
+            a2 = FloatVector.fromArray(F, w, w2 + c).fma(xv, a2);
+            a3 = FloatVector.fromArray(F, w, w3 + c).fma(xv, a3);
+        }
+        float s0 = a0.reduceLanes(VectorOperators.ADD);
+        float s1 = a1.reduceLanes(VectorOperators.ADD);
+        float s2 = a2.reduceLanes(VectorOperators.ADD);
+        float s3 = a3.reduceLanes(VectorOperators.ADD);
+        for (; c < cols; c++) {
+            float xc = x[xa + c];
+            s0 += w[wo + c] * xc;
+            s1 += w[w1 + c] * xc;
+            s2 += w[w2 + c] * xc;
+            s3 += w[w3 + c] * xc;
+        }
+        out[oa] = s0;
+        out[oa + 1] = s1;
+        out[oa + 2] = s2;
+        out[oa + 3] = s3;
     }
 }
