@@ -38,7 +38,7 @@ public final class BenchCommand implements Callable<Integer> {
     @Option(names = "--gen", paramLabel = "N", description = "decode steps (default: ${DEFAULT-VALUE})")
     int generate = 32;
 
-    @Option(names = "--warmup", paramLabel = "N", description = "untimed decode steps first (default: ${DEFAULT-VALUE})")
+    @Option(names = "--warmup", paramLabel = "N", description = "untimed decode steps before timing, after an untimed run of each batch size (0: no warm-up) (default: ${DEFAULT-VALUE})")
     int warmup = 4;
 
     @Option(names = "--no-bandwidth", description = "skip the memory bandwidth measurement")
@@ -60,7 +60,10 @@ public final class BenchCommand implements Callable<Integer> {
             }
             System.out.printf("%6s %10s %14s %14s %12s%n", "batch", "prompt", "prefill tok/s", "decode tok/s", "of bound");
             for (int b : batches) {
-                double[] r = run(engine, b);
+                if (warmup > 0) {
+                    run(engine, b, 1); // JIT warm-up on the same shapes; not reported
+                }
+                double[] r = run(engine, b, generate);
                 double bound = bandwidth / weightBytes;
                 System.out.printf("%6d %10d %14.1f %14.1f %11.1f%%%n", b, promptLength, r[0], r[1],
                         Double.isNaN(bound) ? Double.NaN : 100.0 * r[1] / b / bound);
@@ -70,7 +73,7 @@ public final class BenchCommand implements Callable<Integer> {
     }
 
     /** Prefill of {@code batch} prompts in one step, then decode steps of one token each. */
-    private double[] run(Engine engine, int batch) {
+    private double[] run(Engine engine, int batch, int decodeSteps) {
         ModelConfig c = engine.config();
         SplittableRandom random = new SplittableRandom(batch);
         List<KvCache> caches = new ArrayList<>();
@@ -92,7 +95,7 @@ public final class BenchCommand implements Callable<Integer> {
             next[i] = Sampler.argmax(steps.get(i).logits(), 0, c.vocabSize());
         }
         long start = 0;
-        for (int s = 0; s < warmup + generate; s++) {
+        for (int s = 0; s < warmup + decodeSteps; s++) {
             if (s == warmup) {
                 start = System.nanoTime();
             }
@@ -104,7 +107,7 @@ public final class BenchCommand implements Callable<Integer> {
                 next[i] = Sampler.argmax(steps.get(i).logits(), 0, c.vocabSize());
             }
         }
-        double decode = (double) batch * generate / ((System.nanoTime() - start) / 1e9);
+        double decode = (double) batch * decodeSteps / ((System.nanoTime() - start) / 1e9);
         return new double[] {prefill, decode};
     }
 

@@ -1,17 +1,16 @@
 package io.kvstream.runtime;
 
-import java.util.concurrent.ExecutorService;
-import java.util.concurrent.Executors;
-import java.util.concurrent.ThreadFactory;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.locks.LockSupport;
 
 /**
  * A fixed set of worker threads for the data-parallel loops of the forward pass.
  *
- * <p>Work is cut into chunks that workers (and the calling thread) take from a shared counter, so
- * uneven rows or sequences balance themselves. One forward step runs many such loops back to
- * back; keeping the workers alive avoids a thread start per loop.
+ * <p>One decode step of a small model runs a hundred or more short loops, so handing a loop to
+ * the workers must cost microseconds, not the tens of microseconds of an executor hand-off:
+ * workers spin briefly on a generation counter before they park, and the caller works on the
+ * loop too. Work is cut into chunks taken from a shared counter, so uneven chunks balance.
+ * Loops run one at a time (the forward pass is driven from one thread).
  */
 public final class Parallel implements AutoCloseable {
 
@@ -21,22 +20,28 @@ public final class Parallel implements AutoCloseable {
         void run(int worker, int from, int to);
     }
 
+    /** How long an idle worker spins before parking: covers the gap between two loops. */
+    private static final long SPIN_NANOS = 200_000;
+
     private final int threads;
-    private final ExecutorService pool;
+    private final Thread[] workers;
+    private volatile boolean closed;
+    private volatile int generation;
+    private volatile Loop current;
 
     public Parallel(int threads) {
         if (threads < 1) {
             throw new IllegalArgumentException("need at least one thread, got " + threads);
         }
         this.threads = threads;
-        AtomicInteger ids = new AtomicInteger();
-        ThreadFactory factory =
-                r -> {
-                    Thread t = new Thread(r, "kvstream-cpu-" + ids.incrementAndGet());
-                    t.setDaemon(true);
-                    return t;
-                };
-        this.pool = threads > 1 ? Executors.newFixedThreadPool(threads - 1, factory) : null;
+        this.workers = new Thread[threads - 1];
+        for (int w = 1; w < threads; w++) {
+            final int id = w;
+            Thread t = new Thread(() -> workerLoop(id), "kvstream-cpu-" + id);
+            t.setDaemon(true);
+            workers[w - 1] = t;
+            t.start();
+        }
     }
 
     /** Threads that run a loop, the caller included: size per-worker scratch space by this. */
@@ -52,25 +57,46 @@ public final class Parallel implements AutoCloseable {
         if (n <= 0) {
             return;
         }
-        int chunks = (n + grain - 1) / grain;
-        int helpers = Math.min(threads - 1, chunks - 1);
-        if (helpers <= 0) {
+        if (threads == 1 || n <= grain) {
             body.run(0, 0, n);
             return;
         }
-        Loop loop = new Loop(n, grain, body, helpers);
-        for (int w = 1; w <= helpers; w++) {
-            final int worker = w;
-            pool.execute(() -> loop.work(worker));
+        Loop loop = new Loop(n, grain, body, threads - 1);
+        current = loop;
+        generation++;
+        for (Thread t : workers) {
+            LockSupport.unpark(t);
         }
         loop.work(0);
         loop.awaitHelpers();
     }
 
+    private void workerLoop(int id) {
+        int seen = 0;
+        while (!closed) {
+            long spinStart = System.nanoTime();
+            while (generation == seen && !closed) {
+                if (System.nanoTime() - spinStart < SPIN_NANOS) {
+                    Thread.onSpinWait();
+                } else {
+                    LockSupport.parkNanos(this, 1_000_000);
+                }
+            }
+            if (closed) {
+                return;
+            }
+            seen = generation;
+            Loop loop = current;
+            loop.work(id);
+            loop.helperDone();
+        }
+    }
+
     @Override
     public void close() {
-        if (pool != null) {
-            pool.shutdownNow();
+        closed = true;
+        for (Thread t : workers) {
+            LockSupport.unpark(t);
         }
     }
 
@@ -80,7 +106,6 @@ public final class Parallel implements AutoCloseable {
         private final RangeBody body;
         private final AtomicInteger next = new AtomicInteger();
         private final AtomicInteger running;
-        private final Thread caller = Thread.currentThread();
         private volatile Throwable failure;
 
         Loop(int n, int grain, RangeBody body, int helpers) {
@@ -98,22 +123,17 @@ public final class Parallel implements AutoCloseable {
                 }
             } catch (Throwable t) {
                 failure = t;
-            } finally {
-                if (worker != 0 && running.decrementAndGet() == 0) {
-                    LockSupport.unpark(caller);
-                }
             }
         }
 
+        void helperDone() {
+            running.decrementAndGet();
+        }
+
         void awaitHelpers() {
-            // Chunks are short (microseconds to milliseconds): spin briefly, then park.
-            int spins = 0;
+            // Helpers finish their last chunk within microseconds of the caller.
             while (running.get() > 0) {
-                if (++spins < 2000) {
-                    Thread.onSpinWait();
-                } else {
-                    LockSupport.parkNanos(this, 50_000);
-                }
+                Thread.onSpinWait();
             }
             Throwable t = failure;
             if (t instanceof RuntimeException) {
