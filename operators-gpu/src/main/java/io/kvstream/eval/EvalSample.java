@@ -2,6 +2,7 @@ package io.kvstream.eval;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
+import io.kvstream.tokenizer.ChatMessage;
 
 import javax.annotation.Nullable;
 
@@ -12,6 +13,8 @@ import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Base64;
 import java.util.List;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
 
 /**
  * One sample of the eval format ({@code eval-shared.jsonl}): a session's segments, ending right
@@ -43,6 +46,65 @@ public record EvalSample(
         public boolean isFrame() {
             return rgb != null;
         }
+    }
+
+    /**
+     * What a session does, event by event: a message to prefill, a frame, or the final user turn
+     * to answer. This is how the pipeline receives a sample (each step one event), so offline
+     * eval feeds the cache in the same pieces.
+     */
+    public sealed interface Step permits Message, Frame {}
+
+    /** A chat message; {@code answer} marks the last user turn, the one to reply to. */
+    public record Message(ChatMessage message, boolean answer) implements Step {}
+
+    /** A video frame. */
+    public record Frame(int index, byte[] rgb) implements Step {}
+
+    private static final Pattern PROMPT =
+            Pattern.compile("<\\|(system|user)\\|>(.*)<\\|end\\|><\\|assistant\\|>", Pattern.DOTALL);
+    private static final Pattern REPLY = Pattern.compile("(?!<\\|)(.*)<\\|end\\|>", Pattern.DOTALL);
+    private static final String BOS = "<|bos|>";
+
+    /**
+     * The sample as session events. Segments are rendered chat: {@code <|bos|>} (the session's
+     * start), {@code <|user|>X<|end|><|assistant|>} (a user message, the last one to be
+     * answered), {@code Y<|end|>} (an assistant reply), and frames.
+     *
+     * @throws IllegalArgumentException for a segment of another shape, or no final user turn
+     */
+    public List<Step> steps() {
+        List<Step> steps = new ArrayList<>();
+        for (int i = 0; i < segments.size(); i++) {
+            Segment s = segments.get(i);
+            if (s.isFrame()) {
+                steps.add(new Frame(s.frame(), s.rgb()));
+                continue;
+            }
+            String text = s.text();
+            if (i == 0 && text.equals(BOS)) {
+                continue;
+            }
+            Matcher prompt = PROMPT.matcher(text);
+            Matcher reply = REPLY.matcher(text);
+            if (prompt.matches()) {
+                boolean last = i == segments.size() - 1;
+                steps.add(new Message(new ChatMessage(prompt.group(1), prompt.group(2)), last));
+            } else if (reply.matches()) {
+                steps.add(new Message(ChatMessage.assistant(reply.group(1)), false));
+            } else {
+                throw new IllegalArgumentException(
+                        String.format(
+                                "sample %d segment %d is not a chat turn, a reply or a frame: %.60s",
+                                index, i, text));
+            }
+        }
+        if (steps.isEmpty()
+                || !(steps.get(steps.size() - 1) instanceof Message m && m.answer())) {
+            throw new IllegalArgumentException(
+                    String.format("sample %d does not end with a user turn to answer", index));
+        }
+        return steps;
     }
 
     /** Reads every sample of a JSONL file, failing with the line number on a malformed line. */

@@ -136,14 +136,19 @@ public final class ChatTemplate {
         return result.getOutput();
     }
 
+    /** What a session holds before any message: the rendering of none (usually the BOS). */
+    public String start() {
+        return render(List.of(), false);
+    }
+
     /**
      * The text to append to a session that already holds {@code held} so that it holds {@code
      * held} plus {@code added}: the rendering of all messages minus the rendering of {@code held}.
      *
      * <p>{@code held} is rendered without the generation prompt: a session holds the prompt with
      * the generation prompt followed by the reply it generated, which is what rendering the reply
-     * as an assistant message gives. With nothing held the whole rendering is returned (BOS
-     * included).
+     * as an assistant message gives. With nothing held, what the rendering of no messages holds
+     * (usually the BOS, see {@link #start()}) is left out too: a session begins with that.
      *
      * @throws NotAppendOnlyException if the template renders the held messages differently once
      *     more follow (e.g. it moves a system prompt, or drops earlier reasoning); the session's
@@ -155,9 +160,6 @@ public final class ChatTemplate {
         all.addAll(held);
         all.addAll(added);
         String after = render(all, addGenerationPrompt);
-        if (held.isEmpty()) {
-            return after;
-        }
         String before = render(held, false);
         if (!after.startsWith(before)) {
             int common = 0;

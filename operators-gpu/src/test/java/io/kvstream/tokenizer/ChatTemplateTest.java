@@ -55,10 +55,11 @@ class ChatTemplateTest {
             assertThat(s.text()).endsWith(appended);
             assertThat(template.render(held, false) + appended).isEqualTo(s.text());
         }
-        // Nothing held: the whole rendering, BOS included.
+        // Nothing held: the session starts with the BOS, and the first turn appends the rest.
         List<ChatMessage> first = List.of(ChatMessage.user("hi"));
+        assertThat(template.start()).isEqualTo("<|bos|>");
         assertThat(template.renderAppended(List.of(), first, true))
-                .isEqualTo("<|bos|><|user|>hi<|end|><|assistant|>");
+                .isEqualTo("<|user|>hi<|end|><|assistant|>");
     }
 
     @Test
