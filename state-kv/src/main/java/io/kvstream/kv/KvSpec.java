@@ -24,7 +24,7 @@ import java.util.Objects;
  * <pre>
  * spec   := codec ['+' policy]
  * codec  := full | fp16 | int8 | kivi4[:group=G,vgroup=C] | kivi2[:group=G,vgroup=C]
- * policy := window:sink=S,recent=W
+ * policy := window:sink=S,recent=W|F
  *         | h2o:budget=N|F[,recent=R]
  *         | snapkv:budget=N|F[,window=W][,pool=K]
  * </pre>
@@ -104,7 +104,7 @@ public final class KvSpec {
             case "window":
                 checkKeys(name, params, "sink", "recent");
                 require(name, params, "recent");
-                return new WindowPolicy(intParam(params, "sink", 4), intParam(params, "recent", 0));
+                return new WindowPolicy(intParam(params, "sink", 4), Budget.parse(params.get("recent")));
             case "h2o":
                 checkKeys(name, params, "budget", "recent");
                 require(name, params, "budget");

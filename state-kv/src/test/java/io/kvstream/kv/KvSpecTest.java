@@ -40,7 +40,7 @@ class KvSpecTest {
         assertThat(spec.newCodec(64).name()).isEqualTo("kivi2");
         assertThat(spec.newCodec(64)).isNotSameAs(spec.newCodec(64));
         assertThat(spec.newPolicy()).isInstanceOf(WindowPolicy.class);
-        assertThat(((WindowPolicy) spec.newPolicy()).recent()).isEqualTo(8);
+        assertThat(((WindowPolicy) spec.newPolicy()).recent(1000)).isEqualTo(8);
         assertThat(KvSpec.parse("fp16+h2o:budget=10").newPolicy()).isInstanceOf(H2oPolicy.class);
         assertThat(KvSpec.parse("fp16+snapkv:budget=10").newPolicy()).isInstanceOf(SnapKvPolicy.class);
         assertThat(KvSpec.parse("fp16").newPolicy()).isNull();
@@ -56,7 +56,8 @@ class KvSpecTest {
         "kivi2+|missing eviction policy",
         "kivi2+lru:size=3|unknown eviction policy 'lru'",
         "kivi2+window:sink=4|window needs recent",
-        "kivi2+window:sink=4,recent=x|recent=x is not an integer",
+        "kivi2+window:sink=4,recent=x|budget 'x' is neither a count nor a fraction",
+        "kivi2+window:sink=4,recent=1.5|fraction in (0, 1]",
         "kivi2+window:sink=-1,recent=8|sink must be >= 0",
         "fp16+h2o:recent=4|h2o needs budget",
         "fp16+h2o:budget=1.5|fraction in (0, 1]",

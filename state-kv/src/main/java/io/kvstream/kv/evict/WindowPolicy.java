@@ -6,15 +6,21 @@ import static org.apache.flink.util.Preconditions.checkArgument;
  * StreamingLLM (Xiao et al., 2023): the first {@code sink} tokens, which soak up attention that
  * has nowhere better to go, plus the {@code recent} most recent. Positions are counted inside
  * the cache, so every attention span stays within what the model was trained on.
+ *
+ * <p>{@code recent} is a count, or a fraction of the tokens seen: {@code recent=0.5} keeps the
+ * cache at half of what the session fed (sinks included), for comparisons at equal budgets.
  */
 public final class WindowPolicy implements EvictionPolicy {
 
     private final int sink;
-    private final int recent;
+    private final Budget recent;
 
     public WindowPolicy(int sink, int recent) {
+        this(sink, new Budget(recent, 0));
+    }
+
+    public WindowPolicy(int sink, Budget recent) {
         checkArgument(sink >= 0, "window sink must be >= 0, not %s", sink);
-        checkArgument(recent > 0, "window recent must be > 0, not %s", recent);
         this.sink = sink;
         this.recent = recent;
     }
@@ -23,7 +29,12 @@ public final class WindowPolicy implements EvictionPolicy {
         return sink;
     }
 
-    public int recent() {
+    /** The recent window for a session that has fed {@code tokens}: at least one token. */
+    public int recent(int tokens) {
+        return recent.tokens() > 0 ? recent.tokens() : Math.max(1, recent.of(tokens) - sink);
+    }
+
+    public Budget recent() {
         return recent;
     }
 
@@ -54,6 +65,7 @@ public final class WindowPolicy implements EvictionPolicy {
 
     @Override
     public int select(int held, int stepTokens, int tokens, float[] scores, int[] keep) {
+        int recent = recent(tokens);
         if (held <= sink + recent) {
             return EvictionPolicy.keepAll(held, keep);
         }
