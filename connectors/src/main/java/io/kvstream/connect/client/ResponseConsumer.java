@@ -86,6 +86,10 @@ public final class ResponseConsumer implements AutoCloseable {
         Properties props = config.clientProperties(Client.CONSUMER);
         props.setProperty(ConsumerConfig.ENABLE_AUTO_COMMIT_CONFIG, "false");
         props.remove(ConsumerConfig.GROUP_ID_CONFIG);
+        if (config.delivery() == KvstreamKafkaConfig.Delivery.EXACTLY_ONCE) {
+            // Otherwise responses of aborted transactions, written again after a restart, show twice.
+            props.putIfAbsent(ConsumerConfig.ISOLATION_LEVEL_CONFIG, "read_committed");
+        }
         KafkaConsumer<byte[], byte[]> consumer =
                 new KafkaConsumer<>(props, new ByteArrayDeserializer(), new ByteArrayDeserializer());
         try {
