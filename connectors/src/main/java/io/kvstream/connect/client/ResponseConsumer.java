@@ -10,6 +10,7 @@ import io.kvstream.schema.codec.KvstreamCodecs;
 import io.kvstream.schema.codec.MessageDecodingException;
 import io.kvstream.schema.codec.SingleObjectCodec;
 
+import org.apache.kafka.clients.consumer.CloseOptions;
 import org.apache.kafka.clients.consumer.Consumer;
 import org.apache.kafka.clients.consumer.ConsumerConfig;
 import org.apache.kafka.clients.consumer.ConsumerRecord;
@@ -193,6 +194,6 @@ public final class ResponseConsumer implements AutoCloseable {
 
     @Override
     public void close() {
-        consumer.close(Duration.ofSeconds(5));
+        consumer.close(CloseOptions.timeout(Duration.ofSeconds(5)));
     }
 }
