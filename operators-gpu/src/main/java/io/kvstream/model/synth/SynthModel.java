@@ -141,7 +141,43 @@ public final class SynthModel {
         specs.add(new Spec(specs.size(), gguf, hf, rows, cols, norm, ropeHeads));
     }
 
-    /** The source's {@code tokenizer.*} keys, vocabulary padded to {@code vocab} tokens. */
+    /** Where Llama 3 puts its special tokens, and how many ids it reserves for them. */
+    private static final int LLAMA3_SPECIAL_BASE = 128000;
+
+    private static final int LLAMA3_SPECIAL_COUNT = 256;
+
+    /**
+     * Llama 3's special token at {@code id} ({@code >= 128000}): other engines that read Llama 3
+     * files (llama3.java, for the side-by-side benchmark) find them by these names.
+     */
+    static String llama3Special(int id) {
+        switch (id - LLAMA3_SPECIAL_BASE) {
+            case 0:
+                return "<|begin_of_text|>";
+            case 1:
+                return "<|end_of_text|>";
+            case 4:
+                return "<|finetune_right_pad_id|>";
+            case 6:
+                return "<|start_header_id|>";
+            case 7:
+                return "<|end_header_id|>";
+            case 8:
+                return "<|eom_id|>";
+            case 9:
+                return "<|eot_id|>";
+            case 10:
+                return "<|python_tag|>";
+            default:
+                int n = id - LLAMA3_SPECIAL_BASE;
+                return "<|reserved_special_token_" + (n < 4 ? n - 2 : n == 5 ? 2 : n - 8) + "|>";
+        }
+    }
+
+    /**
+     * The source's {@code tokenizer.*} keys, vocabulary padded to {@code vocab} tokens. A
+     * vocabulary of Llama 3's size gets Llama 3's special tokens at their ids.
+     */
     static Map<String, GgufValue> paddedTokenizer(GgufFile source, int vocab)
             throws IOException {
         List<String> tokens = new ArrayList<>(source.getStringList("tokenizer.ggml.tokens"));
@@ -153,14 +189,16 @@ public final class SynthModel {
         }
         int[] types = Arrays.copyOf(source.getIntArray("tokenizer.ggml.token_type"), vocab);
         Set<String> existing = new HashSet<>(tokens);
+        boolean llama3 = vocab == LLAMA3_SPECIAL_BASE + LLAMA3_SPECIAL_COUNT;
         for (int i = tokens.size(), n = 0; i < vocab; i++, n++) {
-            String t = "<|unused_" + n + "|>";
+            boolean special = llama3 && i >= LLAMA3_SPECIAL_BASE;
+            String t = special ? llama3Special(i) : "<|unused_" + n + "|>";
             if (existing.contains(t)) {
                 throw new ModelFormatException(
                         String.format("%s already has a token %s", source.path(), t));
             }
             tokens.add(t);
-            types[i] = TokenizerData.TYPE_UNUSED;
+            types[i] = special ? TokenizerData.TYPE_CONTROL : TokenizerData.TYPE_UNUSED;
         }
         Map<String, GgufValue> out = new LinkedHashMap<>();
         for (Map.Entry<String, GgufValue> e : source.metadata().entrySet()) {

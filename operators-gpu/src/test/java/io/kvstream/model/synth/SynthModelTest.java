@@ -170,4 +170,21 @@ class SynthModelTest {
         assertThat(b8.tiedEmbeddings()).isFalse();
         assertThat(b8.vocabSize()).isEqualTo(128256);
     }
+
+    @Test
+    void llama3SizedVocabulariesGetLlama3SpecialTokensAtTheirIds() {
+        assertThat(SynthModel.llama3Special(128000)).isEqualTo("<|begin_of_text|>");
+        assertThat(SynthModel.llama3Special(128001)).isEqualTo("<|end_of_text|>");
+        assertThat(SynthModel.llama3Special(128002)).isEqualTo("<|reserved_special_token_0|>");
+        assertThat(SynthModel.llama3Special(128005)).isEqualTo("<|reserved_special_token_2|>");
+        assertThat(SynthModel.llama3Special(128006)).isEqualTo("<|start_header_id|>");
+        assertThat(SynthModel.llama3Special(128009)).isEqualTo("<|eot_id|>");
+        assertThat(SynthModel.llama3Special(128011)).isEqualTo("<|reserved_special_token_3|>");
+        assertThat(SynthModel.llama3Special(128255)).isEqualTo("<|reserved_special_token_247|>");
+        java.util.Set<String> names = new java.util.HashSet<>();
+        for (int id = 128000; id < 128256; id++) {
+            names.add(SynthModel.llama3Special(id));
+        }
+        assertThat(names).hasSize(256);
+    }
 }
