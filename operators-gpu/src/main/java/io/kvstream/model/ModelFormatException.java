@@ -17,4 +17,9 @@ public class ModelFormatException extends IOException {
     public ModelFormatException(String message, Throwable cause) {
         super(message, cause);
     }
+
+    /** A tensor the loader needs is not in {@code file}. */
+    public static ModelFormatException missingTensor(Object file, String tensor) {
+        return new ModelFormatException(String.format("%s: tensor '%s' is missing", file, tensor));
+    }
 }

@@ -131,8 +131,7 @@ public final class SafetensorsCheckpoint implements Closeable {
     private SafetensorsFile fileOf(String name) throws ModelFormatException {
         SafetensorsFile f = byTensor.get(name);
         if (f == null) {
-            throw new ModelFormatException(
-                    String.format("%s: tensor '%s' is missing", source, name));
+            throw ModelFormatException.missingTensor(source, name);
         }
         return f;
     }

@@ -1,6 +1,7 @@
 package io.kvstream.model.safetensors;
 
 import io.kvstream.model.ModelFormatException;
+import io.kvstream.model.TensorRegion;
 import io.kvstream.model.tensor.FloatTensor;
 import io.kvstream.model.tensor.GgmlType;
 import io.kvstream.model.tensor.Tensors;
@@ -223,8 +224,7 @@ public final class SafetensorsFile implements Closeable {
     public SafetensorsTensorInfo tensorInfo(String name) throws ModelFormatException {
         SafetensorsTensorInfo info = tensors.get(name);
         if (info == null) {
-            throw new ModelFormatException(
-                    String.format("%s: tensor '%s' is missing", path, name));
+            throw ModelFormatException.missingTensor(path, name);
         }
         return info;
     }
@@ -232,14 +232,7 @@ public final class SafetensorsFile implements Closeable {
     /** The tensor's bytes, memory-mapped, little-endian. */
     public ByteBuffer map(String name) throws IOException {
         SafetensorsTensorInfo info = tensorInfo(name);
-        if (info.byteSize() > Integer.MAX_VALUE) {
-            throw new ModelFormatException(
-                    String.format(
-                            "%s: tensor '%s' takes %d bytes; tensors over 2 GiB cannot be mapped",
-                            path, name, info.byteSize()));
-        }
-        return channel.map(FileChannel.MapMode.READ_ONLY, info.offset(), info.byteSize())
-                .order(ByteOrder.LITTLE_ENDIAN);
+        return TensorRegion.map(channel, path, name, info.offset(), info.byteSize());
     }
 
     /** The tensor as a matrix: the last dimension is the row, the others are rows. */
