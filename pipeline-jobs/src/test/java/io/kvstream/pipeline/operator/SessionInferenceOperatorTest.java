@@ -219,6 +219,28 @@ class SessionInferenceOperatorTest {
         }
     }
 
+    @Test
+    void unchangedVideoPatchesAreDroppedAsTheSpecSays() throws Exception {
+        byte[] rgb = new byte[16 * 16 * 3];
+        new java.util.Random(7).nextBytes(rgb);
+        io.kvstream.schema.SessionEvent[] video = {
+            frame("v", "f0", 0, 16, 16, rgb),
+            frame("v", "f1", 1, 16, 16, rgb.clone()),
+            io.kvstream.pipeline.Events.query("v", "q", "what was shown at t=1?", 4),
+        };
+        FinalResponse kept;
+        FinalResponse dropped;
+        try (Harness h = new Harness(config("full"))) {
+            kept = Responses.finals(h.sendAndDrain(video).output()).get("q");
+        }
+        try (Harness h = new Harness(config("full+dtd:threshold=8"))) {
+            dropped = Responses.finals(h.sendAndDrain(video).output()).get("q");
+        }
+        // Frames answer nothing; the query finds both in the cache, the second without its 16 patches.
+        assertThat(kept).isNotNull();
+        assertThat(kept.getUsage().getCachedTokens() - dropped.getUsage().getCachedTokens()).isEqualTo(16);
+    }
+
     private static io.kvstream.schema.SessionEvent[] interleaved() {
         return new io.kvstream.schema.SessionEvent[] {
             turn("a", "a1", FACT, 8),
