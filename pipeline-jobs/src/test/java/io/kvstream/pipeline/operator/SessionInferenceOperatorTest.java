@@ -220,6 +220,26 @@ class SessionInferenceOperatorTest {
     }
 
     @Test
+    void fromIdleTheFirstStepWaitsForAFullBatchOrTheMaxWait() throws Exception {
+        PipelineConfig waiting = config("full").toBuilder()
+                .maxSequences(2).maxWait(java.time.Duration.ofSeconds(30)).build();
+        try (Harness h = new Harness(waiting)) {
+            h.send(turn("a", "a1", FACT, 4)).drain();
+            assertThat(h.operator().stepsRun()).isZero();
+            // A second session fills the batch: both start together.
+            h.send(turn("b", "b1", FACT, 4)).drain();
+            assertThat(Responses.finals(h.output())).containsOnlyKeys("a1", "b1");
+
+            h.send(turn("a", "a2", QUESTION, 4)).drain();
+            assertThat(Responses.finals(h.output())).doesNotContainKey("a2");
+            // Alone, it starts when the wait is over.
+            h.harness.setProcessingTime(h.harness.getProcessingTime() + 30_000);
+            h.drain();
+            assertThat(Responses.finals(h.output()).get("a2").getText()).isEqualTo("white");
+        }
+    }
+
+    @Test
     void unchangedVideoPatchesAreDroppedAsTheSpecSays() throws Exception {
         byte[] rgb = new byte[16 * 16 * 3];
         new java.util.Random(7).nextBytes(rgb);
