@@ -58,7 +58,10 @@ public final class Parallel implements AutoCloseable {
             return;
         }
         if (threads == 1 || n <= grain) {
-            body.run(0, 0, n);
+            // Callers size per-chunk scratch by the grain, so chunks keep it even here.
+            for (int from = 0; from < n; from += grain) {
+                body.run(0, from, Math.min(n, from + grain));
+            }
             return;
         }
         Loop loop = new Loop(n, grain, body, threads - 1);
