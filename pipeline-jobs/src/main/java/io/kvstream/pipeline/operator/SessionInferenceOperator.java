@@ -336,16 +336,19 @@ public final class SessionInferenceOperator extends AbstractStreamOperator<Respo
                         ? ((UserTurn) payload).getText() : ((VideoQuery) payload).getText();
                 maxNewTokens(event);
                 sampling(event);
-                List<ChatMessage> messages = append(held.messages(), ChatMessage.user(text));
+                ChatMessage user = ChatMessage.user(text);
+                List<ChatMessage> messages = append(held.messages(), user);
                 rendered = template.render(messages, true);
-                prompts.appendText(prompt, held.unfedText() + delta(held.messages(), rendered));
+                prompts.appendText(
+                        prompt, held.unfedText() + template.renderAppended(held.messages(), List.of(user), true));
                 kind = SessionRequest.Kind.REPLY;
                 after = new ChatState(messages, NO_TOKENS, "");
             } else if (payload instanceof ContextMessage) {
                 ContextMessage m = (ContextMessage) payload;
-                List<ChatMessage> messages = append(held.messages(), new ChatMessage(m.getRole(), m.getText()));
+                ChatMessage message = new ChatMessage(m.getRole(), m.getText());
+                List<ChatMessage> messages = append(held.messages(), message);
                 prompts.appendText(
-                        prompt, held.unfedText() + delta(held.messages(), template.render(messages, false)));
+                        prompt, held.unfedText() + template.renderAppended(held.messages(), List.of(message), false));
                 kind = SessionRequest.Kind.CONTEXT;
                 after = new ChatState(messages, NO_TOKENS, "");
             } else if (payload instanceof VideoFrame) {
@@ -395,16 +398,6 @@ public final class SessionInferenceOperator extends AbstractStreamOperator<Respo
         }
         hot.put(s);
         return s;
-    }
-
-    private String delta(List<ChatMessage> held, String rendered) {
-        String before = template.render(held, false);
-        if (!rendered.startsWith(before)) {
-            throw new ChatTemplateException(String.format(
-                    "The chat template is not append-only: adding a message changes the rendering of"
-                            + " the %d held ones", held.size()));
-        }
-        return rendered.substring(before.length());
     }
 
     private byte[] frameBytes(VideoFrame f) {
