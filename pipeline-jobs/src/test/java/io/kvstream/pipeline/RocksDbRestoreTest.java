@@ -85,8 +85,8 @@ class RocksDbRestoreTest {
         CloseableIterator<ResponseEvent> results = job(env, "first", FIRST, config).collectAsync();
         JobClient first = env.executeAsync("kvstream-first");
         List<ResponseEvent> out = new ArrayList<>(read(results, 2));
-        // Let a periodic incremental checkpoint see the written state.
-        Thread.sleep(1500);
+        // Measure once a periodic incremental checkpoint has completed after the state was written.
+        awaitCompletedCheckpoint(checkpoints, java.time.Duration.ofSeconds(60));
         long checkpointBytes = size(checkpoints);
         String savepoint = first.stopWithSavepoint(false, savepoints.toUri().toString(), SavepointFormatType.NATIVE)
                 .get();
@@ -216,5 +216,21 @@ class RocksDbRestoreTest {
                     ? Events.context(f[0], f[1], "user", f[3])
                     : Events.turn(f[0], f[1], f[3], Integer.parseInt(f[4]));
         }
+    }
+
+    /** Waits for a checkpoint folder with its metadata written, i.e. a completed checkpoint. */
+    private static void awaitCompletedCheckpoint(Path checkpoints, java.time.Duration timeout) throws Exception {
+        long deadline = System.nanoTime() + timeout.toNanos();
+        while (System.nanoTime() < deadline) {
+            if (java.nio.file.Files.exists(checkpoints)) {
+                try (java.util.stream.Stream<Path> files = java.nio.file.Files.walk(checkpoints)) {
+                    if (files.anyMatch(f -> f.getFileName().toString().equals("_metadata"))) {
+                        return;
+                    }
+                }
+            }
+            java.util.concurrent.locks.LockSupport.parkNanos(50_000_000L);
+        }
+        throw new AssertionError("no completed checkpoint in " + checkpoints + " after " + timeout);
     }
 }
