@@ -109,12 +109,11 @@ public final class KvstreamKafka {
     static Properties producerProperties(KvstreamKafkaConfig config, int maxRequestBytes) {
         Properties props = config.clientProperties(Client.PRODUCER);
         props.putIfAbsent(ProducerConfig.MAX_REQUEST_SIZE_CONFIG, String.valueOf(maxRequestBytes));
-        if (config.delivery() == KvstreamKafkaConfig.Delivery.EXACTLY_ONCE) {
-            // Must stay below the broker's transaction.max.timeout.ms, or InitProducerId fails.
-            props.setProperty(
-                    ProducerConfig.TRANSACTION_TIMEOUT_CONFIG,
-                    String.valueOf(config.transactionTimeout().toMillis()));
-        }
+        // Always set: KafkaSinkBuilder otherwise puts in 1 hour, above the broker's default
+        // transaction.max.timeout.ms (15 min), and exactly-once then fails in InitProducerId.
+        props.setProperty(
+                ProducerConfig.TRANSACTION_TIMEOUT_CONFIG,
+                String.valueOf(config.transactionTimeout().toMillis()));
         return props;
     }
 }
