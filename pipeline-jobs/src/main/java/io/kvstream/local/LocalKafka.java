@@ -47,7 +47,7 @@ public final class LocalKafka implements AutoCloseable {
                         .setConfigProp("replica.fetch.max.bytes", String.valueOf(32 * 1024 * 1024))
                         .build();
         try {
-            cluster.format();
+            formatQuietly(cluster);
             cluster.startup();
             cluster.waitForReadyBrokers();
         } catch (Exception e) {
@@ -57,6 +57,20 @@ public final class LocalKafka implements AutoCloseable {
         LocalKafka kafka = new LocalKafka(cluster);
         LOG.info("Kafka broker ready at {}", kafka.bootstrapServers);
         return kafka;
+    }
+
+    // The test kit's formatter prints its progress to System.out, which is the chat's screen in
+    // local mode: it goes to the log instead.
+    private static void formatQuietly(KafkaClusterTestKit cluster) throws Exception {
+        java.io.PrintStream out = System.out;
+        java.io.ByteArrayOutputStream captured = new java.io.ByteArrayOutputStream();
+        System.setOut(new java.io.PrintStream(captured, true, java.nio.charset.StandardCharsets.UTF_8));
+        try {
+            cluster.format();
+        } finally {
+            System.setOut(out);
+            LOG.debug("Kafka storage format: {}", captured.toString(java.nio.charset.StandardCharsets.UTF_8));
+        }
     }
 
     public String bootstrapServers() {

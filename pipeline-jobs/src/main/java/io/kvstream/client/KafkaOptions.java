@@ -1,0 +1,49 @@
+package io.kvstream.client;
+
+import io.kvstream.connect.KvstreamKafkaConfig;
+import picocli.CommandLine.Option;
+
+import javax.annotation.Nullable;
+
+import java.io.IOException;
+import java.io.Reader;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Properties;
+
+/**
+ * Where the pipeline's Kafka is, for the client commands: {@code --bootstrap}, plus a client
+ * properties file and {@code -K key=value} pairs for security settings and topic names (see
+ * {@link KvstreamKafkaConfig}).
+ */
+public final class KafkaOptions {
+
+    @Option(names = {"-b", "--bootstrap"}, paramLabel = "HOST:PORT", required = true,
+            description = "Kafka bootstrap servers (local mode prints them when it starts)")
+    String bootstrap;
+
+    @Option(names = "--kafka-config", paramLabel = "FILE",
+            description = "Kafka client properties file (security.protocol, sasl.*, kvstream.topic.*, ...)")
+    @Nullable
+    Path configFile;
+
+    @Option(names = {"-K", "--kafka-property"}, paramLabel = "KEY=VALUE",
+            description = "one more Kafka client or kvstream setting; wins over --kafka-config")
+    List<String> properties = new ArrayList<>();
+
+    public KvstreamKafkaConfig config() throws IOException {
+        Properties props = new Properties();
+        if (configFile != null) {
+            try (Reader in = Files.newBufferedReader(configFile)) {
+                props.load(in);
+            }
+        }
+        for (String kv : properties) {
+            KvstreamKafkaConfig.putKeyValue(props, kv);
+        }
+        props.setProperty("bootstrap.servers", bootstrap);
+        return KvstreamKafkaConfig.fromProperties(props);
+    }
+}
