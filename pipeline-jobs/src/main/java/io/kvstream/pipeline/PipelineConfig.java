@@ -1,0 +1,191 @@
+package io.kvstream.pipeline;
+
+import static org.apache.flink.util.Preconditions.checkArgument;
+import static org.apache.flink.util.Preconditions.checkNotNull;
+
+import io.kvstream.cli.CacheSpec;
+import io.kvstream.connect.KvstreamKafkaConfig;
+
+import javax.annotation.Nullable;
+
+import java.io.Serializable;
+import java.time.Duration;
+
+/**
+ * What the inference job needs: where the events come from and go to, the model, the KV cache
+ * spec and the batching limits. Checkpointing, parallelism and the state backend are the
+ * runner's business.
+ *
+ * <p>Serializable because the operator factory carries it into the job graph; the Kafka settings
+ * are not, so the operator gets a copy {@link #withoutKafka() without them}. Paths are strings:
+ * {@link java.nio.file.Path} does not serialize.
+ *
+ * @param kafka topics and clients; null for jobs built on a given stream ({@link
+ *     InferenceJob#buildForTest})
+ * @param modelPath GGUF file or Hugging Face checkpoint folder
+ * @param mmprojPath vision projector GGUF; null for text-only sessions
+ * @param tokenizerPath a {@code tokenizer.json} overriding the model's own; usually null
+ * @param threads CPU threads of the forward pass, per subtask
+ * @param kvSpec the {@code --kv} spec of every session's cache, e.g. {@code
+ *     kivi2+window:sink=4,recent=256+dtd:threshold=8}
+ * @param maxSequences sequences one batched step carries at most
+ * @param maxStepTokens tokens one step carries at most (decode tokens plus prefill chunks)
+ * @param prefillChunk prompt tokens one sequence feeds per step at most
+ * @param maxWait how long a request arriving at an idle subtask waits for others to share its
+ *     first step; zero starts at once
+ * @param hotSetBytes decoded KV caches kept in memory between requests (LRU), in bytes
+ * @param maxInFlight requests generating at once per subtask; beyond it the operator stops taking
+ *     input (backpressure) until some finish
+ * @param recentEventIds event ids remembered per session for deduplication
+ */
+public record PipelineConfig(
+        @Nullable KvstreamKafkaConfig kafka,
+        String modelPath,
+        @Nullable String mmprojPath,
+        @Nullable String tokenizerPath,
+        int threads,
+        String kvSpec,
+        int maxSequences,
+        int maxStepTokens,
+        int prefillChunk,
+        Duration maxWait,
+        long hotSetBytes,
+        int maxInFlight,
+        int recentEventIds)
+        implements Serializable {
+
+    public PipelineConfig {
+        checkNotNull(modelPath, "modelPath");
+        checkNotNull(kvSpec, "kvSpec");
+        checkNotNull(maxWait, "maxWait");
+        checkArgument(threads > 0, "threads must be positive, got %s", threads);
+        checkArgument(
+                maxSequences > 0 && maxStepTokens > 0 && prefillChunk > 0,
+                "batch limits must be positive: sequences=%s stepTokens=%s chunk=%s",
+                maxSequences, maxStepTokens, prefillChunk);
+        checkArgument(!maxWait.isNegative(), "maxWait must not be negative, got %s", maxWait);
+        checkArgument(hotSetBytes >= 0, "hotSetBytes must not be negative, got %s", hotSetBytes);
+        checkArgument(maxInFlight > 0, "maxInFlight must be positive, got %s", maxInFlight);
+        checkArgument(recentEventIds > 0, "recentEventIds must be positive, got %s", recentEventIds);
+        // Fail at build time, not in every subtask.
+        CacheSpec.parse(kvSpec);
+    }
+
+    public static Builder builder(String modelPath) {
+        return new Builder(modelPath);
+    }
+
+    public CacheSpec cacheSpec() {
+        return CacheSpec.parse(kvSpec);
+    }
+
+    /** This config without the Kafka settings, which do not serialize. */
+    public PipelineConfig withoutKafka() {
+        return new PipelineConfig(
+                null, modelPath, mmprojPath, tokenizerPath, threads, kvSpec, maxSequences,
+                maxStepTokens, prefillChunk, maxWait, hotSetBytes, maxInFlight, recentEventIds);
+    }
+
+    public Builder toBuilder() {
+        return new Builder(modelPath)
+                .kafka(kafka)
+                .mmprojPath(mmprojPath)
+                .tokenizerPath(tokenizerPath)
+                .threads(threads)
+                .kvSpec(kvSpec)
+                .maxSequences(maxSequences)
+                .maxStepTokens(maxStepTokens)
+                .prefillChunk(prefillChunk)
+                .maxWait(maxWait)
+                .hotSetBytes(hotSetBytes)
+                .maxInFlight(maxInFlight)
+                .recentEventIds(recentEventIds);
+    }
+
+    /** Defaults: full cache, 16 sequences, 512 tokens a step, chunks of 128, 256 MiB hot set. */
+    public static final class Builder {
+        @Nullable private KvstreamKafkaConfig kafka;
+        private final String modelPath;
+        @Nullable private String mmprojPath;
+        @Nullable private String tokenizerPath;
+        private int threads = Math.max(1, Runtime.getRuntime().availableProcessors());
+        private String kvSpec = "full";
+        private int maxSequences = 16;
+        private int maxStepTokens = 512;
+        private int prefillChunk = 128;
+        private Duration maxWait = Duration.ofMillis(5);
+        private long hotSetBytes = 256L << 20;
+        private int maxInFlight = 64;
+        private int recentEventIds = 64;
+
+        private Builder(String modelPath) {
+            this.modelPath = modelPath;
+        }
+
+        public Builder kafka(@Nullable KvstreamKafkaConfig kafka) {
+            this.kafka = kafka;
+            return this;
+        }
+
+        public Builder mmprojPath(@Nullable String mmprojPath) {
+            this.mmprojPath = mmprojPath;
+            return this;
+        }
+
+        public Builder tokenizerPath(@Nullable String tokenizerPath) {
+            this.tokenizerPath = tokenizerPath;
+            return this;
+        }
+
+        public Builder threads(int threads) {
+            this.threads = threads;
+            return this;
+        }
+
+        public Builder kvSpec(String kvSpec) {
+            this.kvSpec = kvSpec;
+            return this;
+        }
+
+        public Builder maxSequences(int maxSequences) {
+            this.maxSequences = maxSequences;
+            return this;
+        }
+
+        public Builder maxStepTokens(int maxStepTokens) {
+            this.maxStepTokens = maxStepTokens;
+            return this;
+        }
+
+        public Builder prefillChunk(int prefillChunk) {
+            this.prefillChunk = prefillChunk;
+            return this;
+        }
+
+        public Builder maxWait(Duration maxWait) {
+            this.maxWait = maxWait;
+            return this;
+        }
+
+        public Builder hotSetBytes(long hotSetBytes) {
+            this.hotSetBytes = hotSetBytes;
+            return this;
+        }
+
+        public Builder maxInFlight(int maxInFlight) {
+            this.maxInFlight = maxInFlight;
+            return this;
+        }
+
+        public Builder recentEventIds(int recentEventIds) {
+            this.recentEventIds = recentEventIds;
+            return this;
+        }
+
+        public PipelineConfig build() {
+            return new PipelineConfig(
+                    kafka, modelPath, mmprojPath, tokenizerPath, threads, kvSpec, maxSequences,
+                    maxStepTokens, prefillChunk, maxWait, hotSetBytes, maxInFlight, recentEventIds);
+        }
+    }
+}

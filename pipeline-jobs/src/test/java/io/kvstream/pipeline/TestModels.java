@@ -1,0 +1,24 @@
+package io.kvstream.pipeline;
+
+import io.kvstream.testing.RefModel;
+
+import java.time.Duration;
+
+/** Pipeline settings on the tiny reference model, sized for a 2-core machine. */
+public final class TestModels {
+
+    private TestModels() {}
+
+    public static PipelineConfig.Builder refmodel(String kvSpec) {
+        return PipelineConfig.builder(RefModel.file("refmodel-q8_0.gguf").toString())
+                .mmprojPath(RefModel.file("refmodel-mmproj-f16.gguf").toString())
+                .threads(2)
+                .kvSpec(kvSpec)
+                .maxSequences(8)
+                .maxStepTokens(256)
+                .prefillChunk(64)
+                .maxWait(Duration.ZERO)
+                .hotSetBytes(64L << 20)
+                .maxInFlight(16);
+    }
+}
