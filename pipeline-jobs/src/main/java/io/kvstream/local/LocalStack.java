@@ -6,10 +6,14 @@ import org.apache.flink.api.common.JobID;
 import org.apache.flink.api.common.JobStatus;
 import org.apache.flink.configuration.CheckpointingOptions;
 import org.apache.flink.configuration.Configuration;
+import org.apache.flink.configuration.PipelineOptions;
 import org.apache.flink.configuration.RestOptions;
 import org.apache.flink.configuration.RestartStrategyOptions;
 import org.apache.flink.configuration.StateBackendOptions;
 import org.apache.flink.configuration.TaskManagerOptions;
+import org.apache.flink.runtime.execution.ExecutionState;
+import org.apache.flink.runtime.executiongraph.AccessExecutionGraph;
+import org.apache.flink.runtime.executiongraph.AccessExecutionVertex;
 import org.apache.flink.runtime.jobgraph.JobGraph;
 import org.apache.flink.runtime.jobmaster.JobResult;
 import org.apache.flink.runtime.minicluster.MiniCluster;
@@ -177,6 +181,8 @@ public final class LocalStack implements AutoCloseable {
     static Configuration flinkConfiguration(Settings settings, Path checkpoints) {
         Configuration conf = new Configuration();
         conf.set(StateBackendOptions.STATE_BACKEND, "rocksdb");
+        // Every stored type has its own serializer: Kryo falling in would be a bug, found here.
+        conf.set(PipelineOptions.GENERIC_TYPES, false);
         conf.set(CheckpointingOptions.CHECKPOINTS_DIRECTORY, checkpoints.toUri().toString());
         conf.set(CheckpointingOptions.INCREMENTAL_CHECKPOINTS, true);
         conf.set(CheckpointingOptions.CHECKPOINTING_INTERVAL, settings.checkpointInterval);
@@ -201,7 +207,7 @@ public final class LocalStack implements AutoCloseable {
         long deadline = System.nanoTime() + timeout.toNanos();
         while (true) {
             JobStatus status = flink.getJobStatus(id).get(10, TimeUnit.SECONDS);
-            if (status == JobStatus.RUNNING) {
+            if (status == JobStatus.RUNNING && allTasksRunning(flink, id)) {
                 return;
             }
             if (status.isTerminalState()) {
@@ -216,6 +222,18 @@ public final class LocalStack implements AutoCloseable {
             }
             Thread.sleep(50);
         }
+    }
+
+    // A task is RUNNING once its operators are open, i.e. once the model is loaded: only then can
+    // the stack answer, so that is when start-up ends.
+    private static boolean allTasksRunning(MiniCluster flink, JobID id) throws Exception {
+        AccessExecutionGraph graph = flink.getExecutionGraph(id).get(10, TimeUnit.SECONDS);
+        for (AccessExecutionVertex v : graph.getAllExecutionVertices()) {
+            if (v.getExecutionState() != ExecutionState.RUNNING) {
+                return false;
+            }
+        }
+        return true;
     }
 
     public KvstreamKafkaConfig kafkaConfig() {
