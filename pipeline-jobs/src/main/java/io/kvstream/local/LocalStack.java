@@ -125,10 +125,12 @@ public final class LocalStack implements AutoCloseable {
     public static LocalStack start(Settings settings, JobDefinition job) throws Exception {
         long t0 = System.nanoTime();
         LocalKafka kafka = LocalKafka.start();
+        long kafkaReady = System.nanoTime();
         MiniCluster flink = null;
         try {
             KvstreamKafkaConfig kafkaConfig = kafkaConfig(kafka.bootstrapServers(), settings);
             KvstreamTopics.ensure(kafkaConfig, Duration.ofSeconds(30));
+            long topicsReady = System.nanoTime();
             Path checkpoints = settings.checkpointDir.toAbsolutePath().normalize();
             Files.createDirectories(checkpoints);
             Configuration conf = flinkConfiguration(settings, checkpoints);
@@ -138,14 +140,19 @@ public final class LocalStack implements AutoCloseable {
                     .setNumSlotsPerTaskManager(settings.parallelism)
                     .build());
             flink.start();
+            long flinkReady = System.nanoTime();
             StreamExecutionEnvironment env = new StreamExecutionEnvironment(conf);
             env.setParallelism(settings.parallelism);
             job.build(env, kafkaConfig);
             JobGraph graph = env.getStreamGraph().getJobGraph(LocalStack.class.getClassLoader(), null);
             JobID id = flink.submitJob(graph).get(60, TimeUnit.SECONDS).getJobID();
             awaitRunning(flink, id, Duration.ofSeconds(60));
-            Duration startup = Duration.ofNanos(System.nanoTime() - t0);
-            LOG.info("Local stack up in {} ms: Kafka {}, checkpoints {}", startup.toMillis(),
+            long end = System.nanoTime();
+            Duration startup = Duration.ofNanos(end - t0);
+            LOG.info("Local stack up in {} ms (Kafka {} ms, topics {} ms, Flink {} ms, job and model {} ms):"
+                            + " Kafka {}, checkpoints {}",
+                    startup.toMillis(), (kafkaReady - t0) / 1_000_000, (topicsReady - kafkaReady) / 1_000_000,
+                    (flinkReady - topicsReady) / 1_000_000, (end - flinkReady) / 1_000_000,
                     kafka.bootstrapServers(), checkpoints);
             return new LocalStack(kafka, kafkaConfig, flink, id, checkpoints, startup);
         } catch (Exception | Error e) {

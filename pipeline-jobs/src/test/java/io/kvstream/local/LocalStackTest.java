@@ -1,5 +1,6 @@
 package io.kvstream.local;
 
+import io.kvstream.client.ChatLoop;
 import io.kvstream.client.ChatSession;
 import io.kvstream.client.EvalEvents;
 import io.kvstream.connect.KvstreamKafkaConfig;
@@ -56,6 +57,17 @@ class LocalStackTest {
                 sendGarbage(config);
                 assertThat(session.ask(EvalEvents.userTurn("again", 8), t -> {}).text()).isEqualTo("#2 again");
             }
+            // The interactive loop: a line is a turn, /new starts a session whose state starts over.
+            java.io.ByteArrayOutputStream screen = new java.io.ByteArrayOutputStream();
+            String[] ids = {"loop-a", "loop-b"};
+            int[] next = {0};
+            new ChatLoop(config, producer, text -> EvalEvents.userTurn(text, 8), Duration.ofSeconds(60),
+                    ChatLoop.NO_COMMANDS).run(
+                    new java.io.BufferedReader(new java.io.StringReader("one\ntwo\n/new\nthree\n/quit\nnever\n")),
+                    new java.io.PrintStream(screen, true, StandardCharsets.UTF_8), () -> ids[next[0]++]);
+            String shown = screen.toString(StandardCharsets.UTF_8);
+            assertThat(shown).contains("session loop-a", "#1 one", "#2 two", "session loop-b", "#1 three")
+                    .contains("[ttft 1 ms").doesNotContain("never");
             DeadLetter dead = readDeadLetter(config);
             assertThat(new String(bytes(dead.getValue()), StandardCharsets.UTF_8)).isEqualTo("not avro");
             assertThat(dead.getTopic()).isEqualTo(config.eventsTopic());
