@@ -116,18 +116,22 @@ public final class LocalCommand implements Callable<Integer> {
         if (!all && !bench.equals("restore") && !bench.equals("throughput")) {
             throw new IllegalArgumentException("--bench takes restore, throughput or all, not " + bench);
         }
-        try (Engine engine = Engine.open(modelOptions.modelPath(), null, modelOptions.tokenizerPath(), 1)) {
+        // The one-shot baseline runs on a second copy of the model with the pipeline's threads.
+        try (Engine engine = Engine.open(modelOptions.modelPath(), null, modelOptions.tokenizerPath(),
+                modelOptions.threads())) {
             if (all || bench.equals("restore")) {
                 // Nothing stays in memory between requests: a returning session's cache comes from state.
+                PipelineConfig p = pipelineConfig(0, maxSequences);
                 try (LocalStack stack = start(0, maxSequences)) {
-                    new PipelineBench(stack.kafkaConfig(), engine.chatTemplate(), engine.tokenizer(), System.out)
+                    new PipelineBench(stack.kafkaConfig(), engine, p.maxStepTokens(), p.prefillChunk(), System.out)
                             .restoreVsPrefill(benchHistory, 3);
                 }
             }
             if (all || bench.equals("throughput")) {
                 int most = Arrays.stream(benchSessions).max().orElse(1);
+                PipelineConfig p = pipelineConfig(hotSetMb << 20, Math.max(maxSequences, most));
                 try (LocalStack stack = start(hotSetMb << 20, Math.max(maxSequences, most))) {
-                    new PipelineBench(stack.kafkaConfig(), engine.chatTemplate(), engine.tokenizer(), System.out)
+                    new PipelineBench(stack.kafkaConfig(), engine, p.maxStepTokens(), p.prefillChunk(), System.out)
                             .throughput(benchSessions, benchTurns, 16);
                 }
             }

@@ -6,6 +6,7 @@ import org.apache.flink.api.common.JobID;
 import org.apache.flink.api.common.JobStatus;
 import org.apache.flink.configuration.CheckpointingOptions;
 import org.apache.flink.configuration.Configuration;
+import org.apache.flink.configuration.ExecutionOptions;
 import org.apache.flink.configuration.PipelineOptions;
 import org.apache.flink.configuration.RestOptions;
 import org.apache.flink.configuration.RestartStrategyOptions;
@@ -201,6 +202,8 @@ public final class LocalStack implements AutoCloseable {
         } else {
             conf.set(RestartStrategyOptions.RESTART_STRATEGY, "none");
         }
+        // Tokens stream to the user: ship each network buffer within 5 ms, not Flink's default 100.
+        conf.set(ExecutionOptions.BUFFER_TIMEOUT, Duration.ofMillis(5));
         // Several stacks (tests, other users) may share the machine: no fixed web UI port.
         conf.set(RestOptions.BIND_PORT, "0");
         conf.set(TaskManagerOptions.NUM_TASK_SLOTS, settings.parallelism);
