@@ -2,6 +2,7 @@ package io.kvstream.pipeline;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
+import io.kvstream.connect.KvstreamKafkaConfig;
 import io.kvstream.connect.serde.SingleObjectTypeInfo;
 import io.kvstream.schema.FinalResponse;
 import io.kvstream.schema.ResponseEvent;
@@ -19,6 +20,19 @@ import java.util.Map;
 
 /** The job on a given stream of events, in a local environment. */
 class InferenceJobTest {
+
+    @Test
+    void theKafkaJobWiresSourceDeadLettersInferenceAndSinks() {
+        Configuration conf = new Configuration();
+        conf.set(PipelineOptions.GENERIC_TYPES, false);
+        StreamExecutionEnvironment env = StreamExecutionEnvironment.getExecutionEnvironment(conf);
+        PipelineConfig config = TestModels.refmodel("kivi2")
+                .kafka(KvstreamKafkaConfig.builder().bootstrapServers("localhost:9092").build())
+                .build();
+        InferenceJob.build(env, config);
+        String plan = env.getExecutionPlan();
+        assertThat(plan).contains("events", "split-dead-letters", "inference", "responses", "dead-letters");
+    }
 
     @Test
     void greedyChatTurnStreamsDeltasAndAFinalResponse() throws Exception {
