@@ -29,8 +29,8 @@ public final class DeadLetterRouting {
     public static <T extends SpecificRecord> SingleOutputStreamOperator<T> split(
             DataStream<Decoded<T>> decoded, Class<T> valueType) {
         return decoded.process(new Splitter<T>(), SingleObjectTypeInfo.forRecord(valueType))
-                .name("split-dead-letters")
-                .uid("split-dead-letters");
+                // No uid: it holds no state, and a fixed one would clash when a job splits twice.
+                .name("split-dead-letters");
     }
 
     private static final class Splitter<T> extends ProcessFunction<Decoded<T>, T> {

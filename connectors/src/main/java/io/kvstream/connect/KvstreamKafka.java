@@ -43,6 +43,8 @@ public final class KvstreamKafka {
                 .setDeserializer(new DecodingKafkaDeserializer<>(SessionEvent.class));
     }
 
+    // OffsetResetStrategy is deprecated in kafka-clients 4, but it is what the Flink connector takes.
+    @SuppressWarnings("deprecation")
     static OffsetsInitializer startingOffsets(KvstreamKafkaConfig.StartingOffsets offsets) {
         switch (offsets) {
             case EARLIEST:

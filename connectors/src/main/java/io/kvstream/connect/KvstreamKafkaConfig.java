@@ -2,9 +2,17 @@ package io.kvstream.connect;
 
 import org.apache.kafka.clients.CommonClientConfigs;
 
+import javax.annotation.Nullable;
+
+import java.io.IOException;
+import java.io.Reader;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
 import java.time.Duration;
 import java.util.Collections;
 import java.util.LinkedHashMap;
+import java.util.List;
 import java.util.Map;
 import java.util.Objects;
 import java.util.Properties;
@@ -199,6 +207,24 @@ public final class KvstreamKafkaConfig {
             }
         }
         return b.build();
+    }
+
+    /**
+     * The command line's way in: an optional properties file, then {@code k=v} pairs (as from
+     * repeated {@code --kafka-property}) that override it.
+     */
+    public static KvstreamKafkaConfig load(@Nullable Path propertiesFile, List<String> keyValues)
+            throws IOException {
+        Properties props = new Properties();
+        if (propertiesFile != null) {
+            try (Reader in = Files.newBufferedReader(propertiesFile, StandardCharsets.UTF_8)) {
+                props.load(in);
+            }
+        }
+        for (String keyValue : keyValues) {
+            putKeyValue(props, keyValue);
+        }
+        return fromProperties(props);
     }
 
     /** Splits a command line's {@code k=v} into a property; the value may contain '='. */

@@ -4,8 +4,11 @@ import io.kvstream.connect.KvstreamKafkaConfig.Client;
 
 import org.apache.kafka.clients.admin.Admin;
 import org.apache.kafka.clients.admin.NewTopic;
+import org.apache.kafka.clients.admin.OffsetSpec;
 import org.apache.kafka.clients.admin.TopicDescription;
 import org.apache.kafka.common.KafkaFuture;
+import org.apache.kafka.common.TopicPartition;
+import org.apache.kafka.common.TopicPartitionInfo;
 import org.apache.kafka.common.config.TopicConfig;
 import org.apache.kafka.common.errors.TopicExistsException;
 import org.slf4j.Logger;
@@ -13,6 +16,7 @@ import org.slf4j.LoggerFactory;
 
 import java.time.Duration;
 import java.util.ArrayList;
+import java.util.HashMap;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
@@ -66,6 +70,7 @@ public final class KvstreamTopics {
                 existing.add(topic.name());
             }
         }
+        awaitLeaders(admin, outcomes, timeout);
         if (!existing.isEmpty()) {
             Map<String, TopicDescription> descriptions =
                     admin.describeTopics(existing)
@@ -83,6 +88,41 @@ public final class KvstreamTopics {
             }
         }
         return outcomes;
+    }
+
+    /**
+     * Returns once every partition of the topics answers as leader. Right after creation the
+     * controller already names a leader while the broker still answers NOT_LEADER_OR_FOLLOWER; an
+     * idempotent producer sending then was seen stuck retrying with OUT_OF_ORDER_SEQUENCE_NUMBER
+     * (Kafka 4.2). ListOffsets goes to the leader's replica manager, and the admin client retries
+     * it until that is ready.
+     */
+    private static void awaitLeaders(Admin admin, Map<String, Outcome> topics, Duration timeout)
+            throws InterruptedException, ExecutionException, TimeoutException {
+        long deadline = System.nanoTime() + timeout.toNanos();
+        Map<String, TopicDescription> descriptions = null;
+        while (descriptions == null) {
+            try {
+                descriptions =
+                        admin.describeTopics(topics.keySet())
+                                .allTopicNames()
+                                .get(timeout.toMillis(), TimeUnit.MILLISECONDS);
+            } catch (ExecutionException e) {
+                // UnknownTopicOrPartition: the new topic's metadata has not reached the broker.
+                if (System.nanoTime() > deadline) {
+                    throw e;
+                }
+                Thread.sleep(50);
+            }
+        }
+        Map<TopicPartition, OffsetSpec> partitions = new HashMap<>();
+        for (TopicDescription d : descriptions.values()) {
+            for (TopicPartitionInfo p : d.partitions()) {
+                partitions.put(new TopicPartition(d.name(), p.partition()), OffsetSpec.latest());
+            }
+        }
+        long left = Math.max(1, TimeUnit.NANOSECONDS.toMillis(deadline - System.nanoTime()));
+        admin.listOffsets(partitions).all().get(left, TimeUnit.MILLISECONDS);
     }
 
     /** The topics as {@link #ensure} creates them. */

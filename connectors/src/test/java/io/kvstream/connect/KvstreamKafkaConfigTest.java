@@ -3,6 +3,11 @@ package io.kvstream.connect;
 import io.kvstream.connect.KvstreamKafkaConfig.Client;
 
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.List;
 
 import java.time.Duration;
 import java.util.Properties;
@@ -115,6 +120,26 @@ class KvstreamKafkaConfigTest {
         assertThatThrownBy(() -> KvstreamKafkaConfig.putKeyValue(p, "novalue"))
                 .isInstanceOf(IllegalArgumentException.class)
                 .hasMessageContaining("key=value");
+    }
+
+    @Test
+    void loadsAFileThenCommandLineOverrides(@TempDir Path dir) throws Exception {
+        Path file = dir.resolve("kafka.properties");
+        Files.writeString(
+                file,
+                "bootstrap.servers=file:9092\nsecurity.protocol=SSL\n"
+                        + "ssl.keystore.location=/k.jks\nkvstream.topic.events=from-file\n");
+        KvstreamKafkaConfig c =
+                KvstreamKafkaConfig.load(
+                        file, List.of("security.protocol=SASL_SSL", "sasl.mechanism=SCRAM-SHA-512"));
+        assertThat(c.bootstrapServers()).isEqualTo("file:9092");
+        assertThat(c.eventsTopic()).isEqualTo("from-file");
+        assertThat(c.clientProperties(Client.ADMIN))
+                .containsEntry("security.protocol", "SASL_SSL")
+                .containsEntry("sasl.mechanism", "SCRAM-SHA-512")
+                .containsEntry("ssl.keystore.location", "/k.jks");
+        assertThat(KvstreamKafkaConfig.load(null, List.of("bootstrap.servers=cli:1")).bootstrapServers())
+                .isEqualTo("cli:1");
     }
 
     @Test
