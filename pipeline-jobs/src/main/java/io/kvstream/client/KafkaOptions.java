@@ -6,12 +6,9 @@ import picocli.CommandLine.Option;
 import javax.annotation.Nullable;
 
 import java.io.IOException;
-import java.io.Reader;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.Properties;
 
 /**
  * Where the pipeline's Kafka is, for the client commands: {@code --bootstrap}, plus a client
@@ -34,16 +31,8 @@ public final class KafkaOptions {
     List<String> properties = new ArrayList<>();
 
     public KvstreamKafkaConfig config() throws IOException {
-        Properties props = new Properties();
-        if (configFile != null) {
-            try (Reader in = Files.newBufferedReader(configFile)) {
-                props.load(in);
-            }
-        }
-        for (String kv : properties) {
-            KvstreamKafkaConfig.putKeyValue(props, kv);
-        }
-        props.setProperty("bootstrap.servers", bootstrap);
-        return KvstreamKafkaConfig.fromProperties(props);
+        List<String> keyValues = new ArrayList<>(properties);
+        keyValues.add("bootstrap.servers=" + bootstrap);
+        return KvstreamKafkaConfig.load(configFile, keyValues);
     }
 }

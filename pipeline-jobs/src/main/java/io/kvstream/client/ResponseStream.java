@@ -6,6 +6,7 @@ import io.kvstream.schema.ResponseEvent;
 import io.kvstream.schema.codec.KvstreamCodecs;
 import io.kvstream.schema.codec.MessageDecodingException;
 import io.kvstream.schema.codec.SingleObjectCodec;
+import org.apache.kafka.clients.consumer.CloseOptions;
 import org.apache.kafka.clients.consumer.ConsumerConfig;
 import org.apache.kafka.clients.consumer.ConsumerRecord;
 import org.apache.kafka.clients.consumer.KafkaConsumer;
@@ -40,6 +41,10 @@ public final class ResponseStream implements AutoCloseable {
         java.util.Properties props = config.clientProperties(Client.CONSUMER);
         props.setProperty(ConsumerConfig.ENABLE_AUTO_COMMIT_CONFIG, "false");
         props.remove(ConsumerConfig.GROUP_ID_CONFIG);
+        if (config.delivery() == KvstreamKafkaConfig.Delivery.EXACTLY_ONCE) {
+            // Responses of aborted transactions, written again after a restart, would show twice.
+            props.putIfAbsent(ConsumerConfig.ISOLATION_LEVEL_CONFIG, "read_committed");
+        }
         KafkaConsumer<byte[], byte[]> consumer =
                 new KafkaConsumer<>(props, new ByteArrayDeserializer(), new ByteArrayDeserializer());
         try {
@@ -81,6 +86,6 @@ public final class ResponseStream implements AutoCloseable {
 
     @Override
     public void close() {
-        consumer.close(Duration.ofSeconds(5));
+        consumer.close(CloseOptions.timeout(Duration.ofSeconds(5)));
     }
 }
