@@ -88,6 +88,10 @@ public final class LocalCommand implements Callable<Integer> {
     @Option(names = "--bench-turns", paramLabel = "N", description = "turns per session for --bench throughput (default: ${DEFAULT-VALUE})")
     int benchTurns = 4;
 
+    @Option(names = "--bench-max-new", paramLabel = "N",
+            description = "most new tokens per turn for --bench throughput (default: ${DEFAULT-VALUE})")
+    int benchMaxNew = 16;
+
     @Override
     public Integer call() throws Exception {
         CacheSpec.parse(kv);
@@ -132,7 +136,7 @@ public final class LocalCommand implements Callable<Integer> {
                 PipelineConfig p = pipelineConfig(hotSetMb << 20, Math.max(maxSequences, most));
                 try (LocalStack stack = start(hotSetMb << 20, Math.max(maxSequences, most))) {
                     new PipelineBench(stack.kafkaConfig(), engine, p.maxStepTokens(), p.prefillChunk(), System.out)
-                            .throughput(benchSessions, benchTurns, 16);
+                            .throughput(benchSessions, benchTurns, benchMaxNew);
                 }
             }
         }

@@ -260,6 +260,14 @@ public final class PipelineBench {
         return results;
     }
 
+    /**
+     * A turn whose reply is as long as the model's replies get: "repeat after me" with 4 or 5 words
+     * (it was trained on 2 to 5; given more it stops early), so about 5 tokens a reply.
+     */
+    private static Object repeatTurn(Random r, int maxNewTokens) {
+        return EvalEvents.userTurn("repeat after me: " + words(r, 4 + r.nextInt(2)), maxNewTokens);
+    }
+
     private ThroughputResult closedLoop(SessionEventProducer producer, Waiter waiter, int sessions, int turns,
                                         int maxNewTokens, Random r) throws Exception {
         String run = UUID.randomUUID().toString().substring(0, 8);
@@ -274,7 +282,7 @@ public final class PipelineBench {
         for (int s = 0; s < sessions; s++) {
             String session = "bench-tp-" + run + "-" + s;
             left.put(session, turns);
-            SessionEvent e = send(producer, session, EvalEvents.userTurn("repeat after me: " + words(r, 4 + r.nextInt(4)), maxNewTokens));
+            SessionEvent e = send(producer, session, repeatTurn(r, maxNewTokens));
             sessionOf.put(e.getEventId(), session);
             sentAt.put(e.getEventId(), System.nanoTime());
         }
@@ -290,7 +298,7 @@ public final class PipelineBench {
                 int remaining = left.merge(session, -1, Integer::sum);
                 if (remaining > 0) {
                     SessionEvent e = send(producer, session,
-                            EvalEvents.userTurn("repeat after me: " + words(r, 4 + r.nextInt(4)), maxNewTokens));
+                            repeatTurn(r, maxNewTokens));
                     sessionOf.put(e.getEventId(), session);
                     sentAt.put(e.getEventId(), System.nanoTime());
                     producer.flush();
