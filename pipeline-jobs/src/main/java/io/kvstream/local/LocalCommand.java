@@ -88,6 +88,10 @@ public final class LocalCommand implements Callable<Integer> {
     @Option(names = "--bench-turns", paramLabel = "N", description = "turns per session for --bench throughput (default: ${DEFAULT-VALUE})")
     int benchTurns = 4;
 
+    @Option(names = "--bench-repeats", paramLabel = "N",
+            description = "measurements per history length for --bench restore, median printed (default: ${DEFAULT-VALUE})")
+    int benchRepeats = 3;
+
     @Option(names = "--bench-max-new", paramLabel = "N",
             description = "most new tokens per turn for --bench throughput (default: ${DEFAULT-VALUE})")
     int benchMaxNew = 16;
@@ -128,7 +132,7 @@ public final class LocalCommand implements Callable<Integer> {
                 PipelineConfig p = pipelineConfig(0, maxSequences);
                 try (LocalStack stack = start(0, maxSequences)) {
                     new PipelineBench(stack.kafkaConfig(), engine, p.maxStepTokens(), p.prefillChunk(), System.out)
-                            .restoreVsPrefill(benchHistory, 3);
+                            .restoreVsPrefill(benchHistory, benchRepeats);
                 }
             }
             if (all || bench.equals("throughput")) {
