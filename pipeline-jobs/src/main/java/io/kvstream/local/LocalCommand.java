@@ -3,6 +3,9 @@ package io.kvstream.local;
 import io.kvstream.cli.CacheSpec;
 import io.kvstream.cli.ModelOptions;
 import io.kvstream.client.ChatCommand;
+import io.kvstream.client.ChatLoop;
+import io.kvstream.client.ChatSession;
+import io.kvstream.client.EvalEvents;
 import io.kvstream.client.ReplayCommand;
 import io.kvstream.connect.client.SessionEventProducer;
 import io.kvstream.generate.Engine;
@@ -107,6 +110,7 @@ public final class LocalCommand implements Callable<Integer> {
                 return ReplayCommand.run(stack.kafkaConfig(), replayData, replay,
                         modelOptions.modelPath().getFileName().toString(), CacheSpec.parse(kv).toString(), System.out);
             }
+            warmUp(stack);
             if (demo) {
                 int wrong = new LocalDemo(stack.kafkaConfig(), System.out, Duration.ofMinutes(5)).run();
                 System.out.println(wrong == 0 ? "demo: every answer as expected" : "demo: " + wrong + " answers differ from the expected ones");
@@ -117,6 +121,22 @@ public final class LocalCommand implements Callable<Integer> {
             }
             return 0;
         }
+    }
+
+    /**
+     * One throwaway turn before the user's first: the first request through a fresh JVM pays for
+     * class loading and compilation (about a second), which would otherwise be the chat's first
+     * impression and the demo's first timing.
+     */
+    private static void warmUp(LocalStack stack) throws Exception {
+        long t0 = System.nanoTime();
+        try (SessionEventProducer producer = SessionEventProducer.create(stack.kafkaConfig());
+                ChatSession s = new ChatSession(stack.kafkaConfig(), producer,
+                        ChatLoop.newSessionId("warm-up"), Duration.ofMinutes(2))) {
+            s.ask(EvalEvents.userTurn("hello.", 4), t -> {});
+            s.end("warm-up");
+        }
+        System.err.printf("kvstream local: warmed up in %.1f s; ready%n", (System.nanoTime() - t0) / 1e9);
     }
 
     private int bench() throws Exception {

@@ -3,6 +3,7 @@ package io.kvstream.local;
 import io.kvstream.client.ChatLoop;
 import io.kvstream.client.ChatSession;
 import io.kvstream.client.EvalEvents;
+import io.kvstream.client.ReplayCommand;
 import io.kvstream.connect.KvstreamKafkaConfig;
 import io.kvstream.connect.client.SessionEventProducer;
 import io.kvstream.schema.DeadLetter;
@@ -84,6 +85,37 @@ class LocalStackTest {
         props.setProperty("request.timeout.ms", "1000");
         try (Admin admin = Admin.create(props)) {
             assertThatThrownBy(() -> admin.listTopics().names().get()).hasMessageContaining("Timed out");
+        }
+    }
+
+    @Test
+    void replayWritesEvalsSummaryAndAnswersPlusPipelineFigures(@TempDir Path tmp) throws Exception {
+        Path data = io.kvstream.testing.RefModel.file("eval-shared.jsonl");
+        try (LocalStack stack = LocalStack.start(
+                new LocalStack.Settings().checkpointDir(tmp.resolve("cp")).restartAttempts(0), new EchoJob())) {
+            ReplayCommand.ReplayOptions o = new ReplayCommand.ReplayOptions();
+            o.limit = 3;
+            o.sessions = 2;
+            o.json = tmp.resolve("replay.json");
+            o.answers = tmp.resolve("answers.jsonl");
+            java.io.ByteArrayOutputStream printed = new java.io.ByteArrayOutputStream();
+            int rc = ReplayCommand.run(stack.kafkaConfig(), data, o, "echo", "none",
+                    new java.io.PrintStream(printed, true, StandardCharsets.UTF_8));
+            assertThat(rc).isZero();
+            assertThat(printed.toString(StandardCharsets.UTF_8))
+                    .contains("chat     accuracy 0.000", "time to first token: p50");
+            com.fasterxml.jackson.databind.JsonNode json =
+                    new com.fasterxml.jackson.databind.ObjectMapper().readTree(o.json.toFile());
+            assertThat(json.get("samples").asInt()).isEqualTo(3);
+            assertThat(json.get("model").asText()).isEqualTo("echo");
+            assertThat(json.has("kv_bytes_per_token")).isFalse();
+            assertThat(json.get("pipeline").get("sessions").asInt()).isEqualTo(2);
+            assertThat(json.get("pipeline").get("generated_tokens").asInt()).isEqualTo(6);
+            assertThat(json.get("pipeline").get("ttft_ms_p50").asDouble()).isPositive();
+            List<String> lines = Files.readAllLines(o.answers);
+            assertThat(lines).hasSize(3);
+            // The echo job answers the sample's question, its history went in as context only.
+            assertThat(lines.get(0)).contains("\"index\":0", "\"output\":\"#1 what is my favorite color?\"");
         }
     }
 
