@@ -117,7 +117,9 @@ class PipelineReplayTest {
             } else {
                 // Lossy codecs quantize what earlier steps wrote, and a step's own tokens stay exact
                 // (KIVI): where steps begin (offline: 512-token chunks of the whole prompt; pipeline:
-                // each event, 64-token chunks) changes the numbers a little, rarely an answer.
+                // each event, 64-token chunks) changes the numbers a little, rarely an answer. Seen:
+                // sample 228 under kivi2 answers "purple" offline and "blue" in the pipeline, and
+                // "blue" offline too once fed in 64-token chunks or one step per event.
                 assertThat(differ).as("answers differing from offline eval").hasSizeLessThanOrEqualTo(2);
                 System.out.printf("kv %s: %d of %d answers differ from offline eval %s%n",
                         kv, differ.size(), samples.size(), differ);
