@@ -2,7 +2,7 @@ package io.kvstream.cli;
 
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.SerializationFeature;
-import com.fasterxml.jackson.databind.node.ObjectNode;
+import io.kvstream.eval.EvalReport;
 import io.kvstream.eval.EvalResult;
 import io.kvstream.eval.EvalRunner;
 import io.kvstream.eval.EvalSample;
@@ -13,11 +13,8 @@ import picocli.CommandLine.Option;
 
 import javax.annotation.Nullable;
 
-import java.io.BufferedWriter;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
-import java.util.Map;
 import java.util.concurrent.Callable;
 
 /** {@code kvstream eval}: accuracy of the engine on an eval set, offline. */
@@ -71,72 +68,16 @@ public final class EvalCommand implements Callable<Integer> {
             EvalRunner runner = new EvalRunner(
                     engine, () -> engine.newCache(spec.kv()), spec.dropThreshold(), concurrency, System.err);
             EvalResult result = runner.run(samples);
-            print(result);
+            EvalReport.print(result, System.out);
             ObjectMapper mapper = new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT);
             if (json != null) {
-                mapper.writeValue(json.toFile(), summary(mapper, result));
+                mapper.writeValue(json.toFile(), EvalReport.summary(
+                        mapper, modelOptions.modelPath().getFileName().toString(), spec.toString(), result));
             }
             if (answersFile != null) {
-                writeAnswers(new ObjectMapper(), result);
+                EvalReport.writeAnswers(new ObjectMapper(), result, answersFile);
             }
             return result.failed() == 0 ? 0 : 1;
-        }
-    }
-
-    private void print(EvalResult result) {
-        for (Map.Entry<String, Double> e : result.accuracy().entrySet()) {
-            System.out.printf("%-8s accuracy %.3f%n", e.getKey(), e.getValue());
-        }
-        int withReference = 0;
-        for (EvalResult.Answer a : result.answers()) {
-            withReference += a.sample().referenceAnswer() != null ? 1 : 0;
-        }
-        if (withReference > 0) {
-            System.out.printf("agreement with reference_answer: %d/%d%n", result.agreeingWithReference(), withReference);
-        }
-        if (result.patches() > 0) {
-            System.out.printf("video patches dropped: %d/%d (%.1f%%)%n", result.patchesDropped(), result.patches(),
-                    100.0 * result.patchesDropped() / result.patches());
-        }
-        System.out.printf("kv bytes/token %.1f, %d prompt tokens, %.1f s (%.0f prompt tokens/s)%n",
-                result.kvBytesPerToken(), result.promptTokens(), result.seconds(), result.promptTokens() / result.seconds());
-        if (result.failed() > 0) {
-            System.out.printf("%d samples failed (see the log)%n", result.failed());
-        }
-    }
-
-    private ObjectNode summary(ObjectMapper mapper, EvalResult result) throws Exception {
-        ObjectNode root = mapper.createObjectNode();
-        root.put("model", modelOptions.modelPath().getFileName().toString());
-        root.put("kv", CacheSpec.parse(kv).toString());
-        root.put("samples", result.answers().size());
-        ObjectNode acc = root.putObject("accuracy");
-        result.accuracy().forEach(acc::put);
-        root.put("agree_reference", result.agreeingWithReference());
-        root.put("kv_bytes_per_token", result.kvBytesPerToken());
-        root.put("prompt_tokens", result.promptTokens());
-        if (result.patches() > 0) {
-            root.put("patches", result.patches());
-            root.put("patches_dropped", result.patchesDropped());
-        }
-        root.put("seconds", result.seconds());
-        return root;
-    }
-
-    private void writeAnswers(ObjectMapper mapper, EvalResult result) throws Exception {
-        try (BufferedWriter out = Files.newBufferedWriter(answersFile)) {
-            for (EvalResult.Answer a : result.answers()) {
-                ObjectNode line = mapper.createObjectNode();
-                line.put("index", a.sample().index());
-                line.put("task", a.sample().task());
-                line.put("answer", a.sample().answer());
-                line.put("output", a.output() == null ? null : a.output().strip());
-                if (a.error() != null) {
-                    line.put("error", a.error());
-                }
-                out.write(mapper.writeValueAsString(line));
-                out.newLine();
-            }
         }
     }
 }

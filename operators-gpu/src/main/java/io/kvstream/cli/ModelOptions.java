@@ -52,12 +52,26 @@ public final class ModelOptions {
     int threads = Runtime.getRuntime().availableProcessors();
 
     public Engine open() throws IOException {
-        Path modelPath = resolve(model);
+        return Engine.open(resolve(model), mmprojPath(), tokenizerPath(), threads);
+    }
+
+    /** The projector {@link #open} loads: {@code --mmproj}, or the shipped one with the default model. */
+    @Nullable
+    public Path mmprojPath() throws IOException {
         Path mm = mmproj != null ? resolve(mmproj) : null;
         if (mm == null && model.toString().equals(DEFAULT_MODEL)) {
             mm = resolve(Paths.get(DEFAULT_MMPROJ));
         }
-        return Engine.open(modelPath, mm, tokenizer != null ? resolve(tokenizer) : null, threads);
+        return mm;
+    }
+
+    @Nullable
+    public Path tokenizerPath() throws IOException {
+        return tokenizer != null ? resolve(tokenizer) : null;
+    }
+
+    public int threads() {
+        return threads;
     }
 
     public Path modelPath() throws IOException {

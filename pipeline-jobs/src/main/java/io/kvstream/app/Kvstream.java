@@ -4,6 +4,10 @@ import io.kvstream.cli.BenchCommand;
 import io.kvstream.cli.EvalCommand;
 import io.kvstream.cli.GenerateCommand;
 import io.kvstream.cli.SynthCommand;
+import io.kvstream.client.ChatCommand;
+import io.kvstream.client.ReplayCommand;
+import io.kvstream.client.VideoCommand;
+import io.kvstream.local.LocalCommand;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
 
@@ -13,7 +17,10 @@ import picocli.CommandLine.Command;
         mixinStandardHelpOptions = true,
         version = "kvstream 0.1.0",
         description = "Stateful LLM inference on streams.",
-        subcommands = {GenerateCommand.class, EvalCommand.class, BenchCommand.class, SynthCommand.class})
+        subcommands = {
+            GenerateCommand.class, EvalCommand.class, BenchCommand.class, SynthCommand.class,
+            LocalCommand.class, ChatCommand.class, VideoCommand.class, ReplayCommand.class
+        })
 public final class Kvstream implements Runnable {
 
     @Override

@@ -1,0 +1,87 @@
+package io.kvstream.eval;
+
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+
+import java.io.BufferedWriter;
+import java.io.IOException;
+import java.io.PrintStream;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.Map;
+
+/**
+ * How an {@link EvalResult} is printed and written, shared by offline {@code eval} and the
+ * pipeline's {@code replay} so that their outputs can be compared line by line.
+ */
+public final class EvalReport {
+
+    private EvalReport() {}
+
+    /** Accuracy per task, agreement with the reference, and the run's figures. */
+    public static void print(EvalResult result, PrintStream out) {
+        for (Map.Entry<String, Double> e : result.accuracy().entrySet()) {
+            out.printf("%-8s accuracy %.3f%n", e.getKey(), e.getValue());
+        }
+        int withReference = 0;
+        for (EvalResult.Answer a : result.answers()) {
+            withReference += a.sample().referenceAnswer() != null ? 1 : 0;
+        }
+        if (withReference > 0) {
+            out.printf("agreement with reference_answer: %d/%d%n", result.agreeingWithReference(), withReference);
+        }
+        if (result.patches() > 0 && result.patchesDropped() >= 0) {
+            out.printf("video patches dropped: %d/%d (%.1f%%)%n", result.patchesDropped(), result.patches(),
+                    100.0 * result.patchesDropped() / result.patches());
+        }
+        // A replay through the pipeline cannot see the caches' sizes: NaN leaves them out.
+        String kv = Double.isNaN(result.kvBytesPerToken())
+                ? "" : String.format("kv bytes/token %.1f, ", result.kvBytesPerToken());
+        out.printf("%s%d prompt tokens, %.1f s (%.0f prompt tokens/s)%n",
+                kv, result.promptTokens(), result.seconds(), result.promptTokens() / result.seconds());
+        if (result.failed() > 0) {
+            out.printf("%d samples failed (see the log)%n", result.failed());
+        }
+    }
+
+    /** The summary {@code --json} writes; callers may add their own fields to it. */
+    public static ObjectNode summary(ObjectMapper mapper, String model, String kv, EvalResult result) {
+        ObjectNode root = mapper.createObjectNode();
+        root.put("model", model);
+        root.put("kv", kv);
+        root.put("samples", result.answers().size());
+        ObjectNode acc = root.putObject("accuracy");
+        result.accuracy().forEach(acc::put);
+        root.put("agree_reference", result.agreeingWithReference());
+        if (!Double.isNaN(result.kvBytesPerToken())) {
+            root.put("kv_bytes_per_token", result.kvBytesPerToken());
+        }
+        root.put("prompt_tokens", result.promptTokens());
+        if (result.patches() > 0) {
+            root.put("patches", result.patches());
+            if (result.patchesDropped() >= 0) {
+                root.put("patches_dropped", result.patchesDropped());
+            }
+        }
+        root.put("seconds", result.seconds());
+        return root;
+    }
+
+    /** One JSON line per sample, in sample order: what {@code --answers} writes. */
+    public static void writeAnswers(ObjectMapper mapper, EvalResult result, Path file) throws IOException {
+        try (BufferedWriter out = Files.newBufferedWriter(file)) {
+            for (EvalResult.Answer a : result.answers()) {
+                ObjectNode line = mapper.createObjectNode();
+                line.put("index", a.sample().index());
+                line.put("task", a.sample().task());
+                line.put("answer", a.sample().answer());
+                line.put("output", a.output() == null ? null : a.output().strip());
+                if (a.error() != null) {
+                    line.put("error", a.error());
+                }
+                out.write(mapper.writeValueAsString(line));
+                out.newLine();
+            }
+        }
+    }
+}
