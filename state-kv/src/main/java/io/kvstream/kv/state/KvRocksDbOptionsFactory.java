@@ -24,8 +24,8 @@ import java.util.Collections;
  * checkpoint flushes it anyway).
  *
  * <p>Blob files (BlobDB) are off unless {@link #BLOB_FILES} is set. They let compaction move small
- * index entries instead of rewriting the blocks, which halves the bytes written to local disk
- * ({@code KvStateWriteBenchmark}); but Flink's incremental checkpoints share only {@code .sst}
+ * index entries instead of rewriting the blocks, which about halves the bytes written to local
+ * disk ({@code KvStateWriteBenchmark}); but Flink's incremental checkpoints share only {@code .sst}
  * files between checkpoints and upload every other file each time, so with blob files every
  * incremental checkpoint copies the whole KV state. Turn them on only with full (non-incremental)
  * checkpoints, which copy all live state each time anyway.

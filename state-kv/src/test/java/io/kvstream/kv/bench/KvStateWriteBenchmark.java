@@ -67,8 +67,11 @@ import java.util.stream.Stream;
  *     -Dmdep.outputFile=target/bench.cp -Dmdep.includeScope=test
  * nice -n 5 java -Xmx3g \
  *     -cp state-kv/target/test-classes:state-kv/target/classes:$(cat state-kv/target/bench.cp) \
- *     io.kvstream.kv.bench.KvStateWriteBenchmark --sessions 500 --turns 20 --codecs kivi2,fp16
+ *     io.kvstream.kv.bench.KvStateWriteBenchmark --sessions 500 --turns 20 --codecs kivi2
  * </pre>
+ *
+ * (About three minutes on two shared cores; {@code --sessions 200 --codecs fp16} writes as much
+ * again in two.)
  *
  * Options: {@code --sessions N --turns N --min-tokens N --max-tokens N --active N
  * --checkpoint-every TURNS --codecs a,b --options a,b --dir PATH --seed N --keep-files}; option
