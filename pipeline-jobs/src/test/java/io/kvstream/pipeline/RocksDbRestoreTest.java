@@ -34,14 +34,12 @@ import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.CsvSource;
 
 import java.io.IOException;
-import java.io.UncheckedIOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
-import java.util.stream.Stream;
 
 /**
  * Sessions whose KV caches live in RocksDB state: the job is stopped with a savepoint after the
@@ -84,13 +82,23 @@ class RocksDbRestoreTest {
         StreamExecutionEnvironment env = StreamExecutionEnvironment.getExecutionEnvironment(conf);
         CloseableIterator<ResponseEvent> results = job(env, "first", FIRST, config).collectAsync();
         JobClient first = env.executeAsync("kvstream-first");
-        List<ResponseEvent> out = new ArrayList<>(read(results, 2));
-        // Measure once a periodic incremental checkpoint has completed after the state was written.
-        awaitCompletedCheckpoint(checkpoints, java.time.Duration.ofSeconds(60));
-        long checkpointBytes = size(checkpoints);
-        String savepoint = first.stopWithSavepoint(false, savepoints.toUri().toString(), SavepointFormatType.NATIVE)
-                .get();
-        results.close();
+        List<ResponseEvent> out;
+        long checkpointBytes;
+        String savepoint;
+        try {
+            out = new ArrayList<>(read(results, 2));
+            // Measure once a periodic incremental checkpoint has completed after the state was written.
+            awaitCompletedCheckpoint(checkpoints, java.time.Duration.ofSeconds(60));
+            checkpointBytes = size(checkpoints);
+            savepoint = first.stopWithSavepoint(false, savepoints.toUri().toString(), SavepointFormatType.NATIVE)
+                    .get();
+        } catch (Exception | AssertionError e) {
+            // Free the mini cluster's slots for the next case, whatever failed here.
+            first.cancel();
+            throw e;
+        } finally {
+            results.close();
+        }
         long savepointBytes = size(Path.of(java.net.URI.create(savepoint)));
 
         Configuration restore = conf(checkpoints, optionsFactory);
@@ -99,9 +107,12 @@ class RocksDbRestoreTest {
         StreamExecutionEnvironment env2 = StreamExecutionEnvironment.getExecutionEnvironment(restore);
         CloseableIterator<ResponseEvent> results2 = job(env2, "second", SECOND, config).collectAsync();
         JobClient second = env2.executeAsync("kvstream-second");
-        out.addAll(read(results2, 2));
-        second.cancel().get();
-        results2.close();
+        try {
+            out.addAll(read(results2, 2));
+        } finally {
+            second.cancel().get();
+            results2.close();
+        }
 
         System.out.printf(
                 "RocksDB state, kv=%s, KvRocksDbOptionsFactory=%s: checkpoint dir %,d bytes, native savepoint %,d bytes%n",
@@ -164,16 +175,22 @@ class RocksDbRestoreTest {
         return out;
     }
 
+    /** Bytes under {@code dir}; files Flink deletes while this walks (subsumed checkpoints) count 0. */
     private static long size(Path dir) throws IOException {
-        try (Stream<Path> files = Files.walk(dir)) {
-            return files.filter(Files::isRegularFile).mapToLong(p -> {
-                try {
-                    return Files.size(p);
-                } catch (IOException e) {
-                    throw new UncheckedIOException(e);
-                }
-            }).sum();
-        }
+        long[] total = new long[1];
+        Files.walkFileTree(dir, new java.nio.file.SimpleFileVisitor<>() {
+            @Override
+            public java.nio.file.FileVisitResult visitFile(Path file, java.nio.file.attribute.BasicFileAttributes attrs) {
+                total[0] += attrs.size();
+                return java.nio.file.FileVisitResult.CONTINUE;
+            }
+
+            @Override
+            public java.nio.file.FileVisitResult visitFileFailed(Path file, IOException e) {
+                return java.nio.file.FileVisitResult.CONTINUE;
+            }
+        });
+        return total[0];
     }
 
     static SessionEvent[] events(String[] specs) {
@@ -222,15 +239,29 @@ class RocksDbRestoreTest {
     private static void awaitCompletedCheckpoint(Path checkpoints, java.time.Duration timeout) throws Exception {
         long deadline = System.nanoTime() + timeout.toNanos();
         while (System.nanoTime() < deadline) {
-            if (java.nio.file.Files.exists(checkpoints)) {
-                try (java.util.stream.Stream<Path> files = java.nio.file.Files.walk(checkpoints)) {
-                    if (files.anyMatch(f -> f.getFileName().toString().equals("_metadata"))) {
-                        return;
-                    }
-                }
+            if (Files.exists(checkpoints) && hasMetadata(checkpoints)) {
+                return;
             }
             java.util.concurrent.locks.LockSupport.parkNanos(50_000_000L);
         }
         throw new AssertionError("no completed checkpoint in " + checkpoints + " after " + timeout);
+    }
+
+    /** Whether a {@code _metadata} file is under {@code dir}; folders Flink deletes meanwhile are skipped. */
+    private static boolean hasMetadata(Path dir) throws IOException {
+        boolean[] found = new boolean[1];
+        Files.walkFileTree(dir, new java.nio.file.SimpleFileVisitor<>() {
+            @Override
+            public java.nio.file.FileVisitResult visitFile(Path file, java.nio.file.attribute.BasicFileAttributes attrs) {
+                found[0] |= file.getFileName().toString().equals("_metadata");
+                return found[0] ? java.nio.file.FileVisitResult.TERMINATE : java.nio.file.FileVisitResult.CONTINUE;
+            }
+
+            @Override
+            public java.nio.file.FileVisitResult visitFileFailed(Path file, IOException e) {
+                return java.nio.file.FileVisitResult.CONTINUE;
+            }
+        });
+        return found[0];
     }
 }
