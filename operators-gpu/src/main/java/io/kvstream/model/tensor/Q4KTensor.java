@@ -14,32 +14,20 @@ import java.nio.ByteOrder;
  * {@code 2g}), the high nibbles the next 32 (sub-block {@code 2g+1}); element {@code = d * sc *
  * q - dmin * m} (ggml {@code dequantize_row_q4_K} and {@code get_scale_min_k4}).
  */
-public final class Q4KTensor extends FloatTensor {
+public final class Q4KTensor extends BlockTensor {
 
     private static final int BLOCK = 256;
     private static final int BLOCK_BYTES = 2 + 2 + 12 + BLOCK / 2;
     private static final int SCALES = 4;
     private static final int QS = 16;
 
-    private final ByteBuffer data;
-
     public Q4KTensor(String name, int rows, int cols, ByteBuffer data) {
-        super(name, rows, cols);
-        this.data = Tensors.checked(this, data);
+        super(name, rows, cols, data);
     }
 
     @Override
     public GgmlType type() {
         return GgmlType.Q4_K;
-    }
-
-    @Override
-    public void dequantizeRow(int row, float[] out, int offset) {
-        if (Simd.ENABLED) {
-            dequantizeRowVector(row, out, offset);
-        } else {
-            dequantizeRowScalar(row, out, offset);
-        }
     }
 
     /** 6-bit scale of sub-block {@code j} (0..7) of the block at {@code pos}. */
@@ -60,6 +48,7 @@ public final class Q4KTensor extends FloatTensor {
         return ((data.get(s + j + 4) & 0xFF) >>> 4) | (((data.get(s + j) & 0xFF) >>> 6) << 4);
     }
 
+    @Override
     void dequantizeRowScalar(int row, float[] out, int offset) {
         int blocks = cols() / BLOCK;
         int pos = row * blocks * BLOCK_BYTES;
@@ -84,6 +73,7 @@ public final class Q4KTensor extends FloatTensor {
         }
     }
 
+    @Override
     void dequantizeRowVector(int row, float[] out, int offset) {
         int blocks = cols() / BLOCK;
         int pos = row * blocks * BLOCK_BYTES;

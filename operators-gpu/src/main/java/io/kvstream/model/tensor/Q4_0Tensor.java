@@ -12,16 +12,13 @@ import java.nio.ByteOrder;
  * {@code j} holds element {@code j} in its low nibble and element {@code j + 16} in its high
  * nibble; element {@code = (nibble - 8) * d} (ggml {@code dequantize_row_q4_0}).
  */
-public final class Q4_0Tensor extends FloatTensor {
+public final class Q4_0Tensor extends BlockTensor {
 
     private static final int BLOCK = 32;
     private static final int BLOCK_BYTES = 2 + BLOCK / 2;
 
-    private final ByteBuffer data;
-
     public Q4_0Tensor(String name, int rows, int cols, ByteBuffer data) {
-        super(name, rows, cols);
-        this.data = Tensors.checked(this, data);
+        super(name, rows, cols, data);
     }
 
     @Override
@@ -30,14 +27,6 @@ public final class Q4_0Tensor extends FloatTensor {
     }
 
     @Override
-    public void dequantizeRow(int row, float[] out, int offset) {
-        if (Simd.ENABLED) {
-            dequantizeRowVector(row, out, offset);
-        } else {
-            dequantizeRowScalar(row, out, offset);
-        }
-    }
-
     void dequantizeRowScalar(int row, float[] out, int offset) {
         int blocks = cols() / BLOCK;
         int pos = row * blocks * BLOCK_BYTES;
@@ -52,6 +41,7 @@ public final class Q4_0Tensor extends FloatTensor {
         }
     }
 
+    @Override
     void dequantizeRowVector(int row, float[] out, int offset) {
         int blocks = cols() / BLOCK;
         int pos = row * blocks * BLOCK_BYTES;

@@ -14,7 +14,7 @@ import java.nio.ByteOrder;
  * d * scale * (q - 32)}, evaluated as {@code (d * scale) * q} like ggml's
  * {@code dequantize_row_q6_K}.
  */
-public final class Q6KTensor extends FloatTensor {
+public final class Q6KTensor extends BlockTensor {
 
     private static final int BLOCK = 256;
     private static final int BLOCK_BYTES = BLOCK / 2 + BLOCK / 4 + BLOCK / 16 + 2;
@@ -22,11 +22,8 @@ public final class Q6KTensor extends FloatTensor {
     private static final int SC = 192;
     private static final int D = 208;
 
-    private final ByteBuffer data;
-
     public Q6KTensor(String name, int rows, int cols, ByteBuffer data) {
-        super(name, rows, cols);
-        this.data = Tensors.checked(this, data);
+        super(name, rows, cols, data);
     }
 
     @Override
@@ -35,14 +32,6 @@ public final class Q6KTensor extends FloatTensor {
     }
 
     @Override
-    public void dequantizeRow(int row, float[] out, int offset) {
-        if (Simd.ENABLED) {
-            dequantizeRowVector(row, out, offset);
-        } else {
-            dequantizeRowScalar(row, out, offset);
-        }
-    }
-
     void dequantizeRowScalar(int row, float[] out, int offset) {
         int blocks = cols() / BLOCK;
         int pos = row * blocks * BLOCK_BYTES;
@@ -71,6 +60,7 @@ public final class Q6KTensor extends FloatTensor {
         }
     }
 
+    @Override
     void dequantizeRowVector(int row, float[] out, int offset) {
         int blocks = cols() / BLOCK;
         int pos = row * blocks * BLOCK_BYTES;

@@ -10,16 +10,13 @@ import java.nio.ByteBuffer;
  * GGML Q8_0: blocks of 32 elements, each an fp16 scale {@code d} then 32 int8 {@code q};
  * element {@code = q * d} (ggml {@code dequantize_row_q8_0}).
  */
-public final class Q8_0Tensor extends FloatTensor {
+public final class Q8_0Tensor extends BlockTensor {
 
     private static final int BLOCK = 32;
     private static final int BLOCK_BYTES = 2 + BLOCK;
 
-    private final ByteBuffer data;
-
     public Q8_0Tensor(String name, int rows, int cols, ByteBuffer data) {
-        super(name, rows, cols);
-        this.data = Tensors.checked(this, data);
+        super(name, rows, cols, data);
     }
 
     @Override
@@ -28,14 +25,6 @@ public final class Q8_0Tensor extends FloatTensor {
     }
 
     @Override
-    public void dequantizeRow(int row, float[] out, int offset) {
-        if (Simd.ENABLED) {
-            dequantizeRowVector(row, out, offset);
-        } else {
-            dequantizeRowScalar(row, out, offset);
-        }
-    }
-
     void dequantizeRowScalar(int row, float[] out, int offset) {
         int blocks = cols() / BLOCK;
         int pos = row * blocks * BLOCK_BYTES;
@@ -48,6 +37,7 @@ public final class Q8_0Tensor extends FloatTensor {
         }
     }
 
+    @Override
     void dequantizeRowVector(int row, float[] out, int offset) {
         int blocks = cols() / BLOCK;
         int rowBytes = blocks * BLOCK_BYTES;
