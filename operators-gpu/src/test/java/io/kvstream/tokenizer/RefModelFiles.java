@@ -1,14 +1,12 @@
 package io.kvstream.tokenizer;
 
-import org.junit.jupiter.api.Assumptions;
+import io.kvstream.testing.RefModel;
 
 import java.io.IOException;
 import java.io.UncheckedIOException;
-import java.nio.file.Files;
 import java.nio.file.Path;
-import java.nio.file.Paths;
 
-/** The shared reference model directory; tests that need it are skipped where it is absent. */
+/** The reference model's tokenizer, read once for the tokenizer tests. */
 final class RefModelFiles {
 
     private static TokenizerData data;
@@ -16,19 +14,14 @@ final class RefModelFiles {
     private RefModelFiles() {}
 
     static Path dir() {
-        String property = System.getProperty("kvstream.refmodel", "../shared/refmodel");
-        Path dir = Paths.get(property);
-        Assumptions.assumeTrue(Files.isDirectory(dir), "reference model not found at " + dir);
-        return dir;
+        return RefModel.dir();
     }
 
     static synchronized TokenizerData tokenizerData() {
         if (data == null) {
-            Path dir = dir();
             try {
-                data =
-                        TokenizerJson.read(
-                                dir.resolve("tokenizer.json"), dir.resolve("tokenizer_config.json"));
+                data = TokenizerJson.read(
+                        RefModel.file("tokenizer.json"), RefModel.file("tokenizer_config.json"));
             } catch (IOException e) {
                 throw new UncheckedIOException(e);
             }
