@@ -27,7 +27,8 @@ public final class Parallel implements AutoCloseable {
     private final Thread[] workers;
     private volatile boolean closed;
     private volatile int generation;
-    private volatile Loop current;
+    /** Loops run one at a time, so one is reused: handing out work allocates nothing. */
+    private final Loop loop;
 
     public Parallel(int threads) {
         if (threads < 1) {
@@ -35,6 +36,7 @@ public final class Parallel implements AutoCloseable {
         }
         this.threads = threads;
         this.workers = new Thread[threads - 1];
+        this.loop = new Loop(threads - 1);
         for (int w = 1; w < threads; w++) {
             final int id = w;
             Thread t = new Thread(() -> workerLoop(id), "kvstream-cpu-" + id);
@@ -64,9 +66,8 @@ public final class Parallel implements AutoCloseable {
             }
             return;
         }
-        Loop loop = new Loop(n, grain, body, threads - 1);
-        current = loop;
-        generation++;
+        loop.reset(n, grain, body);
+        generation++; // volatile write: publishes the loop's fields to the workers
         for (Thread t : workers) {
             LockSupport.unpark(t);
         }
@@ -89,7 +90,6 @@ public final class Parallel implements AutoCloseable {
                 return;
             }
             seen = generation;
-            Loop loop = current;
             loop.work(id);
             loop.helperDone();
         }
@@ -104,18 +104,25 @@ public final class Parallel implements AutoCloseable {
     }
 
     private static final class Loop {
-        private final int n;
-        private final int grain;
-        private final RangeBody body;
+        private final int helpers;
         private final AtomicInteger next = new AtomicInteger();
-        private final AtomicInteger running;
+        private final AtomicInteger running = new AtomicInteger();
+        private int n;
+        private int grain;
+        private RangeBody body;
         private volatile Throwable failure;
 
-        Loop(int n, int grain, RangeBody body, int helpers) {
+        Loop(int helpers) {
+            this.helpers = helpers;
+        }
+
+        void reset(int n, int grain, RangeBody body) {
             this.n = n;
             this.grain = grain;
             this.body = body;
-            this.running = new AtomicInteger(helpers);
+            this.failure = null;
+            next.set(0);
+            running.set(helpers);
         }
 
         void work(int worker) {

@@ -54,6 +54,17 @@ public final class CpuBackend implements ForwardBackend {
     // Per sequence: its first token in the step.
     private int[] seqStart = new int[0];
     private final float[][] scores;
+    // The step and layer in progress, read by the loop bodies below; steps run one at a time.
+    private List<SequenceStep> batch;
+    private LayerWeights layer;
+    private int layerIndex;
+    // Loop bodies made once, so that a step hands work to the threads without allocating.
+    private final Parallel.RangeBody attnNormBody = this::attnNorm;
+    private final Parallel.RangeBody positionBody = this::position;
+    private final Parallel.RangeBody attentionBody = this::attention;
+    private final Parallel.RangeBody ffnNormBody = this::ffnNorm;
+    private final Parallel.RangeBody swiGluBody = this::swiGlu;
+    private final Parallel.RangeBody residualBody = this::residual;
 
     public CpuBackend(Model model, int threads) {
         this.config = model.config();
@@ -116,6 +127,8 @@ public final class CpuBackend implements ForwardBackend {
         for (int l = 0; l < config.layers(); l++) {
             layer(batch, l, total);
         }
+        this.batch = null;
+        this.layer = null;
         logits(batch, logitRows);
         for (SequenceStep step : batch) {
             step.cache().commit(step.count());
@@ -143,63 +156,79 @@ public final class CpuBackend implements ForwardBackend {
 
     private void layer(List<SequenceStep> batch, int l, int total) {
         LayerWeights w = weights.layers().get(l);
-        float eps = config.rmsEps();
-        parallel.forRange(total, 8, (worker, from, to) -> {
-            for (int t = from; t < to; t++) {
-                VectorMath.rmsNorm(x, t * dim, w.attnNorm(), eps, xb, t * dim, dim);
-            }
-        });
+        this.batch = batch;
+        this.layer = w;
+        this.layerIndex = l;
+        parallel.forRange(total, 8, attnNormBody);
         matMul.multiply(w.wq(), xb, dim, total, q, qDim);
         matMul.multiply(w.wk(), xb, dim, total, k, kvDim);
         matMul.multiply(w.wv(), xb, dim, total, v, kvDim);
-        // Biases, RoPE and the cache write are per token; positions come from each sequence.
-        parallel.forRange(total, 16, (worker, from, to) -> {
-            for (int t = from; t < to; t++) {
-                if (w.bq() != null) {
-                    VectorMath.add(w.bq(), 0, q, t * qDim, qDim);
-                    VectorMath.add(w.bk(), 0, k, t * kvDim, kvDim);
-                    VectorMath.add(w.bv(), 0, v, t * kvDim, kvDim);
-                }
-                SequenceStep step = batch.get(seqOf[t]);
-                KvCache cache = step.cache();
-                int i = indexOf[t];
-                int pos = cache.nextPosition() + i;
-                rope.rotate(q, t * qDim, config.heads(), pos);
-                rope.rotate(k, t * kvDim, config.kvHeads(), pos);
-                for (int h = 0; h < config.kvHeads(); h++) {
-                    int slot = cache.length(l, h) + i;
-                    System.arraycopy(k, t * kvDim + h * headDim, cache.keys(l, h), slot * headDim, headDim);
-                    System.arraycopy(v, t * kvDim + h * headDim, cache.values(l, h), slot * headDim, headDim);
-                }
-            }
-        });
-        int heads = config.heads();
-        parallel.forRange(total * heads, 4, (worker, from, to) -> {
-            for (int item = from; item < to; item++) {
-                attend(batch, l, item / heads, item % heads, worker);
-            }
-        });
+        parallel.forRange(total, 16, positionBody);
+        parallel.forRange(total * config.heads(), 4, attentionBody);
         matMul.multiply(w.wo(), att, qDim, total, xb, dim);
-        parallel.forRange(total, 16, (worker, from, to) -> {
-            for (int t = from; t < to; t++) {
-                VectorMath.add(xb, t * dim, x, t * dim, dim);
-                VectorMath.rmsNorm(x, t * dim, w.ffnNorm(), eps, xb, t * dim, dim);
-            }
-        });
+        parallel.forRange(total, 16, ffnNormBody);
         int hidden = config.hiddenDim();
         matMul.multiply(w.wGate(), xb, dim, total, gate, hidden);
         matMul.multiply(w.wUp(), xb, dim, total, up, hidden);
-        parallel.forRange(total, 8, (worker, from, to) -> {
-            for (int t = from; t < to; t++) {
-                VectorMath.swiGlu(gate, t * hidden, up, t * hidden, hidden);
-            }
-        });
+        parallel.forRange(total, 8, swiGluBody);
         matMul.multiply(w.wDown(), gate, hidden, total, xb, dim);
-        parallel.forRange(total, 16, (worker, from, to) -> {
-            for (int t = from; t < to; t++) {
-                VectorMath.add(xb, t * dim, x, t * dim, dim);
+        parallel.forRange(total, 16, residualBody);
+    }
+
+    private void attnNorm(int worker, int from, int to) {
+        for (int t = from; t < to; t++) {
+            VectorMath.rmsNorm(x, t * dim, layer.attnNorm(), config.rmsEps(), xb, t * dim, dim);
+        }
+    }
+
+    /** Biases, RoPE and the cache write are per token; positions come from each sequence. */
+    private void position(int worker, int from, int to) {
+        LayerWeights w = layer;
+        int l = layerIndex;
+        for (int t = from; t < to; t++) {
+            if (w.bq() != null) {
+                VectorMath.add(w.bq(), 0, q, t * qDim, qDim);
+                VectorMath.add(w.bk(), 0, k, t * kvDim, kvDim);
+                VectorMath.add(w.bv(), 0, v, t * kvDim, kvDim);
             }
-        });
+            KvCache cache = batch.get(seqOf[t]).cache();
+            int i = indexOf[t];
+            int pos = cache.nextPosition() + i;
+            rope.rotate(q, t * qDim, config.heads(), pos);
+            rope.rotate(k, t * kvDim, config.kvHeads(), pos);
+            for (int h = 0; h < config.kvHeads(); h++) {
+                int slot = cache.length(l, h) + i;
+                System.arraycopy(k, t * kvDim + h * headDim, cache.keys(l, h), slot * headDim, headDim);
+                System.arraycopy(v, t * kvDim + h * headDim, cache.values(l, h), slot * headDim, headDim);
+            }
+        }
+    }
+
+    private void attention(int worker, int from, int to) {
+        int heads = config.heads();
+        for (int item = from; item < to; item++) {
+            attend(batch, layerIndex, item / heads, item % heads, worker);
+        }
+    }
+
+    private void ffnNorm(int worker, int from, int to) {
+        for (int t = from; t < to; t++) {
+            VectorMath.add(xb, t * dim, x, t * dim, dim);
+            VectorMath.rmsNorm(x, t * dim, layer.ffnNorm(), config.rmsEps(), xb, t * dim, dim);
+        }
+    }
+
+    private void swiGlu(int worker, int from, int to) {
+        int hidden = config.hiddenDim();
+        for (int t = from; t < to; t++) {
+            VectorMath.swiGlu(gate, t * hidden, up, t * hidden, hidden);
+        }
+    }
+
+    private void residual(int worker, int from, int to) {
+        for (int t = from; t < to; t++) {
+            VectorMath.add(xb, t * dim, x, t * dim, dim);
+        }
     }
 
     /** Causal attention of token {@code t}'s head {@code h} over its sequence's cache. */

@@ -25,6 +25,14 @@ final class MatMul {
 
     private final Parallel parallel;
     private final float[][] scratch;
+    private final Parallel.RangeBody rowsBody = this::rows;
+    // The multiply in progress; calls come from one thread, one at a time.
+    private FloatTensor w;
+    private float[] x;
+    private int xStride;
+    private int tokens;
+    private float[] out;
+    private int outStride;
 
     MatMul(Parallel parallel) {
         this.parallel = parallel;
@@ -36,31 +44,35 @@ final class MatMul {
      * @param out results, token {@code t} row {@code r} at {@code out[t * outStride + r]}
      */
     void multiply(FloatTensor w, float[] x, int xStride, int tokens, float[] out, int outStride) {
-        int rows = w.rows();
+        this.w = w;
+        this.x = x;
+        this.xStride = xStride;
+        this.tokens = tokens;
+        this.out = out;
+        this.outStride = outStride;
+        parallel.forRange(w.rows(), ROW_CHUNK, rowsBody);
+    }
+
+    /** Rows {@code [from, to)} of the multiply in progress, against every token. */
+    private void rows(int worker, int from, int to) {
         int cols = w.cols();
-        parallel.forRange(
-                rows,
-                ROW_CHUNK,
-                (worker, from, to) -> {
-                    float[] rowsBuf = scratch(worker, ROW_CHUNK * cols);
-                    int n = to - from;
-                    for (int r = 0; r < n; r++) {
-                        w.dequantizeRow(from + r, rowsBuf, r * cols);
-                    }
-                    for (int t0 = 0; t0 < tokens; t0 += TOKEN_BLOCK) {
-                        int t1 = Math.min(tokens, t0 + TOKEN_BLOCK);
-                        int r = 0;
-                        for (; r + 4 <= n; r += 4) {
-                            kernel4(rowsBuf, r * cols, cols, x, xStride, t0, t1, out, outStride, from + r);
-                        }
-                        for (; r < n; r++) {
-                            for (int t = t0; t < t1; t++) {
-                                out[t * outStride + from + r] =
-                                        VectorMath.dot(rowsBuf, r * cols, x, t * xStride, cols);
-                            }
-                        }
-                    }
-                });
+        float[] rowsBuf = scratch(worker, ROW_CHUNK * cols);
+        int n = to - from;
+        for (int r = 0; r < n; r++) {
+            w.dequantizeRow(from + r, rowsBuf, r * cols);
+        }
+        for (int t0 = 0; t0 < tokens; t0 += TOKEN_BLOCK) {
+            int t1 = Math.min(tokens, t0 + TOKEN_BLOCK);
+            int r = 0;
+            for (; r + 4 <= n; r += 4) {
+                kernel4(rowsBuf, r * cols, cols, x, xStride, t0, t1, out, outStride, from + r);
+            }
+            for (; r < n; r++) {
+                for (int t = t0; t < t1; t++) {
+                    out[t * outStride + from + r] = VectorMath.dot(rowsBuf, r * cols, x, t * xStride, cols);
+                }
+            }
+        }
     }
 
     private float[] scratch(int worker, int size) {
