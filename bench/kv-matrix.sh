@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# The KV compression matrix of docs/kv-compression.md: every --kv spec on all samples of the eval set.
+# Usage: bench/kv-matrix.sh [EVAL.jsonl] [OUT_DIR]   (skips specs whose JSON is already there)
+set -u
+cd "$(dirname "$0")/.."
+data=${1:-../shared/refmodel/eval-shared.jsonl}
+out=${2:-bench-out/kv}
+mkdir -p "$out"
+specs=(full fp16 int8 kivi4 "kivi4:group=64,vgroup=64" kivi2 "full+dtd:threshold=8" "kivi2+dtd:threshold=8")
+for pol in "window:sink=4,recent=0.5" "window:sink=4,recent=0.25" "window:sink=4,recent=124" \
+           "h2o:budget=0.5" "h2o:budget=0.25" "h2o:budget=128" \
+           "snapkv:budget=0.5" "snapkv:budget=0.25" "snapkv:budget=128"; do
+  specs+=("full+$pol" "kivi2+$pol")
+done
+for spec in "${specs[@]}"; do
+  name=$(echo "$spec" | sed 's/[^A-Za-z0-9]/_/g')
+  [ -f "$out/$name.json" ] && continue
+  echo "== $spec" >> "$out/log"
+  bin/kvstream eval --data "$data" --kv "$spec" --json "$out/$name.json" --answers "$out/$name.answers.jsonl" >> "$out/log" 2>&1
+done
+python3 bench/kv-table.py "$out"
