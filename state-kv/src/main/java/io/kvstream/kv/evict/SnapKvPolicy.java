@@ -8,7 +8,9 @@ import static org.apache.flink.util.Preconditions.checkArgument;
  * are max-pooled over neighbouring slots ({@code pool} wide) so that a kept token brings its
  * context along. Decode steps only append.
  *
- * <p>A fractional budget is a fraction of the prefix (the held slots before the window).
+ * <p>A fractional budget is a fraction of the tokens the session has fed, as for H2O: a session
+ * prefilled event by event keeps that share of its history, rather than halving what it holds at
+ * every event.
  */
 public final class SnapKvPolicy implements EvictionPolicy {
 
@@ -61,7 +63,7 @@ public final class SnapKvPolicy implements EvictionPolicy {
         }
         int win = Math.min(window, stepTokens);
         int prefix = held - win;
-        int k = budget.of(prefix);
+        int k = budget.of(Math.max(0, tokens - win));
         if (prefix <= k) {
             return EvictionPolicy.keepAll(held, keep);
         }
