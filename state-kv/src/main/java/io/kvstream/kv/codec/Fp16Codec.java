@@ -1,12 +1,10 @@
 package io.kvstream.kv.codec;
 
 /** Keys and values rounded to fp16: half of fp32, near-lossless for attention. */
-public final class Fp16Codec implements KvCodec {
-
-    private final int headDim;
+public final class Fp16Codec extends PerTokenCodec {
 
     public Fp16Codec(int headDim) {
-        this.headDim = headDim;
+        super(headDim);
     }
 
     @Override
@@ -22,26 +20,6 @@ public final class Fp16Codec implements KvCodec {
     @Override
     public int bits() {
         return 16;
-    }
-
-    @Override
-    public int keyGroup() {
-        return 1;
-    }
-
-    @Override
-    public int valueGroup() {
-        return headDim;
-    }
-
-    @Override
-    public int headDim() {
-        return headDim;
-    }
-
-    @Override
-    public int residual(int tokens, boolean open) {
-        return 0;
     }
 
     @Override

@@ -1,12 +1,10 @@
 package io.kvstream.kv.codec;
 
 /** Lossless fp32: the {@code full} baseline, when a full-precision cache must still be stored. */
-public final class Fp32Codec implements KvCodec {
-
-    private final int headDim;
+public final class Fp32Codec extends PerTokenCodec {
 
     public Fp32Codec(int headDim) {
-        this.headDim = headDim;
+        super(headDim);
     }
 
     @Override
@@ -22,26 +20,6 @@ public final class Fp32Codec implements KvCodec {
     @Override
     public int bits() {
         return 32;
-    }
-
-    @Override
-    public int keyGroup() {
-        return 1;
-    }
-
-    @Override
-    public int valueGroup() {
-        return headDim;
-    }
-
-    @Override
-    public int headDim() {
-        return headDim;
-    }
-
-    @Override
-    public int residual(int tokens, boolean open) {
-        return 0;
     }
 
     @Override

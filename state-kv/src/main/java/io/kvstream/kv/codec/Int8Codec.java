@@ -4,12 +4,10 @@ package io.kvstream.kv.codec;
  * Symmetric per-token int8: each token's key (and value) vector of one head gets one fp16 scale,
  * {@code absmax / 127} rounded up so that no element clips; the error is at most half a step.
  */
-public final class Int8Codec implements KvCodec {
-
-    private final int headDim;
+public final class Int8Codec extends PerTokenCodec {
 
     public Int8Codec(int headDim) {
-        this.headDim = headDim;
+        super(headDim);
     }
 
     @Override
@@ -25,26 +23,6 @@ public final class Int8Codec implements KvCodec {
     @Override
     public int bits() {
         return 8;
-    }
-
-    @Override
-    public int keyGroup() {
-        return 1;
-    }
-
-    @Override
-    public int valueGroup() {
-        return headDim;
-    }
-
-    @Override
-    public int headDim() {
-        return headDim;
-    }
-
-    @Override
-    public int residual(int tokens, boolean open) {
-        return 0;
     }
 
     @Override
