@@ -1,5 +1,7 @@
 package io.kvstream.local;
 
+import io.kvstream.pipeline.testing.CheckpointFiles;
+
 import io.kvstream.client.ChatLoop;
 import io.kvstream.client.ChatSession;
 import io.kvstream.client.EvalEvents;
@@ -27,7 +29,6 @@ import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Properties;
-import java.util.stream.Stream;
 
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
@@ -120,12 +121,7 @@ class LocalStackTest {
     }
 
     private static long completedCheckpoints(Path dir) throws Exception {
-        if (!Files.isDirectory(dir)) {
-            return 0;
-        }
-        try (Stream<Path> files = Files.walk(dir)) {
-            return files.filter(p -> p.getFileName().toString().equals("_metadata")).count();
-        }
+        return CheckpointFiles.completed(dir);
     }
 
     private static void sendGarbage(KvstreamKafkaConfig config) throws Exception {

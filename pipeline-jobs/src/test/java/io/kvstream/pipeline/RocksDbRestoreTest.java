@@ -1,5 +1,7 @@
 package io.kvstream.pipeline;
 
+import io.kvstream.pipeline.testing.CheckpointFiles;
+
 import static org.assertj.core.api.Assertions.assertThat;
 
 import io.kvstream.connect.serde.SingleObjectTypeInfo;
@@ -33,8 +35,6 @@ import org.junit.jupiter.api.io.TempDir;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.CsvSource;
 
-import java.io.IOException;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
@@ -89,7 +89,7 @@ class RocksDbRestoreTest {
             out = new ArrayList<>(read(results, 2));
             // Measure once a periodic incremental checkpoint has completed after the state was written.
             awaitCompletedCheckpoint(checkpoints, java.time.Duration.ofSeconds(60));
-            checkpointBytes = size(checkpoints);
+            checkpointBytes = CheckpointFiles.bytes(checkpoints);
             savepoint = first.stopWithSavepoint(false, savepoints.toUri().toString(), SavepointFormatType.NATIVE)
                     .get();
         } catch (Exception | AssertionError e) {
@@ -99,7 +99,7 @@ class RocksDbRestoreTest {
         } finally {
             results.close();
         }
-        long savepointBytes = size(Path.of(java.net.URI.create(savepoint)));
+        long savepointBytes = CheckpointFiles.bytes(Path.of(java.net.URI.create(savepoint)));
 
         Configuration restore = conf(checkpoints, optionsFactory);
         restore.set(StateRecoveryOptions.SAVEPOINT_PATH, savepoint);
@@ -175,24 +175,6 @@ class RocksDbRestoreTest {
         return out;
     }
 
-    /** Bytes under {@code dir}; files Flink deletes while this walks (subsumed checkpoints) count 0. */
-    private static long size(Path dir) throws IOException {
-        long[] total = new long[1];
-        Files.walkFileTree(dir, new java.nio.file.SimpleFileVisitor<>() {
-            @Override
-            public java.nio.file.FileVisitResult visitFile(Path file, java.nio.file.attribute.BasicFileAttributes attrs) {
-                total[0] += attrs.size();
-                return java.nio.file.FileVisitResult.CONTINUE;
-            }
-
-            @Override
-            public java.nio.file.FileVisitResult visitFileFailed(Path file, IOException e) {
-                return java.nio.file.FileVisitResult.CONTINUE;
-            }
-        });
-        return total[0];
-    }
-
     static SessionEvent[] events(String[] specs) {
         SessionEvent[] out = new SessionEvent[specs.length];
         for (int i = 0; i < specs.length; i++) {
@@ -238,30 +220,11 @@ class RocksDbRestoreTest {
     /** Waits for a checkpoint folder with its metadata written, i.e. a completed checkpoint. */
     private static void awaitCompletedCheckpoint(Path checkpoints, java.time.Duration timeout) throws Exception {
         long deadline = System.nanoTime() + timeout.toNanos();
-        while (System.nanoTime() < deadline) {
-            if (Files.exists(checkpoints) && hasMetadata(checkpoints)) {
-                return;
+        while (CheckpointFiles.completed(checkpoints) == 0) {
+            if (System.nanoTime() > deadline) {
+                throw new AssertionError("no completed checkpoint in " + checkpoints + " after " + timeout);
             }
             java.util.concurrent.locks.LockSupport.parkNanos(50_000_000L);
         }
-        throw new AssertionError("no completed checkpoint in " + checkpoints + " after " + timeout);
-    }
-
-    /** Whether a {@code _metadata} file is under {@code dir}; folders Flink deletes meanwhile are skipped. */
-    private static boolean hasMetadata(Path dir) throws IOException {
-        boolean[] found = new boolean[1];
-        Files.walkFileTree(dir, new java.nio.file.SimpleFileVisitor<>() {
-            @Override
-            public java.nio.file.FileVisitResult visitFile(Path file, java.nio.file.attribute.BasicFileAttributes attrs) {
-                found[0] |= file.getFileName().toString().equals("_metadata");
-                return found[0] ? java.nio.file.FileVisitResult.TERMINATE : java.nio.file.FileVisitResult.CONTINUE;
-            }
-
-            @Override
-            public java.nio.file.FileVisitResult visitFileFailed(Path file, IOException e) {
-                return java.nio.file.FileVisitResult.CONTINUE;
-            }
-        });
-        return found[0];
     }
 }
