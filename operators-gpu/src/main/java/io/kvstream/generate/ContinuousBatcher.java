@@ -117,6 +117,8 @@ public final class ContinuousBatcher {
                 SequenceStep step = nextStep(r);
                 r.prompt().feed(step, r.prefilled(), n);
                 r.advancePrefill(n);
+                // The cache compresses the prompt once it is all in, whatever the chunking.
+                step.commits(r.prefillDone());
                 budget -= n;
             }
         }

@@ -22,6 +22,7 @@ public final class SequenceStep {
     private int dim;
     private int logitsFrom;
     private float[] logits = new float[0];
+    private boolean commits = true;
 
     public SequenceStep(KvCache cache) {
         this.cache = cache;
@@ -32,7 +33,22 @@ public final class SequenceStep {
         this.cache = cache;
         this.count = 0;
         this.logitsFrom = -1;
+        this.commits = true;
         return this;
+    }
+
+    /**
+     * Whether the backend commits the step's tokens to the cache afterwards (the default) or only
+     * {@link KvCache#append appends} them, for a prompt chunk that more chunks of the same prompt
+     * follow.
+     */
+    public SequenceStep commits(boolean commits) {
+        this.commits = commits;
+        return this;
+    }
+
+    public boolean commits() {
+        return commits;
     }
 
     /** Appends a token that takes its row of the embedding table. */

@@ -1,7 +1,10 @@
 package io.kvstream.generate;
 
 import io.kvstream.eval.EvalSample;
+import io.kvstream.kv.CompressedKvCache;
 import io.kvstream.kv.KvCache;
+import io.kvstream.kv.KvSpec;
+import io.kvstream.kv.block.EncodedBlock;
 import io.kvstream.sampling.SamplingParams;
 import io.kvstream.testing.RefModel;
 import org.junit.jupiter.api.AfterAll;
@@ -133,6 +136,46 @@ class ContinuousBatcherTest {
         batcher.submit(request("whole", whole, SamplingParams.GREEDY, whole1));
         batcher.runToCompletion();
         assertThat(rec.tokens.get("turn")).isEqualTo(whole1.tokens.get("whole"));
+    }
+
+    /**
+     * A compressing cache quantizes a prompt once it is all in, so chunked prefill (as the
+     * pipeline runs it, beside other sessions) stores the same bytes and answers the same as one
+     * step over the whole prompt (as offline eval runs it).
+     */
+    @Test
+    void chunkedPrefillOfACompressedCacheEqualsOneStep() throws Exception {
+        List<Prompt> prompts = prompts(3);
+        for (String spec : List.of("kivi2", "int8", "kivi4+h2o:budget=0.5")) {
+            KvSpec kv = KvSpec.parse(spec);
+            for (int i = 0; i < prompts.size(); i++) {
+                Recorder whole = new Recorder();
+                CompressedKvCache wholeCache = engine.newCache(kv);
+                ContinuousBatcher one = new ContinuousBatcher(engine.backend(), 1, 4096, 4096);
+                one.submit(new GenerationRequest(
+                        "r", prompts.get(i), wholeCache, 12, engine.stopTokens(), SamplingParams.GREEDY, whole));
+                one.runToCompletion();
+
+                Recorder chunked = new Recorder();
+                CompressedKvCache chunkedCache = engine.newCache(kv);
+                ContinuousBatcher small = new ContinuousBatcher(engine.backend(), 1, 4096, 37);
+                small.submit(new GenerationRequest(
+                        "r", prompts.get(i), chunkedCache, 12, engine.stopTokens(), SamplingParams.GREEDY, chunked));
+                small.runToCompletion();
+
+                assertThat(small.stepsRun()).as("chunks").isGreaterThan(one.stepsRun() + 2);
+                assertThat(chunked.tokens).as("%s, prompt %s", spec, i).isEqualTo(whole.tokens);
+                assertThat(blockBytes(chunkedCache)).as("%s, prompt %s", spec, i).isEqualTo(blockBytes(wholeCache));
+            }
+        }
+    }
+
+    private static List<String> blockBytes(CompressedKvCache cache) {
+        List<String> out = new ArrayList<>();
+        for (EncodedBlock b : cache.blocks()) {
+            out.add(b.index() + ":" + java.util.HexFormat.of().formatHex(b.bytes()));
+        }
+        return out;
     }
 
     private static GenerationRequest request(String id, Prompt p, SamplingParams s, TokenListener l) {

@@ -58,17 +58,24 @@ public final class ReplayCommand implements Callable<Integer> {
 
     @Override
     public Integer call() throws Exception {
-        return run(kafka.config(), data, replay, "(pipeline's)", "(pipeline's)", System.out);
+        return run(kafka.config(), data, replay, "(pipeline's)", "(pipeline's)", System.out, null);
+    }
+
+    /** What the caller knows about the pipeline besides the answers, printed and added to the summary. */
+    @FunctionalInterface
+    public interface Report {
+        void addTo(ObjectNode summary, PrintStream out) throws Exception;
     }
 
     /**
      * Replays, prints and writes the results.
      *
      * @param model, kv what to write in the summary's {@code model} and {@code kv} fields
+     * @param report adds to the printed and written summary once the replay is done
      * @return 0 when every sample was answered
      */
     public static int run(KvstreamKafkaConfig config, Path data, ReplayOptions o, String model, String kv,
-                          PrintStream out) throws Exception {
+                          PrintStream out, @Nullable Report report) throws Exception {
         List<EvalSample> samples = EvalSample.read(data);
         if (samples.size() > o.limit) {
             samples = samples.subList(0, o.limit);
@@ -81,8 +88,11 @@ public final class ReplayCommand implements Callable<Integer> {
         EvalReport.print(outcome.eval(), out);
         printThroughput(outcome, out);
         ObjectMapper mapper = new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT);
+        ObjectNode summary = EvalReport.summary(mapper, model, kv, outcome.eval());
+        if (report != null) {
+            report.addTo(summary, out);
+        }
         if (o.json != null) {
-            ObjectNode summary = EvalReport.summary(mapper, model, kv, outcome.eval());
             ObjectNode pipeline = summary.putObject("pipeline");
             pipeline.put("sessions", o.sessions);
             pipeline.put("generated_tokens", outcome.generatedTokens());

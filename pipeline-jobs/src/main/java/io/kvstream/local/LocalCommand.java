@@ -1,5 +1,6 @@
 package io.kvstream.local;
 
+import com.fasterxml.jackson.databind.node.ObjectNode;
 import io.kvstream.cli.CacheSpec;
 import io.kvstream.cli.ModelOptions;
 import io.kvstream.client.ChatCommand;
@@ -108,7 +109,20 @@ public final class LocalCommand implements Callable<Integer> {
         try (LocalStack stack = start(hotSetMb << 20, maxSequences)) {
             if (replayData != null) {
                 return ReplayCommand.run(stack.kafkaConfig(), replayData, replay,
-                        modelOptions.modelPath().getFileName().toString(), CacheSpec.parse(kv).toString(), System.out);
+                        modelOptions.modelPath().getFileName().toString(), CacheSpec.parse(kv).toString(), System.out,
+                        (summary, out) -> {
+                            // The answers came through the job's RocksDB state: say what its checkpoints did.
+                            LocalStack.CheckpointCounts c = stack.checkpoints();
+                            out.printf("state: RocksDB, checkpoints every %.0f s: %s%n", checkpointSeconds, c);
+                            ObjectNode node = summary.putObject("checkpoints");
+                            node.put("state_backend", "rocksdb");
+                            node.put("interval_s", checkpointSeconds);
+                            node.put("completed", c.completed());
+                            node.put("failed", c.failed());
+                            node.put("last_state_bytes", c.lastStateBytes());
+                            node.put("last_checkpointed_bytes", c.lastCheckpointedBytes());
+                            node.put("hot_set_mb", hotSetMb);
+                        });
             }
             warmUp(stack);
             if (demo) {

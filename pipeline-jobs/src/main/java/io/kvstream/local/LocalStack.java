@@ -12,6 +12,8 @@ import org.apache.flink.configuration.RestOptions;
 import org.apache.flink.configuration.RestartStrategyOptions;
 import org.apache.flink.configuration.StateBackendOptions;
 import org.apache.flink.configuration.TaskManagerOptions;
+import org.apache.flink.runtime.checkpoint.CheckpointStatsSnapshot;
+import org.apache.flink.runtime.checkpoint.CompletedCheckpointStats;
 import org.apache.flink.runtime.execution.ExecutionState;
 import org.apache.flink.runtime.executiongraph.AccessExecutionGraph;
 import org.apache.flink.runtime.executiongraph.AccessExecutionVertex;
@@ -273,6 +275,36 @@ public final class LocalStack implements AutoCloseable {
     /** The job's status now. */
     public JobStatus jobStatus() throws Exception {
         return flink.getJobStatus(jobId).get(10, TimeUnit.SECONDS);
+    }
+
+    /**
+     * What the job's checkpoints did so far.
+     *
+     * @param lastStateBytes full state size of the newest completed checkpoint, 0 when none
+     * @param lastCheckpointedBytes bytes that checkpoint uploaded (incremental), 0 when none
+     */
+    public record CheckpointCounts(long completed, long failed, long lastStateBytes, long lastCheckpointedBytes) {
+
+        @Override
+        public String toString() {
+            return String.format("%d completed, %d failed; newest %.1f MiB of state, %.1f MiB uploaded",
+                    completed, failed, lastStateBytes / 1048576.0, lastCheckpointedBytes / 1048576.0);
+        }
+    }
+
+    /** The job's checkpoint statistics now, as Flink's web UI shows them. */
+    public CheckpointCounts checkpoints() throws Exception {
+        CheckpointStatsSnapshot stats =
+                flink.getExecutionGraph(jobId).get(10, TimeUnit.SECONDS).getCheckpointStatsSnapshot();
+        if (stats == null) {
+            return new CheckpointCounts(0, 0, 0, 0);
+        }
+        CompletedCheckpointStats last = stats.getHistory().getLatestCompletedCheckpoint();
+        return new CheckpointCounts(
+                stats.getCounts().getNumberOfCompletedCheckpoints(),
+                stats.getCounts().getNumberOfFailedCheckpoints(),
+                last == null ? 0 : last.getStateSize(),
+                last == null ? 0 : last.getCheckpointedSize());
     }
 
     /** Where things are, for the user. */

@@ -101,7 +101,14 @@ class LocalStackTest {
             o.answers = tmp.resolve("answers.jsonl");
             java.io.ByteArrayOutputStream printed = new java.io.ByteArrayOutputStream();
             int rc = ReplayCommand.run(stack.kafkaConfig(), data, o, "echo", "none",
-                    new java.io.PrintStream(printed, true, StandardCharsets.UTF_8));
+                    new java.io.PrintStream(printed, true, StandardCharsets.UTF_8),
+                    (summary, out) -> {
+                        stack.miniCluster().triggerCheckpoint(stack.jobId()).get(60, java.util.concurrent.TimeUnit.SECONDS);
+                        LocalStack.CheckpointCounts c = stack.checkpoints();
+                        out.println("checkpoints: " + c);
+                        summary.put("checkpoints_completed", c.completed());
+                        summary.put("checkpoint_state_bytes", c.lastStateBytes());
+                    });
             assertThat(rc).isZero();
             assertThat(printed.toString(StandardCharsets.UTF_8))
                     .contains("chat     accuracy 0.000", "time to first token: p50");
@@ -113,6 +120,10 @@ class LocalStackTest {
             assertThat(json.get("pipeline").get("sessions").asInt()).isEqualTo(2);
             assertThat(json.get("pipeline").get("generated_tokens").asInt()).isEqualTo(6);
             assertThat(json.get("pipeline").get("ttft_ms_p50").asDouble()).isPositive();
+            // The report runs after the replay and lands in both outputs.
+            assertThat(json.get("checkpoints_completed").asLong()).isPositive();
+            assertThat(json.get("checkpoint_state_bytes").asLong()).isPositive();
+            assertThat(printed.toString(StandardCharsets.UTF_8)).contains("checkpoints: ", "completed, 0 failed");
             List<String> lines = Files.readAllLines(o.answers);
             assertThat(lines).hasSize(3);
             // The echo job answers the sample's question, its history went in as context only.

@@ -74,6 +74,8 @@ public final class CompressedKvCache implements KvCache {
     private int capacity;
     private int tokens;
     private int pendingStep;
+    /** Tokens {@link #append appended} since the last commit, held as computed. */
+    private int uncommitted;
     /** Per token, the position its key was rotated to when written (re-rotating caches only). */
     private int[] ropePositions = new int[0];
 
@@ -239,7 +241,43 @@ public final class CompressedKvCache implements KvCache {
     }
 
     @Override
+    public void append(int stepTokens) {
+        add(stepTokens);
+        uncommitted += stepTokens;
+    }
+
+    @Override
     public void commit(int stepTokens) {
+        add(stepTokens);
+        int fed = uncommitted + stepTokens;
+        uncommitted = 0;
+        if (fed == 0) {
+            return;
+        }
+        int n = lengths.length;
+        if (policy != null) {
+            for (int lh = 0; lh < n; lh++) {
+                float[] s = scores != null ? scores[lh] : NO_SCORES;
+                int kept = policy.select(lengths[lh], fed, tokens, s, keep);
+                if (kept < lengths[lh]) {
+                    int moved = compact(lh, kept);
+                    rotateFrom[lh] = Math.min(rotateFrom[lh], moved);
+                }
+                if (scores != null && !policy.accumulates()) {
+                    Arrays.fill(s, 0f);
+                }
+            }
+        }
+        encodeChanged();
+        if (rerotation != null) {
+            for (int lh = 0; lh < n; lh++) {
+                rotateDense(lh, rotateFrom[lh]);
+            }
+        }
+    }
+
+    /** Makes the step's slots part of the cache, marking their blocks changed; compresses nothing. */
+    private void add(int stepTokens) {
         checkState(
                 stepTokens >= 0 && maxLength() + stepTokens <= capacity,
                 "commit of %s tokens past capacity %s (length %s)", stepTokens, capacity, maxLength());
@@ -268,7 +306,8 @@ public final class CompressedKvCache implements KvCache {
                 System.arraycopy(keys[lh], len * headDim, rawKeys[lh], len * headDim, stepTokens * headDim);
             }
             lengths[lh] = len + stepTokens;
-            rotateFrom[lh] = len;
+            // Appended tokens are not rotated yet: the commit rotates from the first of them.
+            rotateFrom[lh] = uncommitted > 0 ? Math.min(rotateFrom[lh], len) : len;
         }
         tokens += stepTokens;
         for (int b = first / blockTokens; b <= (tokens - 1) / blockTokens; b++) {
@@ -285,25 +324,6 @@ public final class CompressedKvCache implements KvCache {
                 markChanged(b, lh);
             }
         }
-        if (policy != null) {
-            for (int lh = 0; lh < n; lh++) {
-                float[] s = scores != null ? scores[lh] : NO_SCORES;
-                int kept = policy.select(lengths[lh], stepTokens, tokens, s, keep);
-                if (kept < lengths[lh]) {
-                    int moved = compact(lh, kept);
-                    rotateFrom[lh] = Math.min(rotateFrom[lh], moved);
-                }
-                if (scores != null && !policy.accumulates()) {
-                    Arrays.fill(s, 0f);
-                }
-            }
-        }
-        encodeChanged();
-        if (rerotation != null) {
-            for (int lh = 0; lh < n; lh++) {
-                rotateDense(lh, rotateFrom[lh]);
-            }
-        }
     }
 
     @Override
@@ -317,6 +337,7 @@ public final class CompressedKvCache implements KvCache {
         Arrays.fill(lengths, 0);
         tokens = 0;
         pendingStep = 0;
+        uncommitted = 0;
         changedCount = 0;
         if (scores != null) {
             for (float[] s : scores) {
@@ -375,6 +396,7 @@ public final class CompressedKvCache implements KvCache {
     /** The block's stored form, or null when it holds no token any more (or never did). */
     @Nullable
     public EncodedBlock block(int index) {
+        checkState(uncommitted == 0, "block %s asked for while %s appended tokens are not committed", index, uncommitted);
         Block block = index < blocks.size() ? blocks.get(index) : null;
         if (block == null) {
             return null;

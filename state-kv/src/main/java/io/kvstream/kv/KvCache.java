@@ -49,9 +49,21 @@ public interface KvCache {
 
     /**
      * Makes the {@code tokens} slots written after {@link #length(int, int)} part of the cache
-     * and advances the position; a cache that evicts or compresses does so here.
+     * and advances the position; a cache that evicts or compresses does so here, over these
+     * tokens and any {@link #append appended} since the last commit.
      */
     void commit(int tokens);
+
+    /**
+     * Like {@link #commit}, but the tokens stay as computed, at full precision and all kept,
+     * until the next commit compresses and evicts them with its own. A prompt fed in several
+     * chunks appends all but its last chunk, so that what the cache holds afterwards, and what
+     * later tokens attend over, does not depend on how the prompt was chunked. A cache that
+     * neither compresses nor evicts commits at once.
+     */
+    default void append(int tokens) {
+        commit(tokens);
+    }
 
     /**
      * Where the forward pass reports attention weights, for caches whose eviction needs them;

@@ -82,7 +82,7 @@ public final class KvSpec {
             case "kivi2":
                 checkKeys(name, params, "group", "vgroup");
                 int group = intParam(params, "group", KiviCodec.DEFAULT_GROUP);
-                int vgroup = intParam(params, "vgroup", KiviCodec.DEFAULT_GROUP);
+                int vgroup = intParam(params, "vgroup", KiviCodec.DEFAULT_VALUE_GROUP);
                 if (group <= 0 || vgroup <= 0) {
                     throw new IllegalArgumentException("KIVI groups must be positive");
                 }
@@ -215,7 +215,7 @@ public final class KvSpec {
     public String toString() {
         StringBuilder sb = new StringBuilder(codec);
         if (codec.startsWith("kivi")
-                && (keyGroup != KiviCodec.DEFAULT_GROUP || valueGroup != KiviCodec.DEFAULT_GROUP)) {
+                && (keyGroup != KiviCodec.DEFAULT_GROUP || valueGroup != KiviCodec.DEFAULT_VALUE_GROUP)) {
             sb.append(":group=").append(keyGroup).append(",vgroup=").append(valueGroup);
         }
         if (policy != null) {

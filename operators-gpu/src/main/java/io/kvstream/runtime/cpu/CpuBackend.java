@@ -131,7 +131,11 @@ public final class CpuBackend implements ForwardBackend {
         this.layer = null;
         logits(batch, logitRows);
         for (SequenceStep step : batch) {
-            step.cache().commit(step.count());
+            if (step.commits()) {
+                step.cache().commit(step.count());
+            } else {
+                step.cache().append(step.count());
+            }
         }
     }
 

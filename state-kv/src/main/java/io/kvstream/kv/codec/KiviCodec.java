@@ -19,7 +19,15 @@ import static org.apache.flink.util.Preconditions.checkArgument;
  */
 public final class KiviCodec implements KvCodec {
 
+    /** Tokens per key group, as in the KIVI paper. */
     public static final int DEFAULT_GROUP = 32;
+
+    /**
+     * Channels per value group: a whole head of 64. KIVI's 32 spends a fp16 scale and zero on
+     * every 32 values, a fifth of a 2-bit row; measured on the eval set, groups of 64 store 7%
+     * less at no loss of accuracy (docs/kv-compression.md).
+     */
+    public static final int DEFAULT_VALUE_GROUP = 64;
 
     private final int bits;
     private final int levels;
