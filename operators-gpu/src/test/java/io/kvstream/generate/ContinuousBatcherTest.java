@@ -151,23 +151,23 @@ class ContinuousBatcherTest {
             for (int i = 0; i < prompts.size(); i++) {
                 Recorder whole = new Recorder();
                 CompressedKvCache wholeCache = engine.newCache(kv);
-                ContinuousBatcher one = new ContinuousBatcher(engine.backend(), 1, 4096, 4096);
-                one.submit(new GenerationRequest(
-                        "r", prompts.get(i), wholeCache, 12, engine.stopTokens(), SamplingParams.GREEDY, whole));
-                one.runToCompletion();
-
+                ContinuousBatcher one = runAlone(prompts.get(i), wholeCache, 4096, whole);
                 Recorder chunked = new Recorder();
                 CompressedKvCache chunkedCache = engine.newCache(kv);
-                ContinuousBatcher small = new ContinuousBatcher(engine.backend(), 1, 4096, 37);
-                small.submit(new GenerationRequest(
-                        "r", prompts.get(i), chunkedCache, 12, engine.stopTokens(), SamplingParams.GREEDY, chunked));
-                small.runToCompletion();
+                ContinuousBatcher small = runAlone(prompts.get(i), chunkedCache, 37, chunked);
 
                 assertThat(small.stepsRun()).as("chunks").isGreaterThan(one.stepsRun() + 2);
                 assertThat(chunked.tokens).as("%s, prompt %s", spec, i).isEqualTo(whole.tokens);
                 assertThat(blockBytes(chunkedCache)).as("%s, prompt %s", spec, i).isEqualTo(blockBytes(wholeCache));
             }
         }
+    }
+
+    private static ContinuousBatcher runAlone(Prompt prompt, KvCache cache, int chunk, Recorder recorder) {
+        ContinuousBatcher batcher = new ContinuousBatcher(engine.backend(), 1, 4096, chunk);
+        batcher.submit(new GenerationRequest("r", prompt, cache, 12, engine.stopTokens(), SamplingParams.GREEDY, recorder));
+        batcher.runToCompletion();
+        return batcher;
     }
 
     private static List<String> blockBytes(CompressedKvCache cache) {
