@@ -64,10 +64,6 @@ public final class ModelOptions {
         return Engine.open(resolve(model), mmprojPath(), tokenizerPath(), device, threads);
     }
 
-    public Device device() {
-        return device;
-    }
-
     /** Accepts {@code cpu}, {@code cuda} and {@code auto} in any case. */
     static final class DeviceConverter implements picocli.CommandLine.ITypeConverter<Device> {
         @Override
