@@ -1,6 +1,7 @@
 package io.kvstream.cli;
 
 import io.kvstream.generate.Engine;
+import io.kvstream.runtime.Device;
 import picocli.CommandLine.Option;
 
 import javax.annotation.Nullable;
@@ -12,9 +13,9 @@ import java.nio.file.Path;
 import java.nio.file.Paths;
 
 /**
- * Which model a command runs: {@code --model} (GGUF file or Hugging Face checkpoint), {@code
- * --mmproj}, {@code --threads}. Without {@code --model}, the reference model the project ships in
- * {@code models/} (with its projector) is used.
+ * Which model a command runs, and where: {@code --model} (GGUF file or Hugging Face checkpoint),
+ * {@code --mmproj}, {@code --threads}, {@code --device}. Without {@code --model}, the reference
+ * model the project ships in {@code models/} (with its projector) is used.
  */
 public final class ModelOptions {
 
@@ -51,8 +52,24 @@ public final class ModelOptions {
             description = "CPU threads (default: all cores)")
     int threads = Runtime.getRuntime().availableProcessors();
 
+    @Option(
+            names = "--device",
+            paramLabel = "DEVICE",
+            description = "cpu, cuda, or auto: cuda when a CUDA device is usable, else cpu (default: ${DEFAULT-VALUE})",
+            converter = DeviceConverter.class,
+            defaultValue = "auto")
+    Device device = Device.AUTO;
+
     public Engine open() throws IOException {
-        return Engine.open(resolve(model), mmprojPath(), tokenizerPath(), threads);
+        return Engine.open(resolve(model), mmprojPath(), tokenizerPath(), device, threads);
+    }
+
+    /** Accepts {@code cpu}, {@code cuda} and {@code auto} in any case. */
+    static final class DeviceConverter implements picocli.CommandLine.ITypeConverter<Device> {
+        @Override
+        public Device convert(String value) {
+            return Device.parse(value);
+        }
     }
 
     /** The projector {@link #open} loads: {@code --mmproj}, or the shipped one with the default model. */

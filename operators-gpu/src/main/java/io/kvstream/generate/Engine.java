@@ -11,8 +11,9 @@ import io.kvstream.model.ModelFormatException;
 import io.kvstream.model.ModelLoader;
 import io.kvstream.model.RopeStyle;
 import io.kvstream.model.vision.PatchProjector;
+import io.kvstream.runtime.BackendFactory;
+import io.kvstream.runtime.Device;
 import io.kvstream.runtime.ForwardBackend;
-import io.kvstream.runtime.cpu.CpuBackend;
 import io.kvstream.tokenizer.BpeTokenizer;
 import io.kvstream.tokenizer.ChatTemplate;
 import io.kvstream.tokenizer.TokenizerData;
@@ -52,10 +53,22 @@ public final class Engine implements AutoCloseable {
      * @param mmproj a separate vision projector (GGUF); when null, a Hugging Face checkpoint's own
      *     {@code vision_proj} is used if it has one
      * @param tokenizerJson a {@code tokenizer.json} to use instead of the model's own
-     * @param threads CPU threads for the forward pass
+     * @param threads CPU threads for the forward pass, which runs on the CPU
      */
     public static Engine open(
             Path modelPath, @Nullable Path mmproj, @Nullable Path tokenizerJson, int threads)
+            throws IOException {
+        return open(modelPath, mmproj, tokenizerJson, Device.CPU, threads);
+    }
+
+    /**
+     * Opens a model file or checkpoint folder, with the forward pass on {@code device}.
+     *
+     * @param threads CPU threads for the forward pass, when it runs on the CPU
+     * @see #open(Path, Path, Path, int)
+     */
+    public static Engine open(
+            Path modelPath, @Nullable Path mmproj, @Nullable Path tokenizerJson, Device device, int threads)
             throws IOException {
         Model model = ModelLoader.load(modelPath);
         TokenizerData data = model.tokenizer();
@@ -87,7 +100,7 @@ public final class Engine implements AutoCloseable {
                             mmproj != null ? mmproj : modelPath,
                             projector.config().embeddingLength(), model.config().dim()));
         }
-        return new Engine(model, tokenizer, template, projector, new CpuBackend(model, threads));
+        return new Engine(model, tokenizer, template, projector, BackendFactory.open(model, device, threads));
     }
 
     private static TokenizerData readTokenizerJson(Path modelPath) throws IOException {

@@ -47,6 +47,21 @@ public final class RopeTable {
         positions = cap;
     }
 
+    /**
+     * The cosines of positions {@code [0, n)}, {@code [position][headDim / 2]}: for backends
+     * that rotate with their own copy and must match these values exactly.
+     */
+    public float[] cosTable(int n) {
+        ensure(n);
+        return Arrays.copyOf(cos, n * half);
+    }
+
+    /** The sines, laid out as {@link #cosTable}. */
+    public float[] sinTable(int n) {
+        ensure(n);
+        return Arrays.copyOf(sin, n * half);
+    }
+
     /** Rotates {@code heads} consecutive heads at {@code x[offset ..]} to position {@code pos}. */
     public void rotate(float[] x, int offset, int heads, int pos) {
         int base = pos * half;

@@ -283,6 +283,9 @@ public final class CompressedKvCache implements KvCache {
                 "commit of %s tokens past capacity %s (length %s)", stepTokens, capacity, maxLength());
         pendingStep = 0;
         if (stepTokens == 0) {
+            if (uncommitted == 0) {
+                System.arraycopy(lengths, 0, rotateFrom, 0, lengths.length);
+            }
             return;
         }
         int first = tokens;
@@ -326,8 +329,18 @@ public final class CompressedKvCache implements KvCache {
         }
     }
 
+    /**
+     * The first slot the last commit re-encoded (quantization rewrites what the step wrote, and
+     * the rest of its block), moved (eviction) or re-rotated; 0 after {@link #clear} or a restore.
+     */
+    @Override
+    public int firstChangedSlot(int layer, int kvHead) {
+        return rotateFrom[layer * kvHeads + kvHead];
+    }
+
     @Override
     public void clear() {
+        Arrays.fill(rotateFrom, 0);
         for (int b = 0; b < blocks.size(); b++) {
             if (blocks.get(b) != null) {
                 dirty.set(b);

@@ -114,6 +114,12 @@ public final class DenseKvCache implements KvCache {
         length += tokens;
     }
 
+    /** Commits keep the slots as written. */
+    @Override
+    public int firstChangedSlot(int layer, int kvHead) {
+        return length;
+    }
+
     @Override
     public void clear() {
         length = 0;

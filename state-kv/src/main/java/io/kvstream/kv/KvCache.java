@@ -66,6 +66,16 @@ public interface KvCache {
     }
 
     /**
+     * After {@link #commit}: the lowest slot of {@code (layer, kvHead)} whose contents the commit
+     * changed, other than by taking in the slots the forward pass wrote as written; {@link
+     * #length} when it changed nothing. A backend that mirrors the slots elsewhere (a GPU) re-sends
+     * from here. The default, 0, says that anything may have changed.
+     */
+    default int firstChangedSlot(int layer, int kvHead) {
+        return 0;
+    }
+
+    /**
      * Where the forward pass reports attention weights, for caches whose eviction needs them;
      * null (the default) when nothing needs them, so the full-cache path pays nothing.
      */

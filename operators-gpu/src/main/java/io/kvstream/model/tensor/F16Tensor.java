@@ -17,6 +17,11 @@ public final class F16Tensor extends FloatTensor {
         return GgmlType.F16;
     }
 
+    /** The stored half floats, read-only and little-endian: for backends that keep them as they are. */
+    public ByteBuffer halves() {
+        return data.asReadOnlyBuffer().order(data.order());
+    }
+
     @Override
     public void dequantizeRow(int row, float[] out, int offset) {
         // Java 17's Vector API cannot widen half floats; a table lookup per element is the

@@ -24,6 +24,14 @@ public final class Q8_0Tensor extends BlockTensor {
         return GgmlType.Q8_0;
     }
 
+    /**
+     * The stored blocks as they are in the file, read-only and little-endian: for backends that
+     * keep Q8_0 weights quantized.
+     */
+    public ByteBuffer blocks() {
+        return data.asReadOnlyBuffer().order(data.order());
+    }
+
     @Override
     void dequantizeRowScalar(int row, float[] out, int offset) {
         int blocks = cols() / BLOCK;
