@@ -47,8 +47,13 @@ public final class SequenceStep {
         return this;
     }
 
-    public boolean commits() {
-        return commits;
+    /** After the forward pass: commits or appends the step's tokens to its cache, as set. */
+    public void finishCache() {
+        if (commits) {
+            cache.commit(count);
+        } else {
+            cache.append(count);
+        }
     }
 
     /** Appends a token that takes its row of the embedding table. */

@@ -23,7 +23,7 @@ import java.util.Objects;
  *
  * <pre>
  * spec   := codec ['+' policy]
- * codec  := full | fp16 | int8 | kivi4[:group=G,vgroup=C] | kivi2[:group=G,vgroup=C]
+ * codec  := full | fp16 | int8 | kivi4[:group=G,vgroup=C,residual=fp16|token] | kivi2[:...]
  * policy := window:sink=S,recent=W|F
  *         | h2o:budget=N|F[,recent=R]
  *         | snapkv:budget=N|F[,window=W][,pool=K]
@@ -40,12 +40,15 @@ public final class KvSpec {
     private final String codec;
     private final int keyGroup;
     private final int valueGroup;
+    /** KIVI's unfilled key group: fp16 as the paper keeps it, or quantized per token like values. */
+    private final boolean tokenResidual;
     @Nullable private final String policy;
 
-    private KvSpec(String codec, int keyGroup, int valueGroup, @Nullable String policy) {
+    private KvSpec(String codec, int keyGroup, int valueGroup, boolean tokenResidual, @Nullable String policy) {
         this.codec = codec;
         this.keyGroup = keyGroup;
         this.valueGroup = valueGroup;
+        this.tokenResidual = tokenResidual;
         this.policy = policy;
     }
 
@@ -77,16 +80,20 @@ public final class KvSpec {
                 if (!params.isEmpty()) {
                     throw new IllegalArgumentException("codec " + name + " takes no parameters");
                 }
-                return new KvSpec(name, 1, 0, policy);
+                return new KvSpec(name, 1, 0, false, policy);
             case "kivi4":
             case "kivi2":
-                checkKeys(name, params, "group", "vgroup");
+                checkKeys(name, params, "group", "vgroup", "residual");
                 int group = intParam(params, "group", KiviCodec.DEFAULT_GROUP);
                 int vgroup = intParam(params, "vgroup", KiviCodec.DEFAULT_VALUE_GROUP);
                 if (group <= 0 || vgroup <= 0) {
                     throw new IllegalArgumentException("KIVI groups must be positive");
                 }
-                return new KvSpec(name, group, vgroup, policy);
+                String residual = params.getOrDefault("residual", "fp16");
+                if (!residual.equals("fp16") && !residual.equals("token")) {
+                    throw new IllegalArgumentException("residual takes fp16 or token, not " + residual);
+                }
+                return new KvSpec(name, group, vgroup, residual.equals("token"), policy);
             default:
                 throw new IllegalArgumentException("unknown codec '" + name + "': expected one of " + CODECS);
         }
@@ -193,9 +200,9 @@ public final class KvSpec {
             case "int8":
                 return new Int8Codec(headDim);
             case "kivi4":
-                return new KiviCodec(4, headDim, keyGroup, valueGroup);
+                return new KiviCodec(4, headDim, keyGroup, valueGroup, tokenResidual);
             case "kivi2":
-                return new KiviCodec(2, headDim, keyGroup, valueGroup);
+                return new KiviCodec(2, headDim, keyGroup, valueGroup, tokenResidual);
             default:
                 throw new IllegalStateException(codec);
         }
@@ -217,6 +224,9 @@ public final class KvSpec {
         if (codec.startsWith("kivi")
                 && (keyGroup != KiviCodec.DEFAULT_GROUP || valueGroup != KiviCodec.DEFAULT_VALUE_GROUP)) {
             sb.append(":group=").append(keyGroup).append(",vgroup=").append(valueGroup);
+        }
+        if (tokenResidual) {
+            sb.append(sb.indexOf(":") < 0 ? ':' : ',').append("residual=token");
         }
         if (policy != null) {
             sb.append('+').append(policy);

@@ -52,6 +52,21 @@ class CompressedKvCacheTest {
     }
 
     @Test
+    void aTokenResidualCostsWhatAQuantizedTokenDoes() {
+        // 1000 tokens leave 40 in an unfilled key group of 64 in every head.
+        Map<String, Double> perToken = new LinkedHashMap<>();
+        for (String spec : new String[] {"fp16", "kivi4:group=64", "kivi4:group=64,residual=token"}) {
+            CompressedKvCache c = cache(spec);
+            new ForwardSim(c, HEADS, ROPE, 1).feed(1000, 250);
+            perToken.put(spec, (double) c.storedBytes() / 1000);
+        }
+        double fp16 = perToken.get("fp16");
+        assertThat(fp16 / perToken.get("kivi4:group=64")).isLessThan(3.35);
+        // 4 bits and a fp16 scale and zero per 64 values: 16 / 4.5 = 3.56 at most.
+        assertThat(fp16 / perToken.get("kivi4:group=64,residual=token")).isBetween(3.5, 3.56);
+    }
+
+    @Test
     void appendingRewritesOnlyTheLastBlock() {
         CompressedKvCache c = cache("kivi2", 2);
         ForwardSim sim = new ForwardSim(c, HEADS, ROPE, 2);
@@ -70,7 +85,8 @@ class CompressedKvCacheTest {
     }
 
     @ParameterizedTest
-    @ValueSource(strings = {"fp16", "int8", "kivi4", "kivi2", "kivi2+h2o:budget=100", "fp16+window:sink=4,recent=50"})
+    @ValueSource(strings = {"fp16", "int8", "kivi4", "kivi2", "kivi4:group=64,residual=token", "kivi2+h2o:budget=100",
+        "fp16+window:sink=4,recent=50"})
     void theForwardPassSeesWhatTheBlocksStore(String spec) throws Exception {
         CompressedKvCache c = cache(spec, 2);
         ForwardSim sim = new ForwardSim(c, HEADS, ROPE, 3);

@@ -131,11 +131,7 @@ public final class CpuBackend implements ForwardBackend {
         this.layer = null;
         logits(batch, logitRows);
         for (SequenceStep step : batch) {
-            if (step.commits()) {
-                step.cache().commit(step.count());
-            } else {
-                step.cache().append(step.count());
-            }
+            step.finishCache();
         }
     }
 

@@ -256,11 +256,7 @@ public final class CudaBackend implements ForwardBackend {
         logits();
         fetchNewRows();
         for (SequenceStep step : batch) {
-            if (step.commits()) {
-                step.cache().commit(step.count());
-            } else {
-                step.cache().append(step.count());
-            }
+            step.finishCache();
         }
         resend(residents);
     }

@@ -14,6 +14,12 @@ import static org.apache.flink.util.Preconditions.checkArgument;
  * zeros, packed codes token-major); then per quantized token its value scales and zeros
  * followed by its packed codes; then the residual keys and values in fp16.
  *
+ * <p>With a token residual (not KIVI's method: an option for measuring what the fp16 residual
+ * costs) every value row is quantized, residual ones too, and the residual keys are quantized
+ * per token like value rows; once their group fills they are quantized per channel from what
+ * that reproduced. Layout: key groups, then a value row per token of the run, then a key row per
+ * residual token.
+ *
  * <p>Zeros are rounded down and scales up to fp16, so every element lands inside the grid and
  * the error is at most half a step.
  */
@@ -36,6 +42,7 @@ public final class KiviCodec implements KvCodec {
     private final int valueGroup;
     private final int valueGroups;
     private final int valueRowBytes;
+    private final boolean tokenResidual;
     private final float[] min;
     private final float[] max;
     private final float[] zero;
@@ -44,6 +51,11 @@ public final class KiviCodec implements KvCodec {
     private final byte[] codes;
 
     public KiviCodec(int bits, int headDim, int keyGroup, int valueGroup) {
+        this(bits, headDim, keyGroup, valueGroup, false);
+    }
+
+    /** @param tokenResidual quantize the residual per token instead of keeping it fp16 */
+    public KiviCodec(int bits, int headDim, int keyGroup, int valueGroup, boolean tokenResidual) {
         checkArgument(bits == 2 || bits == 4, "KIVI takes 2 or 4 bits, not %s", bits);
         checkArgument(keyGroup > 0 && valueGroup > 0, "KIVI groups must be positive: %s, %s", keyGroup, valueGroup);
         checkArgument((headDim * bits) % 8 == 0, "head dim %s does not pack to whole bytes", headDim);
@@ -54,6 +66,7 @@ public final class KiviCodec implements KvCodec {
         this.valueGroup = Math.min(valueGroup, headDim);
         this.valueGroups = (headDim + this.valueGroup - 1) / this.valueGroup;
         this.valueRowBytes = valueGroups * 4 + BitPacking.packedBytes(headDim, bits);
+        this.tokenResidual = tokenResidual;
         this.min = new float[headDim];
         this.max = new float[headDim];
         this.zero = new float[headDim];
@@ -103,6 +116,9 @@ public final class KiviCodec implements KvCodec {
         int fullGroups = quantized / keyGroup;
         int tail = quantized % keyGroup;
         int keyBytes = fullGroups * keyGroupBytes(keyGroup) + (tail > 0 ? keyGroupBytes(tail) : 0);
+        if (tokenResidual) {
+            return keyBytes + (tokens + residual) * valueRowBytes;
+        }
         return keyBytes + quantized * valueRowBytes + residual * headDim * 4;
     }
 
@@ -117,8 +133,17 @@ public final class KiviCodec implements KvCodec {
         for (int g = 0; g < quantized; g += keyGroup) {
             o = encodeKeyGroup(keys, slot + g, Math.min(keyGroup, quantized - g), out, o);
         }
+        if (tokenResidual) {
+            for (int t = 0; t < tokens; t++) {
+                o = encodeTokenRow(values, (slot + t) * headDim, out, o);
+            }
+            for (int t = quantized; t < tokens; t++) {
+                o = encodeTokenRow(keys, (slot + t) * headDim, out, o);
+            }
+            return o - off;
+        }
         for (int t = 0; t < quantized; t++) {
-            o = encodeValueRow(values, (slot + t) * headDim, out, o);
+            o = encodeTokenRow(values, (slot + t) * headDim, out, o);
         }
         int from = (slot + quantized) * headDim;
         o = Fp16Codec.writeHalves(keys, from, residual * headDim, out, o);
@@ -133,8 +158,17 @@ public final class KiviCodec implements KvCodec {
         for (int g = 0; g < quantized; g += keyGroup) {
             o = decodeKeyGroup(in, o, keys, slot + g, Math.min(keyGroup, quantized - g));
         }
+        if (tokenResidual) {
+            for (int t = 0; t < tokens; t++) {
+                o = decodeTokenRow(in, o, values, (slot + t) * headDim);
+            }
+            for (int t = quantized; t < tokens; t++) {
+                o = decodeTokenRow(in, o, keys, (slot + t) * headDim);
+            }
+            return;
+        }
         for (int t = 0; t < quantized; t++) {
-            o = decodeValueRow(in, o, values, (slot + t) * headDim);
+            o = decodeTokenRow(in, o, values, (slot + t) * headDim);
         }
         int from = (slot + quantized) * headDim;
         o = Fp16Codec.readHalves(in, o, residual * headDim, keys, from);
@@ -205,7 +239,7 @@ public final class KiviCodec implements KvCodec {
         return o;
     }
 
-    private int encodeValueRow(float[] values, int from, byte[] out, int off) {
+    private int encodeTokenRow(float[] values, int from, byte[] out, int off) {
         int o = off;
         for (int g = 0; g < valueGroups; g++) {
             int lo = g * valueGroup;
@@ -233,7 +267,7 @@ public final class KiviCodec implements KvCodec {
         return o + BitPacking.pack(codes, headDim, bits, out, o);
     }
 
-    private int decodeValueRow(byte[] in, int off, float[] values, int from) {
+    private int decodeTokenRow(byte[] in, int off, float[] values, int from) {
         int o = off;
         for (int g = 0; g < valueGroups; g++, o += 4) {
             scale[g] = Fp16.toFloat(LittleEndian.getShort(in, o));
