@@ -6,7 +6,8 @@ cd "$(dirname "$0")/.."
 data=${1:-../shared/refmodel/eval-shared.jsonl}
 out=${2:-bench-out/kv}
 mkdir -p "$out"
-specs=(full fp16 int8 kivi4 "kivi4:group=64,vgroup=64" kivi2 "full+dtd:threshold=8" "kivi2+dtd:threshold=8")
+specs=(full fp16 int8 kivi4 "kivi4:group=32,vgroup=32" "kivi4:group=64,vgroup=64" "kivi4:group=64,residual=token"
+       kivi2 "kivi2:group=32,vgroup=32" "full+dtd:threshold=8" "kivi2+dtd:threshold=8")
 for pol in "window:sink=4,recent=0.5" "window:sink=4,recent=0.25" "window:sink=4,recent=124" \
            "h2o:budget=0.5" "h2o:budget=0.25" "h2o:budget=128" \
            "snapkv:budget=0.5" "snapkv:budget=0.25" "snapkv:budget=128"; do
