@@ -3,17 +3,18 @@
 #include "common.cuh"
 
 // Row t of x from the embedding table (src[t] >= 0 is a token id) or from a carried embedding
-// (src[t] = -1 - r takes row r of extra: video patches). One block per token.
-extern "C" __global__ void embed_f16(
-        const __half* __restrict__ table, const int* __restrict__ src,
-        const float* __restrict__ extra, float* __restrict__ x, int dim) {
+// (src[t] = -1 - r takes row r of extra: video patches). One block per token. `table(s, i)` is
+// element i of table row s in fp32.
+template <typename Table>
+__device__ __forceinline__ void embed_rows(
+        Table table, const int* __restrict__ src, const float* __restrict__ extra, float* __restrict__ x,
+        int dim) {
     int t = blockIdx.x;
     int s = src[t];
     float* out = x + (size_t) t * dim;
     if (s >= 0) {
-        const __half* row = table + (size_t) s * dim;
         for (int i = threadIdx.x; i < dim; i += blockDim.x) {
-            out[i] = __half2float(row[i]);
+            out[i] = table(s, i);
         }
     } else {
         const float* row = extra + (size_t) (-1 - s) * dim;
@@ -23,26 +24,35 @@ extern "C" __global__ void embed_f16(
     }
 }
 
-// Same as embed_f16 for a Q8_0 table, kept split: qs [rows][dim] int8, d [rows][dim/32] fp16.
+struct F16Table {
+    const __half* __restrict__ table;
+    int dim;
+    __device__ __forceinline__ float operator()(int s, int i) const {
+        return __half2float(table[(size_t) s * dim + i]);
+    }
+};
+
+// A Q8_0 table kept split: qs [rows][dim] int8, d [rows][dim/32] fp16.
+struct Q8_0Table {
+    const int8_t* __restrict__ qs;
+    const __half* __restrict__ d;
+    int dim;
+    __device__ __forceinline__ float operator()(int s, int i) const {
+        // (float) q * d, the order ggml's dequantize_row_q8_0 and the CPU use.
+        return (float) qs[(size_t) s * dim + i] * __half2float(d[(size_t) s * (dim / 32) + (i >> 5)]);
+    }
+};
+
+extern "C" __global__ void embed_f16(
+        const __half* __restrict__ table, const int* __restrict__ src,
+        const float* __restrict__ extra, float* __restrict__ x, int dim) {
+    embed_rows(F16Table{table, dim}, src, extra, x, dim);
+}
+
 extern "C" __global__ void embed_q8_0(
         const int8_t* __restrict__ qs, const __half* __restrict__ d, const int* __restrict__ src,
         const float* __restrict__ extra, float* __restrict__ x, int dim) {
-    int t = blockIdx.x;
-    int s = src[t];
-    float* out = x + (size_t) t * dim;
-    if (s >= 0) {
-        const int8_t* q = qs + (size_t) s * dim;
-        const __half* scale = d + (size_t) s * (dim / 32);
-        for (int i = threadIdx.x; i < dim; i += blockDim.x) {
-            // (float) q * d, the order ggml's dequantize_row_q8_0 and the CPU use.
-            out[i] = (float) q[i] * __half2float(scale[i >> 5]);
-        }
-    } else {
-        const float* row = extra + (size_t) (-1 - s) * dim;
-        for (int i = threadIdx.x; i < dim; i += blockDim.x) {
-            out[i] = row[i];
-        }
-    }
+    embed_rows(Q8_0Table{qs, d, dim}, src, extra, x, dim);
 }
 
 __device__ __forceinline__ void rms_norm_row(

@@ -13,16 +13,16 @@ using namespace nvcuda;
 // Tokens that share one pass over a weight row; their accumulators live in registers.
 #define MV_TOKENS 4
 
-// F16 weights, cols a multiple of 8 (16-byte loads). Block: warps of 32 threads, a row each.
-extern "C" __global__ void matvec_f16(
-        const __half* __restrict__ W, const float* __restrict__ x, float* __restrict__ y,
-        int rows, int cols, int tokens) {
+// One warp per weight row, 8 weights per lane per pass, the row read once for up to MV_TOKENS
+// tokens. `load(row, c, wf)` expands weights [c, c + 8) of the row to fp32 as the CPU does.
+template <typename Load>
+__device__ __forceinline__ void matvec_rows(
+        Load load, const float* __restrict__ x, float* __restrict__ y, int rows, int cols, int tokens) {
     int row = blockIdx.x * (blockDim.x >> 5) + (threadIdx.x >> 5);
     int lane = threadIdx.x & 31;
     if (row >= rows) {
         return;
     }
-    const __half* w = W + (size_t) row * cols;
     for (int t0 = 0; t0 < tokens; t0 += MV_TOKENS) {
         float acc[MV_TOKENS];
 #pragma unroll
@@ -30,15 +30,8 @@ extern "C" __global__ void matvec_f16(
             acc[j] = 0.0f;
         }
         for (int c = lane * 8; c < cols; c += 32 * 8) {
-            uint4 raw = *reinterpret_cast<const uint4*>(w + c);
-            const __half2* h2 = reinterpret_cast<const __half2*>(&raw);
             float wf[8];
-#pragma unroll
-            for (int i = 0; i < 4; i++) {
-                float2 f = __half22float2(h2[i]);
-                wf[2 * i] = f.x;
-                wf[2 * i + 1] = f.y;
-            }
+            load(row, c, wf);
 #pragma unroll
             for (int j = 0; j < MV_TOKENS; j++) {
                 if (t0 + j < tokens) {
@@ -60,52 +53,50 @@ extern "C" __global__ void matvec_f16(
     }
 }
 
+// F16 weights: 16-byte loads, so cols is a multiple of 8.
+struct F16Rows {
+    const __half* __restrict__ W;
+    int cols;
+    __device__ __forceinline__ void operator()(int row, int c, float* wf) const {
+        uint4 raw = *reinterpret_cast<const uint4*>(W + (size_t) row * cols + c);
+        const __half2* h2 = reinterpret_cast<const __half2*>(&raw);
+#pragma unroll
+        for (int i = 0; i < 4; i++) {
+            float2 f = __half22float2(h2[i]);
+            wf[2 * i] = f.x;
+            wf[2 * i + 1] = f.y;
+        }
+    }
+};
+
 // Q8_0 weights kept split: qs [rows][cols] int8 and d [rows][cols/32] fp16 scales (the GGUF block
 // of 34 bytes is not 4-byte aligned, so the upload separates scales from quants).
+struct Q8_0Rows {
+    const int8_t* __restrict__ qs;
+    const __half* __restrict__ d;
+    int cols;
+    __device__ __forceinline__ void operator()(int row, int c, float* wf) const {
+        int2 raw = *reinterpret_cast<const int2*>(qs + (size_t) row * cols + c);
+        const int8_t* b = reinterpret_cast<const int8_t*>(&raw);
+        float s = __half2float(d[(size_t) row * (cols >> 5) + (c >> 5)]);
+#pragma unroll
+        for (int i = 0; i < 8; i++) {
+            wf[i] = (float) b[i] * s;
+        }
+    }
+};
+
+// Block: warps of 32 threads, a weight row each.
+extern "C" __global__ void matvec_f16(
+        const __half* __restrict__ W, const float* __restrict__ x, float* __restrict__ y,
+        int rows, int cols, int tokens) {
+    matvec_rows(F16Rows{W, cols}, x, y, rows, cols, tokens);
+}
+
 extern "C" __global__ void matvec_q8_0(
         const int8_t* __restrict__ qs, const __half* __restrict__ d, const float* __restrict__ x,
         float* __restrict__ y, int rows, int cols, int tokens) {
-    int row = blockIdx.x * (blockDim.x >> 5) + (threadIdx.x >> 5);
-    int lane = threadIdx.x & 31;
-    if (row >= rows) {
-        return;
-    }
-    const int8_t* q = qs + (size_t) row * cols;
-    const __half* scale = d + (size_t) row * (cols >> 5);
-    for (int t0 = 0; t0 < tokens; t0 += MV_TOKENS) {
-        float acc[MV_TOKENS];
-#pragma unroll
-        for (int j = 0; j < MV_TOKENS; j++) {
-            acc[j] = 0.0f;
-        }
-        for (int c = lane * 8; c < cols; c += 32 * 8) {
-            int2 raw = *reinterpret_cast<const int2*>(q + c);
-            const int8_t* b = reinterpret_cast<const int8_t*>(&raw);
-            float s = __half2float(scale[c >> 5]);
-            float wf[8];
-#pragma unroll
-            for (int i = 0; i < 8; i++) {
-                wf[i] = (float) b[i] * s;
-            }
-#pragma unroll
-            for (int j = 0; j < MV_TOKENS; j++) {
-                if (t0 + j < tokens) {
-                    const float4* xp = reinterpret_cast<const float4*>(x + (size_t) (t0 + j) * cols + c);
-                    float4 a0 = xp[0];
-                    float4 a1 = xp[1];
-                    acc[j] += wf[0] * a0.x + wf[1] * a0.y + wf[2] * a0.z + wf[3] * a0.w
-                            + wf[4] * a1.x + wf[5] * a1.y + wf[6] * a1.z + wf[7] * a1.w;
-                }
-            }
-        }
-#pragma unroll
-        for (int j = 0; j < MV_TOKENS; j++) {
-            float s = warp_sum(acc[j]);
-            if (lane == 0 && t0 + j < tokens) {
-                y[(size_t) (t0 + j) * rows + row] = s;
-            }
-        }
-    }
+    matvec_rows(Q8_0Rows{qs, d, cols}, x, y, rows, cols, tokens);
 }
 
 // GEMM tiles: BM tokens x BN weight rows per block of 4 warps, each warp 32 x 32 (2 x 2 WMMA

@@ -89,6 +89,26 @@ __device__ __forceinline__ void count_and_mass(
     *mass = block_sum_double(sum, scratch);
 }
 
+// The highest key >= lo at which the elements with at least that key still number (by_mass:
+// weigh) at least `need`, by bisection over the ordered keys; the predicate holds at lo.
+__device__ long long highest_key(
+        long long lo, const float* row, int vocab, float invT, float max, double* scratch,
+        double need, bool by_mass) {
+    long long hi = 2147483648LL;
+    while (hi - lo > 1) {
+        long long mid = lo + (hi - lo) / 2;
+        double count;
+        double mass;
+        count_and_mass(row, vocab, invT, max, mid, scratch, &count, &mass);
+        if ((by_mass ? mass : count) >= need) {
+            lo = mid;
+        } else {
+            hi = mid;
+        }
+    }
+    return lo;
+}
+
 // For each row: temperature (invTemperature[r] = 1 / T), top-k (topK[r] <= 0: off), top-p
 // (topP[r] >= 1: off), then a draw with the uniform number u[r] in [0, 1) that the host made
 // from the request's seed. Greedy rows go through argmax_rows instead.
@@ -123,56 +143,20 @@ extern "C" __global__ void __launch_bounds__(SAMPLE_THREADS) sample_rows(
     long long floorKey = -2147483648LL;
     int k = topK[r];
     if (k > 0 && k < vocab) {
-        long long lo = floorKey;
-        long long hi = 2147483648LL;
-        while (hi - lo > 1) {
-            long long mid = lo + (hi - lo) / 2;
-            count_and_mass(row, vocab, invT, max, mid, scratch, &count, &mass);
-            if (count >= k) {
-                lo = mid;
-            } else {
-                hi = mid;
-            }
-        }
-        floorKey = lo;
+        floorKey = highest_key(floorKey, row, vocab, invT, max, scratch, (double) k, false);
     }
     count_and_mass(row, vocab, invT, max, floorKey, scratch, &count, &mass);
     float p = topP[r];
     if (p < 1.0f) {
         // The fewest most-likely candidates whose share of the top-k mass reaches p.
-        double need = (double) p * mass;
-        long long lo = floorKey;
-        long long hi = 2147483648LL;
-        while (hi - lo > 1) {
-            long long mid = lo + (hi - lo) / 2;
-            double c2;
-            double m2;
-            count_and_mass(row, vocab, invT, max, mid, scratch, &c2, &m2);
-            if (m2 >= need) {
-                lo = mid;
-            } else {
-                hi = mid;
-            }
-        }
-        floorKey = lo;
+        floorKey = highest_key(floorKey, row, vocab, invT, max, scratch, (double) p * mass, true);
         count_and_mass(row, vocab, invT, max, floorKey, scratch, &count, &mass);
     }
     // The draw: walking candidates most likely first, the chosen one is where the running mass
     // first exceeds u * mass, i.e. the largest key whose mass-at-or-above still exceeds it.
-    double target = (double) u[r] * mass;
-    long long lo = floorKey;
-    long long hi = 2147483648LL;
-    while (hi - lo > 1) {
-        long long mid = lo + (hi - lo) / 2;
-        double c2;
-        double m2;
-        count_and_mass(row, vocab, invT, max, mid, scratch, &c2, &m2);
-        if (m2 > target) {
-            lo = mid;
-        } else {
-            hi = mid;
-        }
-    }
+    // "Exceeds" is ">=" the next double up.
+    double target = nextafter((double) u[r] * mass, (double) INFINITY);
+    long long lo = highest_key(floorKey, row, vocab, invT, max, scratch, target, true);
     if (threadIdx.x == 0) {
         sMin = 0x7fffffff;
     }
