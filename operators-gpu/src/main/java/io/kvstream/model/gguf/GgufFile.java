@@ -1,7 +1,7 @@
 package io.kvstream.model.gguf;
 
 import io.kvstream.model.ModelFormatException;
-import io.kvstream.model.TensorRegion;
+import io.kvstream.model.TensorDirectory;
 import io.kvstream.model.tensor.FloatTensor;
 import io.kvstream.model.tensor.GgmlType;
 import io.kvstream.model.tensor.Tensors;
@@ -48,7 +48,7 @@ public final class GgufFile implements Closeable {
     private final FileChannel channel;
     private final int version;
     private final Map<String, GgufValue> metadata;
-    private final Map<String, GgufTensorInfo> tensors;
+    private final TensorDirectory<GgufTensorInfo> tensors;
     private final int alignment;
     private final long dataOffset;
 
@@ -64,7 +64,7 @@ public final class GgufFile implements Closeable {
         this.channel = channel;
         this.version = version;
         this.metadata = Collections.unmodifiableMap(metadata);
-        this.tensors = Collections.unmodifiableMap(tensors);
+        this.tensors = new TensorDirectory<>(path, channel, tensors);
         this.alignment = alignment;
         this.dataOffset = dataOffset;
     }
@@ -428,25 +428,20 @@ public final class GgufFile implements Closeable {
 
     /** The tensor directory in file order. */
     public Map<String, GgufTensorInfo> tensorInfos() {
-        return tensors;
+        return tensors.infos();
     }
 
     public boolean hasTensor(String name) {
-        return tensors.containsKey(name);
+        return tensors.has(name);
     }
 
     public GgufTensorInfo tensorInfo(String name) throws ModelFormatException {
-        GgufTensorInfo info = tensors.get(name);
-        if (info == null) {
-            throw ModelFormatException.missingTensor(path, name);
-        }
-        return info;
+        return tensors.info(name);
     }
 
     /** The tensor's bytes, memory-mapped, little-endian. */
     public ByteBuffer map(String name) throws IOException {
-        GgufTensorInfo info = tensorInfo(name);
-        return TensorRegion.map(channel, path, name, info.offset(), info.byteSize());
+        return tensors.map(name);
     }
 
     /** The tensor as a matrix of {@code rows x cols}, whatever its shape. */
@@ -501,7 +496,7 @@ public final class GgufFile implements Closeable {
     public String toString() {
         return String.format(
                 "GgufFile[%s v%d, %d keys, %d tensors]",
-                path, version, metadata.size(), tensors.size());
+                path, version, metadata.size(), tensors.infos().size());
     }
 
     // ------------------------------------------------------------------------------------------

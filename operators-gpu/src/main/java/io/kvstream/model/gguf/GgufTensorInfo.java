@@ -1,5 +1,7 @@
 package io.kvstream.model.gguf;
 
+import io.kvstream.model.TensorDirectory;
+
 import io.kvstream.model.tensor.GgmlType;
 
 import java.util.Arrays;
@@ -13,7 +15,8 @@ import java.util.Arrays;
  * @param offset absolute offset of the first byte in the file
  * @param byteSize bytes the tensor takes
  */
-public record GgufTensorInfo(String name, long[] dims, GgmlType type, long offset, long byteSize) {
+public record GgufTensorInfo(String name, long[] dims, GgmlType type, long offset, long byteSize)
+        implements TensorDirectory.Entry {
 
     public long elementCount() {
         long n = 1;

@@ -1,7 +1,7 @@
 package io.kvstream.model.safetensors;
 
 import io.kvstream.model.ModelFormatException;
-import io.kvstream.model.TensorRegion;
+import io.kvstream.model.TensorDirectory;
 import io.kvstream.model.tensor.FloatTensor;
 import io.kvstream.model.tensor.GgmlType;
 import io.kvstream.model.tensor.Tensors;
@@ -36,7 +36,7 @@ public final class SafetensorsFile implements Closeable {
 
     private final Path path;
     private final FileChannel channel;
-    private final Map<String, SafetensorsTensorInfo> tensors;
+    private final TensorDirectory<SafetensorsTensorInfo> tensors;
     private final Map<String, String> metadata;
 
     private SafetensorsFile(
@@ -46,7 +46,7 @@ public final class SafetensorsFile implements Closeable {
             Map<String, String> metadata) {
         this.path = path;
         this.channel = channel;
-        this.tensors = Collections.unmodifiableMap(tensors);
+        this.tensors = new TensorDirectory<>(path, channel, tensors);
         this.metadata = Collections.unmodifiableMap(metadata);
     }
 
@@ -214,25 +214,20 @@ public final class SafetensorsFile implements Closeable {
 
     /** The tensor directory in header order. */
     public Map<String, SafetensorsTensorInfo> tensorInfos() {
-        return tensors;
+        return tensors.infos();
     }
 
     public boolean hasTensor(String name) {
-        return tensors.containsKey(name);
+        return tensors.has(name);
     }
 
     public SafetensorsTensorInfo tensorInfo(String name) throws ModelFormatException {
-        SafetensorsTensorInfo info = tensors.get(name);
-        if (info == null) {
-            throw ModelFormatException.missingTensor(path, name);
-        }
-        return info;
+        return tensors.info(name);
     }
 
     /** The tensor's bytes, memory-mapped, little-endian. */
     public ByteBuffer map(String name) throws IOException {
-        SafetensorsTensorInfo info = tensorInfo(name);
-        return TensorRegion.map(channel, path, name, info.offset(), info.byteSize());
+        return tensors.map(name);
     }
 
     /** The tensor as a matrix: the last dimension is the row, the others are rows. */
@@ -287,6 +282,6 @@ public final class SafetensorsFile implements Closeable {
 
     @Override
     public String toString() {
-        return String.format("SafetensorsFile[%s, %d tensors]", path, tensors.size());
+        return String.format("SafetensorsFile[%s, %d tensors]", path, tensors.infos().size());
     }
 }

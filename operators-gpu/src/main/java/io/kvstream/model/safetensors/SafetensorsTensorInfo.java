@@ -1,5 +1,7 @@
 package io.kvstream.model.safetensors;
 
+import io.kvstream.model.TensorDirectory;
+
 import java.util.Arrays;
 
 /**
@@ -12,7 +14,7 @@ import java.util.Arrays;
  * @param byteSize bytes the tensor takes
  */
 public record SafetensorsTensorInfo(
-        String name, String dtype, long[] shape, long offset, long byteSize) {
+        String name, String dtype, long[] shape, long offset, long byteSize) implements TensorDirectory.Entry {
 
     public long elementCount() {
         long n = 1;
