@@ -4,20 +4,15 @@ import io.kvstream.connect.Decoded;
 
 import org.apache.avro.specific.SpecificRecord;
 import org.apache.flink.api.common.serialization.SerializerConfig;
-import org.apache.flink.api.common.typeinfo.TypeInformation;
 import org.apache.flink.api.common.typeutils.TypeSerializer;
 
-import static org.apache.flink.util.Preconditions.checkNotNull;
-
 /** Type information of {@link Decoded} values of a generated Avro record, without Kryo. */
-public final class DecodedTypeInfo<T extends SpecificRecord> extends TypeInformation<Decoded<T>> {
+public final class DecodedTypeInfo<T extends SpecificRecord> extends AvroRecordTypeInfo<Decoded<T>, T> {
 
     private static final long serialVersionUID = 1L;
 
-    private final Class<T> valueType;
-
     private DecodedTypeInfo(Class<T> valueType) {
-        this.valueType = checkNotNull(valueType);
+        super(valueType);
     }
 
     public static <T extends SpecificRecord> DecodedTypeInfo<T> forValues(Class<T> valueType) {
@@ -25,27 +20,7 @@ public final class DecodedTypeInfo<T extends SpecificRecord> extends TypeInforma
     }
 
     public Class<T> valueType() {
-        return valueType;
-    }
-
-    @Override
-    public boolean isBasicType() {
-        return false;
-    }
-
-    @Override
-    public boolean isTupleType() {
-        return false;
-    }
-
-    @Override
-    public int getArity() {
-        return 1;
-    }
-
-    @Override
-    public int getTotalFields() {
-        return 1;
+        return recordType;
     }
 
     @Override
@@ -55,32 +30,12 @@ public final class DecodedTypeInfo<T extends SpecificRecord> extends TypeInforma
     }
 
     @Override
-    public boolean isKeyType() {
-        return false;
-    }
-
-    @Override
     public TypeSerializer<Decoded<T>> createSerializer(SerializerConfig config) {
-        return new DecodedSerializer<>(valueType);
+        return new DecodedSerializer<>(recordType);
     }
 
     @Override
     public String toString() {
-        return "Decoded<" + valueType.getName() + ">";
-    }
-
-    @Override
-    public boolean equals(Object o) {
-        return o instanceof DecodedTypeInfo && ((DecodedTypeInfo<?>) o).valueType.equals(valueType);
-    }
-
-    @Override
-    public int hashCode() {
-        return 31 * valueType.hashCode() + 7;
-    }
-
-    @Override
-    public boolean canEqual(Object o) {
-        return o instanceof DecodedTypeInfo;
+        return "Decoded<" + recordType.getName() + ">";
     }
 }
