@@ -53,6 +53,22 @@ public final class PromptBuilder {
         return projector != null;
     }
 
+    /**
+     * Whether any of {@code tokens} is an image position: its input was a patch embedding, which
+     * the token id alone cannot reproduce.
+     */
+    public boolean hasImagePositions(int[] tokens) {
+        if (imageToken < 0) {
+            return false;
+        }
+        for (int t : tokens) {
+            if (t == imageToken) {
+                return true;
+            }
+        }
+        return false;
+    }
+
     /** Appends text; special tokens written in it become their ids. */
     public void appendText(Prompt prompt, String text) {
         prompt.add(tokenizer.encode(text));

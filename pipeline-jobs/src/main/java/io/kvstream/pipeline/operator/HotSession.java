@@ -18,6 +18,8 @@ final class HotSession {
     long countedBytes;
     /** History to prefill before the next prompt: set when stored blocks could not be used. */
     int[] recompute;
+    /** Why the session's stored state was lost, to tell the client once; null when it was not. */
+    String lost;
 
     HotSession(String id, CompressedKvCache cache, int[] history) {
         this.id = id;

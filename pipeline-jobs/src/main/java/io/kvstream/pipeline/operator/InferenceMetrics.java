@@ -27,6 +27,8 @@ final class InferenceMetrics {
     final Histogram storedBytesPerSession;
     final Counter restoredSessions;
     final Counter recomputedSessions;
+    /** Sessions whose stored state could not be read nor recomputed, and so were reset. */
+    final Counter lostSessions;
     final Counter duplicates;
     final Counter errors;
     private long cachedTokens;
@@ -44,6 +46,7 @@ final class InferenceMetrics {
                 g.histogram("kvStoredBytesPerSession", new DescriptiveStatisticsHistogram(WINDOW));
         restoredSessions = g.counter("sessionsRestoredFromState");
         recomputedSessions = g.counter("sessionsRecomputed");
+        lostSessions = g.counter("sessionsLost");
         duplicates = g.counter("duplicateEvents");
         errors = g.counter("errorEvents");
         g.gauge("hotSessions", hotSessions::getAsLong);

@@ -316,6 +316,11 @@ public final class SessionInferenceOperator extends AbstractStreamOperator<Respo
         }
         try {
             HotSession s = session(session);
+            if (s.lost != null) {
+                error(event, ErrorCode.INTERNAL, s.lost);
+                s.lost = null;
+                return null;
+            }
             ChatState held = chat.value();
             if (held == null) {
                 held = ChatState.start(template.render(List.of(), false));
@@ -388,12 +393,26 @@ public final class SessionInferenceOperator extends AbstractStreamOperator<Respo
                 s = new HotSession(session, cache, stored.history());
                 metrics.restoredSessions.inc();
             } catch (CorruptBlockException e) {
-                LOG.warn("Session {}: stored KV cache unusable ({}); recomputing {} tokens from its history",
-                        session, e.getMessage(), stored.history().length);
                 blocks.clear();
                 s = new HotSession(session, cache, NO_TOKENS);
-                s.recompute = stored.history();
-                metrics.recomputedSessions.inc();
+                if (prompts.hasImagePositions(stored.history())) {
+                    // Frames went in as patch embeddings, which their token ids cannot reproduce:
+                    // recomputing would answer from a different session. Start over, and say so.
+                    LOG.warn("Session {}: stored KV cache unusable ({}) and it holds video frames;"
+                            + " the session starts over empty", session, e.getMessage());
+                    meta.clear();
+                    chat.clear();
+                    lastFrame.clear();
+                    s.lost = "The session's stored KV cache could not be read (" + e.getMessage()
+                            + ") and it held video frames, which cannot be recomputed from its token history;"
+                            + " the session was reset and this event was not processed.";
+                    metrics.lostSessions.inc();
+                } else {
+                    LOG.warn("Session {}: stored KV cache unusable ({}); recomputing {} tokens from its history",
+                            session, e.getMessage(), stored.history().length);
+                    s.recompute = stored.history();
+                    metrics.recomputedSessions.inc();
+                }
             }
         }
         hot.put(s);

@@ -220,6 +220,33 @@ class SessionInferenceOperatorTest {
     }
 
     @Test
+    void aVideoSessionWhoseStateCannotBeReadIsResetWithAnErrorNotRecomputed() throws Exception {
+        byte[] rgb = new byte[16 * 16 * 3];
+        new java.util.Random(3).nextBytes(rgb);
+        OperatorSubtaskState snapshot;
+        try (Harness h = new Harness(config("kivi2"))) {
+            h.sendAndDrain(frame("v", "f0", 0, 16, 16, rgb));
+            snapshot = h.snapshot(1);
+        }
+        // Its frames went in as patch embeddings: the token history cannot bring them back.
+        try (Harness h = new Harness(config("int8"), snapshot)) {
+            List<ResponseEvent> out = h.sendAndDrain(
+                    io.kvstream.pipeline.Events.query("v", "q1", "what was shown at t=0?", 4),
+                    io.kvstream.pipeline.Events.query("v", "q2", "what was shown at t=0?", 4)).output();
+            io.kvstream.schema.ErrorEvent error = out.stream()
+                    .filter(r -> r.getEventId().equals("q1") && r.getPayload() instanceof io.kvstream.schema.ErrorEvent)
+                    .map(r -> (io.kvstream.schema.ErrorEvent) r.getPayload())
+                    .findFirst().orElseThrow();
+            assertThat(error.getMessage()).contains("video frames", "reset");
+            assertThat(Responses.finals(out)).doesNotContainKey("q1");
+            assertThat(h.operator().metrics().lostSessions.getCount()).isEqualTo(1);
+            assertThat(h.operator().metrics().recomputedSessions.getCount()).isZero();
+            // The session goes on, empty: the next event is answered from nothing cached.
+            assertThat(Responses.finals(out).get("q2").getUsage().getCachedTokens()).isZero();
+        }
+    }
+
+    @Test
     void fromIdleTheFirstStepWaitsForAFullBatchOrTheMaxWait() throws Exception {
         PipelineConfig waiting = config("full").toBuilder()
                 .maxSequences(2).maxWait(java.time.Duration.ofSeconds(30)).build();
