@@ -121,6 +121,9 @@ public final class LocalCommand implements Callable<Integer> {
                             node.put("failed", c.failed());
                             node.put("last_state_bytes", c.lastStateBytes());
                             node.put("last_checkpointed_bytes", c.lastCheckpointedBytes());
+                            if (c.lastFailure() != null) {
+                                node.put("last_failure", c.lastFailure());
+                            }
                             node.put("hot_set_mb", hotSetMb);
                         });
             }

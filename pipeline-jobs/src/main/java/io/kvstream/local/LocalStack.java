@@ -14,6 +14,7 @@ import org.apache.flink.configuration.StateBackendOptions;
 import org.apache.flink.configuration.TaskManagerOptions;
 import org.apache.flink.runtime.checkpoint.CheckpointStatsSnapshot;
 import org.apache.flink.runtime.checkpoint.CompletedCheckpointStats;
+import org.apache.flink.runtime.checkpoint.FailedCheckpointStats;
 import org.apache.flink.runtime.execution.ExecutionState;
 import org.apache.flink.runtime.executiongraph.AccessExecutionGraph;
 import org.apache.flink.runtime.executiongraph.AccessExecutionVertex;
@@ -24,6 +25,8 @@ import org.apache.flink.runtime.minicluster.MiniClusterConfiguration;
 import org.apache.flink.streaming.api.environment.StreamExecutionEnvironment;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
+
+import javax.annotation.Nullable;
 
 import java.io.PrintStream;
 import java.nio.file.Files;
@@ -282,13 +285,16 @@ public final class LocalStack implements AutoCloseable {
      *
      * @param lastStateBytes full state size of the newest completed checkpoint, 0 when none
      * @param lastCheckpointedBytes bytes that checkpoint uploaded (incremental), 0 when none
+     * @param lastFailure why the newest failed checkpoint failed, null when none did
      */
-    public record CheckpointCounts(long completed, long failed, long lastStateBytes, long lastCheckpointedBytes) {
+    public record CheckpointCounts(long completed, long failed, long lastStateBytes, long lastCheckpointedBytes,
+                                   @Nullable String lastFailure) {
 
         @Override
         public String toString() {
-            return String.format("%d completed, %d failed; newest %.1f MiB of state, %.1f MiB uploaded",
-                    completed, failed, lastStateBytes / 1048576.0, lastCheckpointedBytes / 1048576.0);
+            return String.format("%d completed, %d failed; newest %.1f MiB of state, %.1f MiB uploaded%s",
+                    completed, failed, lastStateBytes / 1048576.0, lastCheckpointedBytes / 1048576.0,
+                    lastFailure == null ? "" : "; last failure: " + lastFailure);
         }
     }
 
@@ -297,14 +303,16 @@ public final class LocalStack implements AutoCloseable {
         CheckpointStatsSnapshot stats =
                 flink.getExecutionGraph(jobId).get(10, TimeUnit.SECONDS).getCheckpointStatsSnapshot();
         if (stats == null) {
-            return new CheckpointCounts(0, 0, 0, 0);
+            return new CheckpointCounts(0, 0, 0, 0, null);
         }
         CompletedCheckpointStats last = stats.getHistory().getLatestCompletedCheckpoint();
+        FailedCheckpointStats failed = stats.getHistory().getLatestFailedCheckpoint();
         return new CheckpointCounts(
                 stats.getCounts().getNumberOfCompletedCheckpoints(),
                 stats.getCounts().getNumberOfFailedCheckpoints(),
                 last == null ? 0 : last.getStateSize(),
-                last == null ? 0 : last.getCheckpointedSize());
+                last == null ? 0 : last.getCheckpointedSize(),
+                failed == null ? null : failed.getFailureMessage());
     }
 
     /** Where things are, for the user. */
