@@ -1,7 +1,12 @@
 package io.kvstream.cli;
 
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.SerializationFeature;
+import com.fasterxml.jackson.databind.node.ArrayNode;
+import com.fasterxml.jackson.databind.node.ObjectNode;
 import io.kvstream.generate.Engine;
 import io.kvstream.kv.KvCache;
+import io.kvstream.kv.KvSpec;
 import io.kvstream.model.LayerWeights;
 import io.kvstream.model.ModelConfig;
 import io.kvstream.model.Weights;
@@ -12,10 +17,16 @@ import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
+import javax.annotation.Nullable;
+
+import java.nio.file.Path;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.List;
 import java.util.SplittableRandom;
 import java.util.concurrent.Callable;
+
+import static org.apache.flink.util.Preconditions.checkArgument;
 
 /**
  * {@code kvstream bench}: prefill and decode throughput at several batch sizes, with decode set
@@ -32,8 +43,9 @@ public final class BenchCommand implements Callable<Integer> {
     @Option(names = "--batch", split = ",", paramLabel = "B", description = "batch sizes (default: ${DEFAULT-VALUE})")
     int[] batches = {1, 8, 32};
 
-    @Option(names = "--prompt-len", paramLabel = "L", description = "prompt tokens per sequence (default: ${DEFAULT-VALUE})")
-    int promptLength = 128;
+    @Option(names = "--prompt-len", split = ",", paramLabel = "L",
+            description = "prompt tokens per sequence; with several, every batch size runs at each (default: ${DEFAULT-VALUE})")
+    int[] promptLengths = {128};
 
     @Option(names = "--gen", paramLabel = "N", description = "decode steps (default: ${DEFAULT-VALUE})")
     int generate = 32;
@@ -41,45 +53,160 @@ public final class BenchCommand implements Callable<Integer> {
     @Option(names = "--warmup", paramLabel = "N", description = "untimed decode steps before timing, after an untimed run of each batch size (0: no warm-up) (default: ${DEFAULT-VALUE})")
     int warmup = 4;
 
+    @Option(names = "--repeat", paramLabel = "N",
+            description = "timed runs of each row; the median is reported (a short prefill is one step, too short to time once) (default: ${DEFAULT-VALUE})")
+    int repeat = 1;
+
+    @Option(names = "--prefill-batch", paramLabel = "N",
+            description = "sequences per prefill step (default: all of the batch in one step); long prompts at large"
+                    + " batches need less device memory for activations in smaller steps")
+    int prefillBatch = Integer.MAX_VALUE;
+
+    @Option(names = "--kv", paramLabel = "SPEC",
+            description = "cache of the benched sequences, as eval's --kv without dtd (e.g. fp16, kivi2);"
+                    + " reports the KV bytes it stores and the bytes attention reads per step (default: dense fp32)")
+    @Nullable
+    String kv;
+
+    @Option(names = "--json", paramLabel = "OUT.json", description = "also write the results here")
+    @Nullable
+    Path json;
+
     @Option(names = "--no-bandwidth", description = "skip the memory bandwidth measurement")
     boolean noBandwidth;
 
+    /** One row's medians and what its caches held at the end. */
+    private record Result(double prefill, double decode, double[] prefills, double[] decodes,
+            long kvStoredBytes, long kvAttendedBytes) {}
+
     @Override
     public Integer call() throws Exception {
+        checkArgument(repeat > 0, "--repeat must be positive, got %s", repeat);
+        checkArgument(prefillBatch > 0, "--prefill-batch must be positive, got %s", prefillBatch);
+        checkArgument(generate >= 0 && warmup >= 0, "--gen and --warmup must not be negative");
+        // Parsed before the model loads, so that a bad spec fails at once.
+        KvSpec spec = kv == null ? null : KvSpec.parse(kv);
         try (Engine engine = modelOptions.open()) {
             ModelConfig c = engine.config();
             long weightBytes = bytesReadPerStep(engine.model().weights());
-            System.out.printf("model %s: %s dim=%d layers=%d heads=%d/%d vocab=%d, %.1f MiB of weights read per step, %d threads%n",
+            String backend = engine.backend().getClass().getSimpleName();
+            System.out.printf("model %s: %s dim=%d layers=%d heads=%d/%d vocab=%d, %.1f MiB of weights read per step, %s, %d threads%n",
                     modelOptions.modelPath().getFileName(), c.architecture(), c.dim(), c.layers(), c.heads(), c.kvHeads(),
-                    c.vocabSize(), weightBytes / 1048576.0, modelOptions.threads);
+                    c.vocabSize(), weightBytes / 1048576.0, backend, modelOptions.threads);
             double bandwidth = Double.NaN;
             if (!noBandwidth) {
                 bandwidth = MemoryBandwidth.measure(modelOptions.threads);
                 System.out.printf("memory bandwidth (read, %d threads): %.1f GB/s -> decode bound at batch 1: %.1f tokens/s%n",
                         modelOptions.threads, bandwidth / 1e9, bandwidth / weightBytes);
             }
-            System.out.printf("%6s %10s %14s %14s %12s%n", "batch", "prompt", "prefill tok/s", "decode tok/s", "of bound");
-            for (int b : batches) {
-                if (warmup > 0) {
-                    run(engine, b, 1); // JIT warm-up on the same shapes; not reported
+            ObjectMapper mapper = new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT);
+            ObjectNode report = header(mapper, c, weightBytes, backend, bandwidth, spec);
+            ArrayNode rows = report.putArray("rows");
+            System.out.printf("%6s %10s %14s %14s %12s%s%n", "batch", "prompt", "prefill tok/s", "decode tok/s", "of bound",
+                    spec == null ? "" : String.format(" %14s %14s", "KV stored MiB", "KV read MiB"));
+            for (int promptLength : promptLengths) {
+                checkArgument(promptLength > 0, "--prompt-len must be positive, got %s", promptLength);
+                for (int b : batches) {
+                    checkArgument(b > 0, "--batch must be positive, got %s", b);
+                    if (warmup > 0) {
+                        run(engine, spec, b, promptLength, 1); // JIT warm-up on the same shapes; not reported
+                    }
+                    Result r = measure(engine, spec, b, promptLength);
+                    double bound = bandwidth / weightBytes;
+                    System.out.printf("%6d %10d %14.1f %14.1f %11.1f%%%s%n", b, promptLength, r.prefill, r.decode,
+                            Double.isNaN(bound) ? Double.NaN : 100.0 * r.decode / b / bound,
+                            spec == null ? "" : String.format(" %14.1f %14.1f",
+                                    r.kvStoredBytes / 1048576.0, r.kvAttendedBytes / 1048576.0));
+                    ObjectNode row = rows.addObject();
+                    row.put("batch", b);
+                    row.put("prompt_len", promptLength);
+                    row.put("gen", generate);
+                    putNumber(row, "prefill_tok_s", r.prefill);
+                    putNumber(row, "decode_tok_s", r.decode);
+                    ArrayNode prefills = row.putArray("prefill_tok_s_runs");
+                    ArrayNode decodes = row.putArray("decode_tok_s_runs");
+                    for (int i = 0; i < r.prefills.length; i++) {
+                        prefills.add(r.prefills[i]);
+                        decodes.add(r.decodes[i]);
+                    }
+                    row.put("kv_stored_bytes", r.kvStoredBytes);
+                    row.put("kv_attended_bytes", r.kvAttendedBytes);
+                    if (json != null) {
+                        // Rewritten after every row, so that a run stopped by a time limit keeps what it measured.
+                        mapper.writeValue(json.toFile(), report);
+                    }
                 }
-                double[] r = run(engine, b, generate);
-                double bound = bandwidth / weightBytes;
-                System.out.printf("%6d %10d %14.1f %14.1f %11.1f%%%n", b, promptLength, r[0], r[1],
-                        Double.isNaN(bound) ? Double.NaN : 100.0 * r[1] / b / bound);
+            }
+            if (json != null) {
+                mapper.writeValue(json.toFile(), report);
             }
             return 0;
         }
     }
 
-    /** Prefill of {@code batch} prompts in one step, then decode steps of one token each. */
-    private double[] run(Engine engine, int batch, int decodeSteps) {
+    private ObjectNode header(ObjectMapper mapper, ModelConfig c, long weightBytes, String backend, double bandwidth,
+            @Nullable KvSpec spec) throws java.io.IOException {
+        ObjectNode report = mapper.createObjectNode();
+        report.put("model", modelOptions.modelPath().toString());
+        report.put("backend", backend);
+        report.put("threads", modelOptions.threads);
+        ObjectNode config = report.putObject("config");
+        config.put("architecture", c.architecture());
+        config.put("dim", c.dim());
+        config.put("hidden_dim", c.hiddenDim());
+        config.put("layers", c.layers());
+        config.put("heads", c.heads());
+        config.put("kv_heads", c.kvHeads());
+        config.put("head_dim", c.headDim());
+        config.put("vocab", c.vocabSize());
+        report.put("weight_bytes_per_token", weightBytes);
+        putNumber(report, "host_bandwidth_bytes_per_s", bandwidth);
+        report.put("kv", spec == null ? "dense" : spec.toString());
+        report.put("warmup", warmup);
+        report.put("repeat", repeat);
+        report.put("prefill_batch", prefillBatch == Integer.MAX_VALUE ? 0 : prefillBatch);
+        return report;
+    }
+
+    /** JSON has no NaN: a quantity not measured is null. */
+    private static void putNumber(ObjectNode node, String field, double value) {
+        if (Double.isFinite(value)) {
+            node.put(field, value);
+        } else {
+            node.putNull(field);
+        }
+    }
+
+    private Result measure(Engine engine, @Nullable KvSpec spec, int batch, int promptLength) {
+        double[] prefills = new double[repeat];
+        double[] decodes = new double[repeat];
+        Result last = null;
+        for (int i = 0; i < repeat; i++) {
+            last = run(engine, spec, batch, promptLength, generate);
+            prefills[i] = last.prefill;
+            decodes[i] = last.decode;
+        }
+        return new Result(median(prefills), median(decodes), prefills, decodes, last.kvStoredBytes, last.kvAttendedBytes);
+    }
+
+    static double median(double[] values) {
+        double[] sorted = values.clone();
+        Arrays.sort(sorted);
+        int n = sorted.length;
+        return n % 2 == 1 ? sorted[n / 2] : (sorted[n / 2 - 1] + sorted[n / 2]) / 2;
+    }
+
+    /**
+     * Prefill of {@code batch} prompts in steps of at most {@code --prefill-batch} sequences, then
+     * decode steps of one token each.
+     */
+    private Result run(Engine engine, @Nullable KvSpec spec, int batch, int promptLength, int decodeSteps) {
         ModelConfig c = engine.config();
         SplittableRandom random = new SplittableRandom(batch);
         List<KvCache> caches = new ArrayList<>();
         List<SequenceStep> steps = new ArrayList<>();
         for (int i = 0; i < batch; i++) {
-            KvCache cache = engine.newFullCache();
+            KvCache cache = spec == null ? engine.newFullCache() : engine.newCache(spec);
             caches.add(cache);
             SequenceStep step = new SequenceStep(cache);
             for (int t = 0; t < promptLength; t++) {
@@ -88,13 +215,15 @@ public final class BenchCommand implements Callable<Integer> {
             steps.add(step);
         }
         long t0 = System.nanoTime();
-        engine.backend().forward(steps);
+        for (int from = 0; from < batch; from += prefillBatch) {
+            engine.backend().forward(steps.subList(from, Math.min(batch, from + prefillBatch)));
+        }
         double prefill = (double) batch * promptLength / ((System.nanoTime() - t0) / 1e9);
         int[] next = new int[batch];
         for (int i = 0; i < batch; i++) {
             next[i] = Sampler.argmax(steps.get(i).logits(), 0, c.vocabSize());
         }
-        long start = 0;
+        long start = System.nanoTime();
         for (int s = 0; s < warmup + decodeSteps; s++) {
             if (s == warmup) {
                 start = System.nanoTime();
@@ -107,8 +236,18 @@ public final class BenchCommand implements Callable<Integer> {
                 next[i] = Sampler.argmax(steps.get(i).logits(), 0, c.vocabSize());
             }
         }
-        double decode = (double) batch * decodeSteps / ((System.nanoTime() - start) / 1e9);
-        return new double[] {prefill, decode};
+        double decode = decodeSteps == 0
+                ? Double.NaN
+                : (double) batch * decodeSteps / ((System.nanoTime() - start) / 1e9);
+        long stored = 0;
+        long attended = 0;
+        for (KvCache cache : caches) {
+            stored += cache.storedBytes();
+            // The slots attention reads at the next step: the host's decoded fp32 rows, which the CUDA
+            // backend's page pool mirrors as fp32 whatever the codec (docs/gpu.md).
+            attended += cache.bytesInMemory();
+        }
+        return new Result(prefill, decode, new double[] {prefill}, new double[] {decode}, stored, attended);
     }
 
     /** Weight bytes a decode step reads: every matrix, plus the embedding rows (negligible). */

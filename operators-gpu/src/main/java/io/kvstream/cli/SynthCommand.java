@@ -32,7 +32,8 @@ public final class SynthCommand implements Callable<Integer> {
     @Option(names = "--seed", paramLabel = "S", description = "weights seed (default: ${DEFAULT-VALUE})")
     long seed = 1;
 
-    @Option(names = "--out", required = true, paramLabel = "FILE", description = "GGUF file to write")
+    @Option(names = "--out", paramLabel = "FILE", description = "GGUF file to write (may be left out with --hf)")
+    @Nullable
     Path out;
 
     @Option(names = "--hf", paramLabel = "DIR", description = "also write the same weights as model.safetensors + config.json here")
@@ -60,9 +61,17 @@ public final class SynthCommand implements Callable<Integer> {
                 System.err.printf("synth: unsupported --quant '%s'; supported: f16, q8_0%n", quant);
                 return 2;
         }
+        if (out == null && hf == null) {
+            System.err.println("synth: nothing to write; give --out FILE, --hf DIR or both");
+            return 2;
+        }
         SynthModel model = new SynthModel(
                 SynthShape.parse(shape), type, seed, ModelOptions.resolve(tokenizerFrom), System.err);
-        model.writeGguf(out);
+        // Each writer makes its own pass over the rows on one thread: a benchmark that needs both
+        // formats quickly runs two processes (--out alone, --hf alone) side by side.
+        if (out != null) {
+            model.writeGguf(out);
+        }
         if (hf != null) {
             model.writeHf(hf);
         }

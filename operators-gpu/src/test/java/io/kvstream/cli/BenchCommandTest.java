@@ -1,0 +1,108 @@
+package io.kvstream.cli;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import io.kvstream.model.ModelConfig;
+import io.kvstream.model.ModelLoader;
+import io.kvstream.testing.RefModel;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+import picocli.CommandLine;
+
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+/**
+ * {@code bench --kv} on the CPU with the reference model: the benched sequences use the given
+ * cache, and the JSON reports what they store and what attention reads (the GPU run's KV
+ * comparison reads these fields, bench/gpu/h100.sh).
+ */
+class BenchCommandTest {
+
+    private static final int PROMPT = 70;
+    private static final int WARMUP = 1;
+    private static final int GEN = 3;
+    private static final int BATCH = 2;
+
+    @TempDir Path tmp;
+
+    private JsonNode bench(String... extra) throws IOException {
+        return benchAt(String.valueOf(PROMPT), extra);
+    }
+
+    /** bench with the test's settings and {@code extra}; picocli adds repeated list options up. */
+    private JsonNode benchAt(String promptLengths, String... extra) throws IOException {
+        Path json = tmp.resolve("bench-" + extra.length + "-" + String.join("_", extra).replace(':', '-') + ".json");
+        String[] base = {
+            "--model", RefModel.file("refmodel-q8_0.gguf").toString(), "--device", "cpu", "--threads", "2",
+            "--batch", String.valueOf(BATCH), "--prompt-len", promptLengths, "--gen", String.valueOf(GEN),
+            "--warmup", String.valueOf(WARMUP), "--no-bandwidth", "--prefill-batch", "1", "--json", json.toString(),
+        };
+        String[] args = new String[base.length + extra.length];
+        System.arraycopy(base, 0, args, 0, base.length);
+        System.arraycopy(extra, 0, args, base.length, extra.length);
+        assertThat(new CommandLine(new BenchCommand()).execute(args)).isZero();
+        return new ObjectMapper().readTree(json.toFile());
+    }
+
+    @Test
+    void kvSpecSetsTheCacheAndItsBytesAreReported() throws IOException {
+        JsonNode dense = bench();
+        JsonNode fp16 = bench("--kv", "fp16");
+        JsonNode kivi2 = bench("--kv", "kivi2");
+
+        ModelConfig c = ModelLoader.load(RefModel.file("refmodel-q8_0.gguf")).config();
+        // Every sequence holds its prompt, the warm-up and the timed decode tokens, as fp32 keys and values.
+        long attended = (long) BATCH * (PROMPT + WARMUP + GEN) * c.layers() * c.kvHeads() * c.headDim() * 2 * Float.BYTES;
+        assertThat(dense.get("kv").asText()).isEqualTo("dense");
+        assertThat(fp16.get("kv").asText()).isEqualTo("fp16");
+        assertThat(kivi2.get("kv").asText()).startsWith("kivi2");
+        for (JsonNode report : new JsonNode[] {dense, fp16, kivi2}) {
+            assertThat(report.get("backend").asText()).isEqualTo("CpuBackend");
+            assertThat(report.get("config").get("layers").asInt()).isEqualTo(c.layers());
+            assertThat(report.get("weight_bytes_per_token").asLong()).isPositive();
+            assertThat(report.get("host_bandwidth_bytes_per_s").isNull()).isTrue();
+            JsonNode row = report.get("rows").get(0);
+            assertThat(row.get("batch").asInt()).isEqualTo(BATCH);
+            assertThat(row.get("prompt_len").asInt()).isEqualTo(PROMPT);
+            assertThat(row.get("prefill_tok_s").asDouble()).isPositive();
+            assertThat(row.get("decode_tok_s").asDouble()).isPositive();
+            assertThat(row.get("kv_attended_bytes").asLong()).isEqualTo(attended);
+        }
+        long denseStored = dense.get("rows").get(0).get("kv_stored_bytes").asLong();
+        long fp16Stored = fp16.get("rows").get(0).get("kv_stored_bytes").asLong();
+        long kivi2Stored = kivi2.get("rows").get(0).get("kv_stored_bytes").asLong();
+        // A dense cache stores what it holds; fp16 about half of that; KIVI-2 well under fp16.
+        assertThat(denseStored).isEqualTo(attended);
+        assertThat(fp16Stored).isBetween(attended / 2, attended / 2 + attended / 10);
+        assertThat(kivi2Stored).isLessThan(fp16Stored / 2);
+    }
+
+    @Test
+    void severalPromptLengthsAndRepeatsGiveOneRowEachWithTheirRuns() throws IOException {
+        JsonNode report = benchAt("8,16", "--repeat", "3");
+        assertThat(report.get("rows")).hasSize(2);
+        assertThat(report.get("rows").get(1).get("prompt_len").asInt()).isEqualTo(16);
+        JsonNode runs = report.get("rows").get(0).get("prefill_tok_s_runs");
+        assertThat(runs).hasSize(3);
+        double[] values = {runs.get(0).asDouble(), runs.get(1).asDouble(), runs.get(2).asDouble()};
+        assertThat(report.get("rows").get(0).get("prefill_tok_s").asDouble()).isEqualTo(BenchCommand.median(values));
+    }
+
+    @Test
+    void synthWritesTheHuggingFaceFolderAlone() throws IOException {
+        Path hf = tmp.resolve("hf");
+        int rc = new CommandLine(new SynthCommand()).execute("--shape", "tiny", "--quant", "f16",
+                "--hf", hf.toString(), "--tokenizer-from", RefModel.file("refmodel-q8_0.gguf").toString());
+        assertThat(rc).isZero();
+        assertThat(hf.resolve("model.safetensors")).isRegularFile();
+        assertThat(hf.resolve("config.json")).isRegularFile();
+        try (var files = Files.list(tmp)) {
+            assertThat(files.filter(p -> p.toString().endsWith(".gguf"))).isEmpty();
+        }
+        assertThat(new CommandLine(new SynthCommand()).execute("--shape", "tiny")).isEqualTo(2);
+    }
+}
