@@ -113,8 +113,8 @@ public final class BenchCommand implements Callable<Integer> {
                     }
                     Result r = measure(engine, spec, b, promptLength);
                     double bound = bandwidth / weightBytes;
-                    System.out.printf("%6d %10d %14.1f %14.1f %11.1f%%%s%n", b, promptLength, r.prefill, r.decode,
-                            Double.isNaN(bound) ? Double.NaN : 100.0 * r.decode / b / bound,
+                    System.out.printf("%6d %10d %14.1f %14.1f %12s%s%n", b, promptLength, r.prefill, r.decode,
+                            Double.isNaN(bound) ? "-" : String.format("%.1f%%", 100.0 * r.decode / b / bound),
                             spec == null ? "" : String.format(" %14.1f %14.1f",
                                     r.kvStoredBytes / 1048576.0, r.kvAttendedBytes / 1048576.0));
                     ObjectNode row = rows.addObject();
