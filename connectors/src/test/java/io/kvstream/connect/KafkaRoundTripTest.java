@@ -4,6 +4,7 @@ import io.kvstream.connect.KvstreamTopics.Outcome;
 import io.kvstream.connect.client.ResponseConsumer;
 import io.kvstream.connect.client.SessionEventProducer;
 import io.kvstream.connect.serde.SingleObjectTypeInfo;
+import io.kvstream.connect.client.DeadLetterReader;
 import io.kvstream.schema.DeadLetter;
 import io.kvstream.schema.FinalResponse;
 import io.kvstream.schema.FinishReason;
@@ -30,13 +31,10 @@ import org.apache.flink.util.Collector;
 import org.apache.kafka.clients.admin.Admin;
 import org.apache.kafka.clients.admin.Config;
 import org.apache.kafka.clients.admin.TopicDescription;
-import org.apache.kafka.clients.consumer.ConsumerRecord;
-import org.apache.kafka.clients.consumer.KafkaConsumer;
 import org.apache.kafka.clients.producer.KafkaProducer;
 import org.apache.kafka.clients.producer.ProducerRecord;
 import org.apache.kafka.common.TopicPartition;
 import org.apache.kafka.common.config.ConfigResource;
-import org.apache.kafka.common.serialization.ByteArrayDeserializer;
 import org.apache.kafka.common.serialization.ByteArraySerializer;
 import org.apache.kafka.common.test.KafkaClusterTestKit;
 import org.apache.kafka.common.test.TestKitNodes;
@@ -55,8 +53,6 @@ import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
-import java.util.Properties;
-import java.util.Set;
 import java.util.concurrent.TimeUnit;
 import java.util.stream.Collectors;
 
@@ -337,23 +333,8 @@ class KafkaRoundTripTest {
                 (System.nanoTime() - ran) / 1_000_000);
     }
 
-    private static List<DeadLetter> readDeadLetters(KvstreamKafkaConfig config, int expected)
-            throws Exception {
-        Properties props = config.clientProperties(KvstreamKafkaConfig.Client.CONSUMER);
-        props.setProperty("isolation.level", "read_committed");
-        List<DeadLetter> out = new ArrayList<>();
-        try (KafkaConsumer<byte[], byte[]> consumer =
-                new KafkaConsumer<>(props, new ByteArrayDeserializer(), new ByteArrayDeserializer())) {
-            TopicPartition tp = new TopicPartition(config.deadLettersTopic(), 0);
-            consumer.assign(Set.of(tp));
-            consumer.seekToBeginning(Set.of(tp));
-            long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
-            while (out.size() < expected && System.nanoTime() < deadline) {
-                for (ConsumerRecord<byte[], byte[]> r : consumer.poll(Duration.ofMillis(200))) {
-                    out.add(KvstreamCodecs.deadLetters().decode(r.value()));
-                }
-            }
-        }
+    private static List<DeadLetter> readDeadLetters(KvstreamKafkaConfig config, int expected) throws Exception {
+        List<DeadLetter> out = DeadLetterReader.read(config, expected, Duration.ofSeconds(10));
         assertThat(out).hasSize(expected);
         return out;
     }

@@ -13,18 +13,14 @@ import io.kvstream.generate.Engine;
 import io.kvstream.local.LocalStack;
 import io.kvstream.pipeline.InferenceJob;
 import io.kvstream.pipeline.PipelineConfig;
+import io.kvstream.connect.client.DeadLetterReader;
 import io.kvstream.schema.DeadLetter;
 import io.kvstream.schema.FinalResponse;
 import io.kvstream.schema.ResponseEvent;
 import io.kvstream.schema.SessionEvent;
-import io.kvstream.schema.codec.KvstreamCodecs;
 import io.kvstream.testing.RefModel;
-import org.apache.kafka.clients.consumer.ConsumerConfig;
-import org.apache.kafka.clients.consumer.ConsumerRecord;
-import org.apache.kafka.clients.consumer.KafkaConsumer;
 import org.apache.kafka.clients.producer.KafkaProducer;
 import org.apache.kafka.clients.producer.ProducerRecord;
-import org.apache.kafka.common.serialization.ByteArrayDeserializer;
 import org.apache.kafka.common.serialization.ByteArraySerializer;
 import org.junit.jupiter.api.io.TempDir;
 import org.junit.jupiter.params.ParameterizedTest;
@@ -36,7 +32,6 @@ import java.time.Duration;
 import java.util.ArrayList;
 import java.util.Comparator;
 import java.util.List;
-import java.util.Properties;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
@@ -146,19 +141,10 @@ class PipelineReplayTest {
     }
 
     private static DeadLetter readDeadLetter(KvstreamKafkaConfig config) throws Exception {
-        Properties props = config.clientProperties(KvstreamKafkaConfig.Client.CONSUMER);
-        props.setProperty(ConsumerConfig.AUTO_OFFSET_RESET_CONFIG, "earliest");
-        props.setProperty(ConsumerConfig.GROUP_ID_CONFIG, "it-dead-letters");
-        try (KafkaConsumer<byte[], byte[]> c =
-                     new KafkaConsumer<>(props, new ByteArrayDeserializer(), new ByteArrayDeserializer())) {
-            c.subscribe(List.of(config.deadLettersTopic()));
-            long deadline = System.nanoTime() + 60_000_000_000L;
-            while (System.nanoTime() < deadline) {
-                for (ConsumerRecord<byte[], byte[]> r : c.poll(Duration.ofMillis(200))) {
-                    return KvstreamCodecs.deadLetters().decode(r.value());
-                }
-            }
+        List<DeadLetter> dead = DeadLetterReader.read(config, 1, Duration.ofSeconds(60));
+        if (dead.isEmpty()) {
+            throw new AssertionError("no dead letter within 60 s");
         }
-        throw new AssertionError("no dead letter within 60 s");
+        return dead.get(0);
     }
 }

@@ -8,16 +8,12 @@ import io.kvstream.client.EvalEvents;
 import io.kvstream.client.ReplayCommand;
 import io.kvstream.connect.KvstreamKafkaConfig;
 import io.kvstream.connect.client.SessionEventProducer;
+import io.kvstream.connect.client.DeadLetterReader;
 import io.kvstream.schema.DeadLetter;
-import io.kvstream.schema.codec.KvstreamCodecs;
 import org.apache.flink.api.common.JobStatus;
 import org.apache.kafka.clients.admin.Admin;
-import org.apache.kafka.clients.consumer.ConsumerConfig;
-import org.apache.kafka.clients.consumer.ConsumerRecord;
-import org.apache.kafka.clients.consumer.KafkaConsumer;
 import org.apache.kafka.clients.producer.KafkaProducer;
 import org.apache.kafka.clients.producer.ProducerRecord;
-import org.apache.kafka.common.serialization.ByteArrayDeserializer;
 import org.apache.kafka.common.serialization.ByteArraySerializer;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -145,20 +141,11 @@ class LocalStackTest {
     }
 
     static DeadLetter readDeadLetter(KvstreamKafkaConfig config) throws Exception {
-        Properties props = config.clientProperties(KvstreamKafkaConfig.Client.CONSUMER);
-        props.setProperty(ConsumerConfig.AUTO_OFFSET_RESET_CONFIG, "earliest");
-        props.setProperty(ConsumerConfig.GROUP_ID_CONFIG, "test-dead-letters");
-        try (KafkaConsumer<byte[], byte[]> c =
-                     new KafkaConsumer<>(props, new ByteArrayDeserializer(), new ByteArrayDeserializer())) {
-            c.subscribe(List.of(config.deadLettersTopic()));
-            long deadline = System.nanoTime() + 60_000_000_000L;
-            while (System.nanoTime() < deadline) {
-                for (ConsumerRecord<byte[], byte[]> r : c.poll(Duration.ofMillis(200))) {
-                    return KvstreamCodecs.deadLetters().decode(r.value());
-                }
-            }
+        List<DeadLetter> dead = DeadLetterReader.read(config, 1, Duration.ofSeconds(60));
+        if (dead.isEmpty()) {
+            throw new AssertionError("no dead letter within 60 s");
         }
-        throw new AssertionError("no dead letter within 60 s");
+        return dead.get(0);
     }
 
     private static byte[] bytes(java.nio.ByteBuffer b) {
