@@ -104,14 +104,17 @@ public final class ContinuousBatcher {
         inStep.clear();
         int budget = maxStepTokens;
         // Decode tokens first: they keep generating sequences moving at one token per step.
-        for (GenerationRequest r : active) {
+        // Indexed loops: this runs every step, and an iterator is not always scalar-replaced.
+        for (int i = 0; i < active.size(); i++) {
+            GenerationRequest r = active.get(i);
             if (r.prefillDone() && budget > 0) {
                 SequenceStep step = nextStep(r);
                 step.add(r.pending());
                 budget--;
             }
         }
-        for (GenerationRequest r : active) {
+        for (int i = 0; i < active.size(); i++) {
+            GenerationRequest r = active.get(i);
             if (!r.prefillDone() && budget > 0) {
                 int n = Math.min(Math.min(prefillChunk, budget), r.prompt().length() - r.prefilled());
                 SequenceStep step = nextStep(r);

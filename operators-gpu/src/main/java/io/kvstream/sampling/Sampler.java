@@ -1,7 +1,6 @@
 package io.kvstream.sampling;
 
 import java.util.Arrays;
-import java.util.SplittableRandom;
 
 /**
  * Picks a token from a row of logits. Draws are a pure function of the request's seed and the
@@ -9,6 +8,9 @@ import java.util.SplittableRandom;
  * Not thread-safe: it keeps scratch space; use one per thread.
  */
 public final class Sampler {
+
+    /** SplittableRandom's increment, which its first draw adds to the seed. */
+    private static final long GOLDEN_GAMMA = 0x9E3779B97F4A7C15L;
 
     private float[] work = new float[0];
     private int[] order = new int[0];
@@ -59,7 +61,7 @@ public final class Sampler {
                 sum += Math.exp(w[order[i]] - max);
             }
         }
-        double u = new SplittableRandom(mix(params.seed(), index)).nextDouble() * sum;
+        double u = uniform(mix(params.seed(), index)) * sum;
         double cumulative = 0;
         for (int i = 0; i < kept; i++) {
             cumulative += Math.exp(w[order[i]] - max);
@@ -156,6 +158,18 @@ public final class Sampler {
             work = new float[vocab];
         }
         return work;
+    }
+
+    /**
+     * {@code new SplittableRandom(seed).nextDouble()}, computed without the object: the draw
+     * runs for every sampled token, and the same numbers keep stored requests replaying alike.
+     */
+    static double uniform(long seed) {
+        long z = seed + GOLDEN_GAMMA;
+        z = (z ^ (z >>> 30)) * 0xBF58476D1CE4E5B9L;
+        z = (z ^ (z >>> 27)) * 0x94D049BB133111EBL;
+        z = z ^ (z >>> 31);
+        return (z >>> 11) * 0x1.0p-53;
     }
 
     private static long mix(long seed, long index) {

@@ -4,6 +4,7 @@ import org.junit.jupiter.api.Test;
 
 import java.util.HashSet;
 import java.util.Set;
+import java.util.SplittableRandom;
 
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
@@ -85,5 +86,15 @@ class SamplerTest {
         assertThatThrownBy(() -> new SamplingParams(1f, -1, 1f, 1f, 0)).hasMessageContaining("top-k");
         assertThatThrownBy(() -> new SamplingParams(1f, 0, 0f, 1f, 0)).hasMessageContaining("top-p");
         assertThatThrownBy(() -> new SamplingParams(1f, 0, 1f, 0f, 0)).hasMessageContaining("repetition");
+    }
+
+    @Test
+    void drawsAreSplittableRandomsFirstDouble() {
+        // Requests stored before the draw lost its object must replay to the same tokens.
+        SplittableRandom seeds = new SplittableRandom(99);
+        for (int i = 0; i < 10_000; i++) {
+            long seed = i < 4 ? new long[] {0L, -1L, Long.MIN_VALUE, Long.MAX_VALUE}[i] : seeds.nextLong();
+            assertThat(Sampler.uniform(seed)).isEqualTo(new SplittableRandom(seed).nextDouble());
+        }
     }
 }

@@ -59,6 +59,10 @@ public final class CompressedKvCache implements KvCache {
     private final int groupSize;
     private final int maxTokens;
     private final int blockTokens;
+    /** The largest encoding of an open run: its buffer, once grown to this, never grows again. */
+    private final int openRunBytes;
+    /** Per (layer, head), an open run's buffer left by a run that sealed, for the next block. */
+    private final byte[][] spareOpenRuns;
     private final int heads;
 
     private final float[][] keys;
@@ -121,6 +125,7 @@ public final class CompressedKvCache implements KvCache {
         this.groupSize = heads / kvHeads;
         this.maxTokens = maxTokens;
         this.blockTokens = blockTokens;
+        this.openRunBytes = openRunBytes(codec, blockTokens);
         this.layout = BlockLayout.of(codec, layers, kvHeads, headDim, blockTokens);
         int n = layers * kvHeads;
         this.keys = new float[n][0];
@@ -128,6 +133,7 @@ public final class CompressedKvCache implements KvCache {
         this.values = new float[n][0];
         this.slotTokens = new int[n][0];
         this.lengths = new int[n];
+        this.spareOpenRuns = new byte[n][];
         this.rotateFrom = new int[n];
         this.locks = new Object[n];
         for (int i = 0; i < n; i++) {
@@ -178,7 +184,10 @@ public final class CompressedKvCache implements KvCache {
 
     @Override
     public void reserve(int stepTokens) {
-        checkArgument(stepTokens >= 0, "negative step %s", stepTokens);
+        // Checked by hand: Preconditions' varargs box and allocate at every decode step.
+        if (stepTokens < 0) {
+            throw new IllegalArgumentException("negative step " + stepTokens);
+        }
         if (rerotation == null && tokens + stepTokens > maxTokens) {
             throw new IllegalStateException(String.format(
                     "KV cache holds %d tokens and cannot take %d more: the limit is %d",
@@ -278,9 +287,10 @@ public final class CompressedKvCache implements KvCache {
 
     /** Makes the step's slots part of the cache, marking their blocks changed; compresses nothing. */
     private void add(int stepTokens) {
-        checkState(
-                stepTokens >= 0 && maxLength() + stepTokens <= capacity,
-                "commit of %s tokens past capacity %s (length %s)", stepTokens, capacity, maxLength());
+        if (stepTokens < 0 || maxLength() + stepTokens > capacity) {
+            throw new IllegalStateException(String.format(
+                    "commit of %s tokens past capacity %s (length %s)", stepTokens, capacity, maxLength()));
+        }
         pendingStep = 0;
         if (stepTokens == 0) {
             if (uncommitted == 0) {
@@ -692,14 +702,36 @@ public final class CompressedKvCache implements KvCache {
         int size = codec.encodedBytes(n, residual);
         byte[] payload = block.payloads[lh];
         if (payload.length < size || (!open && payload.length != size)) {
-            // Sealed runs get an exact buffer; open ones grow once towards a full block.
-            payload = new byte[open ? Math.max(size, codec.encodedBytes(blockTokens, 0)) : size];
+            if (open) {
+                // Open runs take the most they can need at once, from the run that sealed last.
+                payload = spareOpenRuns[lh] != null ? spareOpenRuns[lh] : new byte[openRunBytes];
+                spareOpenRuns[lh] = null;
+            } else {
+                // Sealed runs keep an exact buffer; the open one serves the next block.
+                if (payload.length == openRunBytes) {
+                    spareOpenRuns[lh] = payload;
+                }
+                payload = new byte[size];
+            }
             block.payloads[lh] = payload;
         }
         int written = codec.encode(rawKeys[lh], values[lh], from, n, residual, payload, 0);
         codec.decode(payload, 0, n, residual, rawKeys[lh], values[lh], from);
         block.payloadLengths[lh] = written;
         rotateFrom[lh] = Math.min(rotateFrom[lh], from);
+    }
+
+    /**
+     * An open run's encoding can be larger than a full sealed block's (a KIVI residual is kept in
+     * fp16 until its group fills), so sizing its buffer by the sealed size would regrow it at
+     * every decode step.
+     */
+    private static int openRunBytes(KvCodec codec, int blockTokens) {
+        int most = 0;
+        for (int n = 1; n <= blockTokens; n++) {
+            most = Math.max(most, codec.encodedBytes(n, codec.residual(n, true)));
+        }
+        return most;
     }
 
     /** Dense keys from the stored ones, rotated from their written position to their slot. */

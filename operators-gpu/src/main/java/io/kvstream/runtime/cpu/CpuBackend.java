@@ -130,8 +130,9 @@ public final class CpuBackend implements ForwardBackend {
         this.batch = null;
         this.layer = null;
         logits(batch, logitRows);
-        for (SequenceStep step : batch) {
-            step.finishCache();
+        // Indexed: this runs every step, and an iterator is not always scalar-replaced.
+        for (int s = 0; s < sequences; s++) {
+            batch.get(s).finishCache();
         }
     }
 
@@ -284,7 +285,8 @@ public final class CpuBackend implements ForwardBackend {
         }
         matMul.multiply(weights.output(), normed, dim, rows, logitsRows, vocab);
         r = 0;
-        for (SequenceStep step : batch) {
+        for (int s = 0; s < batch.size(); s++) {
+            SequenceStep step = batch.get(s);
             if (step.count() == 0) {
                 continue;
             }
