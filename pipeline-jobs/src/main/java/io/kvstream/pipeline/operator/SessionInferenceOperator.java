@@ -2,7 +2,7 @@ package io.kvstream.pipeline.operator;
 
 import static org.apache.flink.util.Preconditions.checkState;
 
-import io.kvstream.cli.CacheSpec;
+import io.kvstream.kv.CacheSpec;
 import io.kvstream.connect.serde.SingleObjectTypeInfo;
 import io.kvstream.generate.ContinuousBatcher;
 import io.kvstream.generate.Engine;
@@ -18,6 +18,8 @@ import io.kvstream.kv.state.SessionMeta;
 import io.kvstream.kv.state.SessionMetaSerializer;
 import io.kvstream.model.vision.VisionConfig;
 import io.kvstream.pipeline.PipelineConfig;
+import io.kvstream.pipeline.model.ModelFiles;
+import io.kvstream.pipeline.model.SlotThreads;
 import io.kvstream.schema.ContextMessage;
 import io.kvstream.schema.EndOfSession;
 import io.kvstream.schema.ErrorCode;
@@ -152,11 +154,17 @@ public final class SessionInferenceOperator extends AbstractStreamOperator<Respo
     public void open() throws Exception {
         super.open();
         cacheSpec = config.cacheSpec();
+        int threads = SlotThreads.resolve(
+                config.threads(),
+                getContainingTask().getEnvironment().getTaskManagerInfo().getConfiguration());
         engine = Engine.open(
-                Path.of(config.modelPath()),
-                config.mmprojPath() != null ? Path.of(config.mmprojPath()) : null,
-                config.tokenizerPath() != null ? Path.of(config.tokenizerPath()) : null,
-                config.threads());
+                ModelFiles.localize(config.modelPath()),
+                config.mmprojPath() != null ? ModelFiles.localize(config.mmprojPath()) : null,
+                config.tokenizerPath() != null ? ModelFiles.localize(config.tokenizerPath()) : null,
+                config.parsedDevice(),
+                threads);
+        LOG.info("Serving {} on {} with {} threads, kv {}",
+                config.modelPath(), engine.backend().getClass().getSimpleName(), threads, cacheSpec);
         template = engine.chatTemplate();
         checkState(template != null, "The model %s has no chat template", config.modelPath());
         prompts = engine.prompts(cacheSpec.dropThreshold());
