@@ -347,7 +347,12 @@ public final class SessionInferenceOperator extends AbstractStreamOperator<Respo
             if (payload instanceof UserTurn || payload instanceof VideoQuery) {
                 String text = payload instanceof UserTurn
                         ? ((UserTurn) payload).getText() : ((VideoQuery) payload).getText();
-                maxNewTokens(event);
+                int maxNew = maxNewTokens(event);
+                if (maxNew > engine.config().contextLength()) {
+                    throw new IllegalArgumentException(String.format(
+                            "max_new_tokens %d is more than the model's context of %d tokens",
+                            maxNew, engine.config().contextLength()));
+                }
                 sampling(event);
                 ChatMessage user = ChatMessage.user(text);
                 List<ChatMessage> messages = append(held.messages(), user);
@@ -374,6 +379,12 @@ public final class SessionInferenceOperator extends AbstractStreamOperator<Respo
             } else {
                 error(event, ErrorCode.INVALID_REQUEST, "Unknown payload "
                         + (payload == null ? "null" : payload.getClass().getSimpleName()));
+                return null;
+            }
+            if (prompt.length() > s.cache.remaining()) {
+                error(event, ErrorCode.CONTEXT_OVERFLOW, String.format(
+                        "The event adds %d tokens; the session holds %d and has room for %d more (context %d)",
+                        prompt.length(), s.cache.tokens(), s.cache.remaining(), engine.config().contextLength()));
                 return null;
             }
             return new SessionRequest(
@@ -589,8 +600,8 @@ public final class SessionInferenceOperator extends AbstractStreamOperator<Respo
         HotSession s = r.session;
         if (r.reason == FinishReason.ERROR) {
             // The batcher rejects a request before feeding anything: the session is as it was.
-            String message = r.error != null ? r.error : "request failed";
-            error(r.event, message.contains("does not fit") ? ErrorCode.CONTEXT_OVERFLOW : ErrorCode.INTERNAL, message);
+            // Prompts that do not fit are refused before they reach the batcher (prepare).
+            error(r.event, ErrorCode.INTERNAL, r.error != null ? r.error : "request failed");
         } else {
             int[] generated = r.generation.generated();
             int held = s.cache.tokens() - r.tokensBefore - r.prompt.length();
