@@ -20,6 +20,7 @@ import io.kvstream.model.vision.VisionConfig;
 import io.kvstream.pipeline.PipelineConfig;
 import io.kvstream.pipeline.model.ModelFiles;
 import io.kvstream.pipeline.model.SlotThreads;
+import io.kvstream.schema.CloseReason;
 import io.kvstream.schema.ContextMessage;
 import io.kvstream.schema.EndOfSession;
 import io.kvstream.schema.ErrorCode;
@@ -27,6 +28,7 @@ import io.kvstream.schema.ErrorEvent;
 import io.kvstream.schema.FinalResponse;
 import io.kvstream.schema.ResponseEvent;
 import io.kvstream.schema.Sampling;
+import io.kvstream.schema.SessionClosed;
 import io.kvstream.schema.SessionEvent;
 import io.kvstream.schema.Timings;
 import io.kvstream.schema.TokenDelta;
@@ -48,13 +50,17 @@ import org.apache.flink.api.common.state.MapStateDescriptor;
 import org.apache.flink.api.common.state.ValueState;
 import org.apache.flink.api.common.state.ValueStateDescriptor;
 import org.apache.flink.api.common.typeutils.base.IntSerializer;
+import org.apache.flink.api.common.typeutils.base.LongSerializer;
 import org.apache.flink.api.common.typeutils.base.array.BytePrimitiveArraySerializer;
 import org.apache.flink.api.common.typeutils.base.array.StringArraySerializer;
 import org.apache.flink.runtime.state.VoidNamespace;
 import org.apache.flink.runtime.state.VoidNamespaceSerializer;
 import org.apache.flink.streaming.api.operators.AbstractStreamOperator;
+import org.apache.flink.streaming.api.operators.InternalTimer;
+import org.apache.flink.streaming.api.operators.InternalTimerService;
 import org.apache.flink.streaming.api.operators.OneInputStreamOperator;
 import org.apache.flink.streaming.api.operators.StreamOperatorParameters;
+import org.apache.flink.streaming.api.operators.Triggerable;
 import org.apache.flink.streaming.runtime.streamrecord.StreamRecord;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -103,7 +109,8 @@ import java.util.Map;
  * longest reply.
  */
 public final class SessionInferenceOperator extends AbstractStreamOperator<ResponseEvent>
-        implements OneInputStreamOperator<SessionEvent, ResponseEvent>, SessionRequest.Callbacks {
+        implements OneInputStreamOperator<SessionEvent, ResponseEvent>, SessionRequest.Callbacks,
+                Triggerable<String, VoidNamespace> {
 
     private static final long serialVersionUID = 1L;
 
@@ -130,6 +137,9 @@ public final class SessionInferenceOperator extends AbstractStreamOperator<Respo
     private transient ValueState<ChatState> chat;
     private transient ValueState<byte[]> lastFrame;
     private transient ValueState<String[]> recentIds;
+    /** When the session's idle timer fires: the timer to delete when the next event comes. */
+    private transient ValueState<Long> idleDeadline;
+    private transient InternalTimerService<VoidNamespace> idleTimers;
 
     /** The request in flight per session. */
     private transient Map<String, SessionRequest> inFlight;
@@ -197,6 +207,9 @@ public final class SessionInferenceOperator extends AbstractStreamOperator<Respo
                 new ValueStateDescriptor<>("last-frame", BytePrimitiveArraySerializer.INSTANCE));
         recentIds = getRuntimeContext().getState(
                 new ValueStateDescriptor<>("recent-ids", StringArraySerializer.INSTANCE));
+        idleDeadline = getRuntimeContext().getState(
+                new ValueStateDescriptor<>("idle-deadline", LongSerializer.INSTANCE));
+        idleTimers = getInternalTimerService("idle-sessions", VoidNamespaceSerializer.INSTANCE, this);
 
         metrics = new InferenceMetrics(getMetricGroup(), hot::size, hot::bytes);
         resumePending();
@@ -264,6 +277,7 @@ public final class SessionInferenceOperator extends AbstractStreamOperator<Respo
         }
         pending.add(event);
         arrivals.put(event.getEventId(), System.nanoTime());
+        touch();
         if (inFlight.containsKey(session)) {
             return;
         }
@@ -299,6 +313,48 @@ public final class SessionInferenceOperator extends AbstractStreamOperator<Respo
         next[keep] = eventId;
         recentIds.update(next);
         return true;
+    }
+
+    // ------------------------------------------------------------------ idle sessions
+
+    /** Moves the current session's idle timer to a full timeout from now. */
+    private void touch() throws Exception {
+        long timeout = config.idleTimeout().toMillis();
+        if (timeout == 0) {
+            return;
+        }
+        Long previous = idleDeadline.value();
+        if (previous != null) {
+            idleTimers.deleteProcessingTimeTimer(VoidNamespace.INSTANCE, previous);
+        }
+        long deadline = getProcessingTimeService().getCurrentProcessingTime() + timeout;
+        idleTimers.registerProcessingTimeTimer(VoidNamespace.INSTANCE, deadline);
+        idleDeadline.update(deadline);
+    }
+
+    @Override
+    public void onProcessingTime(InternalTimer<String, VoidNamespace> timer) throws Exception {
+        String session = timer.getKey();
+        setCurrentKey(session);
+        idleDeadline.clear();
+        if (inFlight.containsKey(session) || pending.get().iterator().hasNext()) {
+            // Still being served (or waiting to resume after a restore): not idle.
+            touch();
+            return;
+        }
+        String[] ids = recentIds.value();
+        String lastEventId = ids == null || ids.length == 0 ? "" : ids[ids.length - 1];
+        long idleMs = config.idleTimeout().toMillis();
+        endSession(session);
+        metrics.expiredSessions.inc();
+        LOG.debug("Session {} closed after {} ms without an event", session, idleMs);
+        output.collect(new StreamRecord<>(new ResponseEvent(
+                lastEventId, session, new SessionClosed(CloseReason.IDLE, idleMs))));
+    }
+
+    @Override
+    public void onEventTime(InternalTimer<String, VoidNamespace> timer) {
+        // Sessions expire on processing time only.
     }
 
     // ------------------------------------------------------------------ requests
@@ -345,6 +401,7 @@ public final class SessionInferenceOperator extends AbstractStreamOperator<Respo
         Object payload = event.getPayload();
         if (payload instanceof EndOfSession) {
             endSession(session);
+            emit(event, new SessionClosed(CloseReason.ENDED, 0L));
             return null;
         }
         try {
@@ -508,6 +565,7 @@ public final class SessionInferenceOperator extends AbstractStreamOperator<Respo
         return all;
     }
 
+    /** Frees everything the session holds, in memory and in state. */
     private void endSession(String session) throws Exception {
         hot.remove(session);
         blocks.clear();
@@ -515,6 +573,11 @@ public final class SessionInferenceOperator extends AbstractStreamOperator<Respo
         chat.clear();
         lastFrame.clear();
         recentIds.clear();
+        Long deadline = idleDeadline.value();
+        if (deadline != null) {
+            idleTimers.deleteProcessingTimeTimer(VoidNamespace.INSTANCE, deadline);
+            idleDeadline.clear();
+        }
         LOG.debug("Session {} ended", session);
     }
 

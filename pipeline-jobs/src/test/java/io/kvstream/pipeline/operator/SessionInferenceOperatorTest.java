@@ -11,11 +11,13 @@ import io.kvstream.generate.Engine;
 import io.kvstream.pipeline.PipelineConfig;
 import io.kvstream.pipeline.Responses;
 import io.kvstream.pipeline.TestModels;
+import io.kvstream.schema.CloseReason;
 import io.kvstream.schema.ErrorCode;
 import io.kvstream.schema.ErrorEvent;
 import io.kvstream.schema.FinalResponse;
 import io.kvstream.schema.ResponseEvent;
 import io.kvstream.schema.Sampling;
+import io.kvstream.schema.SessionClosed;
 import io.kvstream.schema.TokenDelta;
 import io.kvstream.schema.UserTurn;
 import io.kvstream.testing.RefModel;
@@ -226,6 +228,52 @@ class SessionInferenceOperatorTest {
             assertThat(resumed.keySet()).isEqualTo(unlimited.keySet());
             resumed.forEach((id, r) -> assertThat(r.getText()).as(id).isEqualTo(unlimited.get(id).getText()));
         }
+    }
+
+    @Test
+    void anIdleSessionIsFreedAndToldSoAlsoAfterARestoreWhileAnActiveOneIsKept() throws Exception {
+        PipelineConfig config = config("kivi2").toBuilder().idleTimeout(java.time.Duration.ofSeconds(60)).build();
+        OperatorSubtaskState snapshot;
+        try (Harness h = new Harness(config)) {
+            h.at(1_000).sendAndDrain(turn("a", "a1", FACT, 8));
+            h.at(30_000).sendAndDrain(turn("b", "b1", FACT, 8));
+            h.at(60_000);
+            assertThat(closed(h.output())).as("not idle for a full minute yet").isEmpty();
+            snapshot = h.snapshot(1);
+        }
+        try (Harness h = new Harness(config, snapshot)) {
+            // The timers came back with the state.
+            h.at(61_001);
+            assertThat(closed(h.output())).containsOnlyKeys("a");
+            ResponseEvent a = closed(h.output()).get("a");
+            assertThat(a.getEventId()).isEqualTo("a1");
+            assertThat(((SessionClosed) a.getPayload()).getReason()).isEqualTo(CloseReason.IDLE);
+            assertThat(((SessionClosed) a.getPayload()).getIdleMs()).isEqualTo(60_000L);
+            assertThat(h.operator().metrics().expiredSessions.getCount()).isEqualTo(1);
+            h.at(62_000).sendAndDrain(turn("a", "a2", QUESTION, 8), turn("b", "b2", QUESTION, 8));
+            Map<String, FinalResponse> finals = Responses.finals(h.output());
+            assertThat(finals.get("a2").getUsage().getCachedTokens()).as("a starts anew").isZero();
+            assertThat(finals.get("b2").getUsage().getCachedTokens()).as("b kept its cache").isPositive();
+            assertThat(finals.get("b2").getText()).isEqualTo("white");
+            h.sendAndDrain(end("b", "b-end"));
+            ResponseEvent b = closed(h.output()).get("b");
+            assertThat(b.getEventId()).isEqualTo("b-end");
+            assertThat(((SessionClosed) b.getPayload()).getReason()).isEqualTo(CloseReason.ENDED);
+            // An ended session's timer is gone with it: nothing more fires for b.
+            h.at(500_000);
+            assertThat(h.output().stream().filter(r -> r.getPayload() instanceof SessionClosed).count())
+                    .as("a idle (again, after a2), b ended").isEqualTo(3);
+        }
+    }
+
+    private static Map<String, ResponseEvent> closed(List<ResponseEvent> out) {
+        Map<String, ResponseEvent> bySession = new java.util.LinkedHashMap<>();
+        for (ResponseEvent r : out) {
+            if (r.getPayload() instanceof SessionClosed) {
+                bySession.put(r.getSessionId(), r);
+            }
+        }
+        return bySession;
     }
 
     private static io.kvstream.schema.SessionEvent sampled(String session, String id, Sampling sampling) {
