@@ -197,9 +197,12 @@ class DeployFilesTest {
             String text = Files.readString(docs).replace("\\\n", " ");
             int n = 0;
             for (String line : text.split("\n")) {
+                n++;
                 int at = line.indexOf("kvstream-job.jar ");
                 if (at >= 0 && line.contains("flink run")) {
-                    uses.put("docs/deploy.md command " + (++n), List.of(line.substring(at).trim().split("\\s+")));
+                    List<String> words = Stream.of(line.substring(at).trim().split("\\s+"))
+                            .map(w -> w.replaceAll("[`,.;:)]+$", "")).collect(Collectors.toList());
+                    uses.put("docs/deploy.md line " + n, words);
                 }
             }
         }
