@@ -95,7 +95,7 @@ class DeployFilesTest {
 
     @Test
     void everyClassNamedExists() throws IOException {
-        List<String> problems = new ArrayList<>();
+        Set<String> problems = new java.util.LinkedHashSet<>();
         Path jar = root.resolve(JOB_JAR);
         for (Path file : filesToCheck()) {
             Matcher m = CLASS_NAME.matcher(Files.readString(file));
