@@ -232,6 +232,19 @@ class DeployFilesTest {
             }
         }
         assertThat(dockerCopies(dockerfile)).as("COPY lines of %s", rel(dockerfile)).isNotEmpty();
+        // The root .dockerignore leaves out everything but what the Dockerfile copies.
+        Path ignore = root.resolve(".dockerignore");
+        if (Files.exists(ignore)) {
+            List<String> kept = Files.readAllLines(ignore).stream()
+                    .filter(l -> l.startsWith("!")).map(l -> l.substring(1).trim()).collect(Collectors.toList());
+            for (List<String> copy : dockerCopies(dockerfile)) {
+                for (String source : copy.subList(0, copy.size() - 1)) {
+                    if (!kept.contains(source)) {
+                        problems.add(".dockerignore: excludes " + source + ", which deploy/Dockerfile copies");
+                    }
+                }
+            }
+        }
         // Paths inside the image that the job is told to open must be where COPY puts them.
         Set<String> inImage = new TreeSet<>();
         for (List<String> copy : dockerCopies(dockerfile)) {
