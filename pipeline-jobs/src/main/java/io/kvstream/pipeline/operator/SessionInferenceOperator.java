@@ -81,7 +81,9 @@ import java.util.Map;
  * work, so input, timers and checkpoint barriers interleave with generation. From idle, the first
  * step waits (up to {@link PipelineConfig#maxWait()}) until a batch's worth of sequences or
  * tokens is queued. When {@link PipelineConfig#maxInFlight()} requests are generating, taking an
- * event that would start another runs steps first: the input backs up instead of a queue growing.
+ * event that would start another yields to the mailbox (steps, timers, checkpoint mails) until one
+ * finishes: the input backs up instead of a queue growing. After a restore, sessions with pending
+ * events resume within the same limit.
  *
  * <p><b>State</b> (keyed by session id): the events not yet finished, the head being the one in
  * flight ({@code pending}); the KV cache as encoded blocks ({@code kv-blocks}) and its metadata
@@ -133,6 +135,13 @@ public final class SessionInferenceOperator extends AbstractStreamOperator<Respo
     private transient Map<String, SessionRequest> inFlight;
     /** Requests finished during a step or a submission, handled after it returns. */
     private transient ArrayDeque<SessionRequest> finished;
+    /**
+     * Sessions restored with events pending that have not started yet: they start as requests
+     * finish, so a restore does not put every session in flight (and in memory) at once.
+     */
+    private transient ArrayDeque<String> resuming;
+    /** The most requests in flight at once since open, for tests. */
+    private transient int mostInFlight;
     /** Arrival times of events waiting behind another request of their session. */
     private transient Map<String, Long> arrivals;
     private transient boolean draining;
@@ -175,6 +184,7 @@ public final class SessionInferenceOperator extends AbstractStreamOperator<Respo
         inFlight = new HashMap<>();
         finished = new ArrayDeque<>();
         arrivals = new HashMap<>();
+        resuming = new ArrayDeque<>();
         idleSinceNanos = -1;
 
         pendingDescriptor = new ListStateDescriptor<>("pending", SingleObjectTypeInfo.forRecord(SessionEvent.class));
@@ -192,7 +202,10 @@ public final class SessionInferenceOperator extends AbstractStreamOperator<Respo
         resumePending();
     }
 
-    /** After a restore: resubmit every session that has events left, unfinished ones first. */
+    /**
+     * After a restore: every session that has events left resumes, within the in-flight limit;
+     * the rest start as requests finish ({@link #resumeWaiting}).
+     */
     private void resumePending() throws Exception {
         List<String> sessions = new ArrayList<>();
         this.<String>getKeyedStateBackend().applyToAllKeys(
@@ -205,7 +218,14 @@ public final class SessionInferenceOperator extends AbstractStreamOperator<Respo
         if (!sessions.isEmpty()) {
             LOG.info("Resuming {} sessions with events pending from the restored state", sessions.size());
         }
-        for (String session : sessions) {
+        resuming.addAll(sessions);
+        resumeWaiting();
+    }
+
+    /** Starts restored sessions while there is room in flight. */
+    private void resumeWaiting() throws Exception {
+        while (inFlight.size() < config.maxInFlight() && !resuming.isEmpty()) {
+            String session = resuming.poll();
             setCurrentKey(session);
             startNext(session);
         }
@@ -248,9 +268,13 @@ public final class SessionInferenceOperator extends AbstractStreamOperator<Respo
             return;
         }
         if (inFlight.size() >= config.maxInFlight()) {
-            // Backpressure: serve what is in flight before taking on more.
-            while (inFlight.size() >= config.maxInFlight() && batcher.busy()) {
-                runStep();
+            // Backpressure: the input waits while the mailbox runs steps, timers and checkpoint
+            // mails, until a request finishes (as AsyncWaitOperator waits for a free slot).
+            while (inFlight.size() >= config.maxInFlight()) {
+                if (!stepping) {
+                    startStepping();
+                }
+                mailbox.yield();
             }
             setCurrentKey(session);
         }
@@ -299,6 +323,7 @@ public final class SessionInferenceOperator extends AbstractStreamOperator<Respo
                     sampling(head), request);
             request.generation = generation;
             inFlight.put(session, request);
+            mostInFlight = Math.max(mostInFlight, inFlight.size());
             if (!stepping) {
                 if (idleSinceNanos < 0) {
                     idleSinceNanos = System.nanoTime();
@@ -627,6 +652,7 @@ public final class SessionInferenceOperator extends AbstractStreamOperator<Respo
         removeHead();
         hot.update(s);
         startNext(session);
+        resumeWaiting();
         hot.evict(inFlight.keySet());
     }
 
@@ -712,6 +738,11 @@ public final class SessionInferenceOperator extends AbstractStreamOperator<Respo
     @VisibleForTesting
     long stepsRun() {
         return batcher.stepsRun();
+    }
+
+    @VisibleForTesting
+    int mostInFlight() {
+        return mostInFlight;
     }
 
     @VisibleForTesting

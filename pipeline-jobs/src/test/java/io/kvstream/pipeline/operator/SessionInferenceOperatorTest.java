@@ -193,6 +193,41 @@ class SessionInferenceOperatorTest {
         }
     }
 
+    @Test
+    void theInFlightLimitHoldsForNewEventsAndForSessionsResumedAfterARestore() throws Exception {
+        io.kvstream.schema.SessionEvent[] turns = new io.kvstream.schema.SessionEvent[6];
+        for (int i = 0; i < turns.length; i++) {
+            turns[i] = turn("s" + i, "e" + i, REPEAT, 12);
+        }
+        Map<String, FinalResponse> unlimited;
+        try (Harness h = new Harness(config("kivi2"))) {
+            unlimited = Responses.finals(h.sendAndDrain(turns).output());
+        }
+        PipelineConfig two = config("kivi2").toBuilder().maxInFlight(2).build();
+        try (Harness h = new Harness(two)) {
+            // All at once: taking the third waits in the mailbox until one of the first two finishes.
+            Map<String, FinalResponse> limited = Responses.finals(h.send(turns).drain().output());
+            assertThat(h.operator().mostInFlight()).isEqualTo(2);
+            assertThat(limited.keySet()).isEqualTo(unlimited.keySet());
+            limited.forEach((id, r) -> assertThat(r.getText()).as(id).isEqualTo(unlimited.get(id).getText()));
+        }
+        OperatorSubtaskState snapshot;
+        List<ResponseEvent> before;
+        try (Harness h = new Harness(config("kivi2"))) {
+            h.send(turns).runMails(2);
+            assertThat(h.operator().mostInFlight()).isEqualTo(turns.length);
+            before = h.output();
+            snapshot = h.snapshot(1);
+        }
+        try (Harness h = new Harness(config("kivi2").toBuilder().maxInFlight(1).build(), snapshot)) {
+            Map<String, FinalResponse> resumed = Responses.finals(h.drain().output());
+            assertThat(h.operator().mostInFlight()).as("restored sessions resume one at a time").isEqualTo(1);
+            assertThat(Responses.finals(before)).isEmpty();
+            assertThat(resumed.keySet()).isEqualTo(unlimited.keySet());
+            resumed.forEach((id, r) -> assertThat(r.getText()).as(id).isEqualTo(unlimited.get(id).getText()));
+        }
+    }
+
     private static io.kvstream.schema.SessionEvent sampled(String session, String id, Sampling sampling) {
         return event(session, id, UserTurn.newBuilder().setText("hi").setMaxNewTokens(4).setSampling(sampling).build());
     }
