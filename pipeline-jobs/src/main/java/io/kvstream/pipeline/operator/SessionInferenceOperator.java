@@ -14,6 +14,7 @@ import io.kvstream.kv.CompressedKvCache;
 import io.kvstream.kv.block.CorruptBlockException;
 import io.kvstream.kv.block.EncodedBlock;
 import io.kvstream.kv.state.EncodedBlockSerializer;
+import io.kvstream.kv.state.HistoryChunks;
 import io.kvstream.kv.state.SessionMeta;
 import io.kvstream.kv.state.SessionMetaSerializer;
 import io.kvstream.model.vision.VisionConfig;
@@ -52,6 +53,7 @@ import org.apache.flink.api.common.state.ValueStateDescriptor;
 import org.apache.flink.api.common.typeutils.base.IntSerializer;
 import org.apache.flink.api.common.typeutils.base.LongSerializer;
 import org.apache.flink.api.common.typeutils.base.array.BytePrimitiveArraySerializer;
+import org.apache.flink.api.common.typeutils.base.array.IntPrimitiveArraySerializer;
 import org.apache.flink.api.common.typeutils.base.array.StringArraySerializer;
 import org.apache.flink.runtime.state.VoidNamespace;
 import org.apache.flink.runtime.state.VoidNamespaceSerializer;
@@ -67,6 +69,7 @@ import org.slf4j.LoggerFactory;
 
 import javax.annotation.Nullable;
 
+import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.file.Path;
 import java.util.ArrayDeque;
@@ -134,6 +137,7 @@ public final class SessionInferenceOperator extends AbstractStreamOperator<Respo
     private transient ListState<SessionEvent> pending;
     private transient MapState<Integer, EncodedBlock> blocks;
     private transient ValueState<SessionMeta> meta;
+    private transient MapState<Integer, int[]> history;
     private transient ValueState<ChatState> chat;
     private transient ValueState<byte[]> lastFrame;
     private transient ValueState<String[]> recentIds;
@@ -202,6 +206,8 @@ public final class SessionInferenceOperator extends AbstractStreamOperator<Respo
         blocks = getRuntimeContext().getMapState(
                 new MapStateDescriptor<>("kv-blocks", IntSerializer.INSTANCE, EncodedBlockSerializer.INSTANCE));
         meta = getRuntimeContext().getState(new ValueStateDescriptor<>("kv-meta", SessionMetaSerializer.INSTANCE));
+        history = getRuntimeContext().getMapState(new MapStateDescriptor<>(
+                "history", IntSerializer.INSTANCE, IntPrimitiveArraySerializer.INSTANCE));
         chat = getRuntimeContext().getState(new ValueStateDescriptor<>("chat", ChatStateSerializer.INSTANCE));
         lastFrame = getRuntimeContext().getState(
                 new ValueStateDescriptor<>("last-frame", BytePrimitiveArraySerializer.INSTANCE));
@@ -488,36 +494,88 @@ public final class SessionInferenceOperator extends AbstractStreamOperator<Respo
         CompressedKvCache cache = engine.newCache(cacheSpec.kv());
         if (stored == null) {
             s = new HotSession(session, cache, NO_TOKENS);
-        } else {
+            hot.put(s);
+            return s;
+        }
+        int[] ids;
+        try {
+            ids = stored.inlineHistory() != null
+                    ? stored.inlineHistory()
+                    : HistoryChunks.join(historyChunks(), stored.historyLength());
+        } catch (IOException e) {
+            s = new HotSession(session, cache, NO_TOKENS);
+            reset(session, s, "its token history could not be read (" + e.getMessage() + ")");
+            hot.put(s);
+            return s;
+        }
+        String unusable = unusableBecause(stored);
+        if (unusable == null) {
             try {
                 cache.restore(session, stored, blocks.values());
-                s = new HotSession(session, cache, stored.history());
+                s = new HotSession(session, cache, ids);
+                // State of the first format keeps its history inline: the next store moves it to chunks.
+                s.storedHistory = stored.inlineHistory() != null ? 0 : ids.length;
                 metrics.restoredSessions.inc();
+                hot.put(s);
+                return s;
             } catch (CorruptBlockException e) {
-                blocks.clear();
-                s = new HotSession(session, cache, NO_TOKENS);
-                if (prompts.hasImagePositions(stored.history())) {
-                    // Frames went in as patch embeddings, which their token ids cannot reproduce:
-                    // recomputing would answer from a different session. Start over, and say so.
-                    LOG.warn("Session {}: stored KV cache unusable ({}) and it holds video frames;"
-                            + " the session starts over empty", session, e.getMessage());
-                    meta.clear();
-                    chat.clear();
-                    lastFrame.clear();
-                    s.lost = "The session's stored KV cache could not be read (" + e.getMessage()
-                            + ") and it held video frames, which cannot be recomputed from its token history;"
-                            + " the session was reset and this event was not processed.";
-                    metrics.lostSessions.inc();
-                } else {
-                    LOG.warn("Session {}: stored KV cache unusable ({}); recomputing {} tokens from its history",
-                            session, e.getMessage(), stored.history().length);
-                    s.recompute = stored.history();
-                    metrics.recomputedSessions.inc();
-                }
+                unusable = e.getMessage();
+                cache.clear();
             }
+        }
+        blocks.clear();
+        s = new HotSession(session, cache, NO_TOKENS);
+        if (prompts.hasImagePositions(ids)) {
+            // Frames went in as patch embeddings, which their token ids cannot reproduce:
+            // recomputing would answer from a different session. Start over, and say so.
+            reset(session, s, "its stored KV cache cannot be used (" + unusable + ") and it held video frames,"
+                    + " which cannot be recomputed from its token history");
+        } else {
+            LOG.warn("Session {}: stored KV cache not used ({}); recomputing {} tokens from its history",
+                    session, unusable, ids.length);
+            s.recompute = ids;
+            metrics.recomputedSessions.inc();
         }
         hot.put(s);
         return s;
+    }
+
+    /**
+     * Why stored blocks must not be fed to this job's attention, or null: keys and values are
+     * only meaningful to the weights that computed them, and another model of the same shape
+     * would read them without any error. State written before the model was recorded is trusted
+     * as it was before.
+     */
+    @Nullable
+    private String unusableBecause(SessionMeta stored) {
+        if (!stored.model().isEmpty() && !stored.model().equals(engine.fingerprint())) {
+            return "it was computed by another model (fingerprint " + stored.model() + "; this job runs "
+                    + engine.fingerprint() + ")";
+        }
+        if (!stored.spec().equals(cacheSpec.kv().toString())) {
+            return "it was stored with --kv " + stored.spec() + " and this job runs --kv " + cacheSpec.kv();
+        }
+        return null;
+    }
+
+    /** Starts the session over, empty, and has the next event answered with why. */
+    private void reset(String session, HotSession s, String why) throws Exception {
+        LOG.warn("Session {}: {}; the session starts over empty", session, why);
+        blocks.clear();
+        meta.clear();
+        history.clear();
+        chat.clear();
+        lastFrame.clear();
+        s.lost = "The session was reset: " + why + ". This event was not processed.";
+        metrics.lostSessions.inc();
+    }
+
+    private Map<Integer, int[]> historyChunks() throws Exception {
+        Map<Integer, int[]> chunks = new HashMap<>();
+        for (Map.Entry<Integer, int[]> e : history.entries()) {
+            chunks.put(e.getKey(), e.getValue());
+        }
+        return chunks;
     }
 
     private byte[] frameBytes(VideoFrame f) {
@@ -570,6 +628,7 @@ public final class SessionInferenceOperator extends AbstractStreamOperator<Respo
         hot.remove(session);
         blocks.clear();
         meta.clear();
+        history.clear();
         chat.clear();
         lastFrame.clear();
         recentIds.clear();
@@ -756,7 +815,16 @@ public final class SessionInferenceOperator extends AbstractStreamOperator<Respo
             }
         }
         cache.markClean();
-        meta.update(cache.sessionMeta(s.history()));
+        // Only the history's last chunk and new ones: a turn writes what it adds.
+        int length = s.historyLength();
+        if (length > s.storedHistory) {
+            int[] ids = s.history();
+            for (int c = HistoryChunks.firstChanged(s.storedHistory); c < HistoryChunks.chunks(length); c++) {
+                history.put(c, HistoryChunks.chunk(ids, length, c));
+            }
+            s.storedHistory = length;
+        }
+        meta.update(cache.sessionMeta(engine.fingerprint(), length));
         metrics.storedBytesPerSession.update(cache.storedBytes());
     }
 

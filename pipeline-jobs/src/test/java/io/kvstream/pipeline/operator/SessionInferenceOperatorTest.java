@@ -4,6 +4,7 @@ import static io.kvstream.pipeline.Events.context;
 import static io.kvstream.pipeline.Events.end;
 import static io.kvstream.pipeline.Events.event;
 import static io.kvstream.pipeline.Events.frame;
+import static io.kvstream.pipeline.Events.query;
 import static io.kvstream.pipeline.Events.turn;
 import static org.assertj.core.api.Assertions.assertThat;
 
@@ -323,6 +324,41 @@ class SessionInferenceOperatorTest {
             // The end of a session clears its state.
             h.sendAndDrain(end("s", "x"));
             assertThat(h.harness.numKeyedStateEntries()).isZero();
+        }
+    }
+
+    @Test
+    void stateOfAnotherModelIsNeverFedToAttention() throws Exception {
+        byte[] rgb = new byte[16 * 16 * 3];
+        new java.util.Random(5).nextBytes(rgb);
+        OperatorSubtaskState snapshot;
+        try (Harness h = new Harness(config("kivi2"))) {
+            h.sendAndDrain(turn("t", "t1", FACT, 8), frame("v", "f0", 0, 16, 16, rgb));
+            snapshot = h.snapshot(1);
+        }
+        // The same shapes and spec, other weights: the blocks would restore without any error.
+        PipelineConfig f16 = TestModels.refmodel("refmodel-f16.gguf", "kivi2").build();
+        Map<String, FinalResponse> fresh;
+        try (Harness h = new Harness(f16)) {
+            fresh = Responses.finals(h.sendAndDrain(turn("t", "t1", FACT, 8), turn("t", "t2", QUESTION, 8)).output());
+        }
+        try (Harness h = new Harness(f16, snapshot)) {
+            List<ResponseEvent> out = h.sendAndDrain(
+                    turn("t", "t2", QUESTION, 8), query("v", "q1", "what is in frame 0?", 8)).output();
+            FinalResponse t2 = Responses.finals(out).get("t2");
+            assertThat(t2.getUsage().getCachedTokens()).as("recomputed, not restored").isZero();
+            assertThat(t2.getText()).isEqualTo(fresh.get("t2").getText());
+            assertThat(h.operator().metrics().recomputedSessions.getCount()).isEqualTo(1);
+            assertThat(h.operator().metrics().restoredSessions.getCount()).isZero();
+            ErrorEvent video = Responses.errors(out).get("q1");
+            assertThat(video.getMessage()).contains("another model", "video frames", "reset");
+            assertThat(h.operator().metrics().lostSessions.getCount()).isEqualTo(1);
+        }
+        // Under the model that wrote it, the same state restores and is used.
+        try (Harness h = new Harness(config("kivi2"), snapshot)) {
+            FinalResponse t2 = Responses.finals(h.sendAndDrain(turn("t", "t2", QUESTION, 8)).output()).get("t2");
+            assertThat(t2.getUsage().getCachedTokens()).isPositive();
+            assertThat(h.operator().metrics().restoredSessions.getCount()).isEqualTo(1);
         }
     }
 
