@@ -138,7 +138,7 @@ public final class SessionInferenceOperator extends AbstractStreamOperator<Respo
     private transient MapState<Integer, EncodedBlock> blocks;
     private transient ValueState<SessionMeta> meta;
     private transient MapState<Integer, int[]> history;
-    private transient ValueState<ChatState> chat;
+    private transient ChatStore chat;
     private transient ValueState<byte[]> lastFrame;
     private transient ValueState<String[]> recentIds;
     /** When the session's idle timer fires: the timer to delete when the next event comes. */
@@ -208,7 +208,7 @@ public final class SessionInferenceOperator extends AbstractStreamOperator<Respo
         meta = getRuntimeContext().getState(new ValueStateDescriptor<>("kv-meta", SessionMetaSerializer.INSTANCE));
         history = getRuntimeContext().getMapState(new MapStateDescriptor<>(
                 "history", IntSerializer.INSTANCE, IntPrimitiveArraySerializer.INSTANCE));
-        chat = getRuntimeContext().getState(new ValueStateDescriptor<>("chat", ChatStateSerializer.INSTANCE));
+        chat = new ChatStore(getRuntimeContext());
         lastFrame = getRuntimeContext().getState(
                 new ValueStateDescriptor<>("last-frame", BytePrimitiveArraySerializer.INSTANCE));
         recentIds = getRuntimeContext().getState(
@@ -417,7 +417,7 @@ public final class SessionInferenceOperator extends AbstractStreamOperator<Respo
                 s.lost = null;
                 return null;
             }
-            ChatState held = chat.value();
+            ChatState held = chat.load();
             if (held == null) {
                 held = ChatState.start(template.render(List.of(), false));
             }
@@ -476,7 +476,8 @@ public final class SessionInferenceOperator extends AbstractStreamOperator<Respo
                 return null;
             }
             return new SessionRequest(
-                    event, s, kind, prompt, after, rendered, frame, cached, arrivalNanos, System.nanoTime(),
+                    event, s, kind, prompt, after, held.messages().size(), rendered, frame, cached, arrivalNanos,
+                    System.nanoTime(),
                     engine.tokenizer().newStreamingDecoder(), this);
         } catch (IllegalArgumentException | ChatTemplateException e) {
             error(event, ErrorCode.INVALID_REQUEST, e.getMessage());
@@ -765,7 +766,7 @@ public final class SessionInferenceOperator extends AbstractStreamOperator<Respo
                 }
                 answer(r, reply, generated.length);
             }
-            chat.update(after);
+            chat.save(r.messagesBefore, after);
             if (r.frame != null) {
                 lastFrame.update(r.frame);
             }
