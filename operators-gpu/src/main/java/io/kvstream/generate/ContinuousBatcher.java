@@ -103,11 +103,12 @@ public final class ContinuousBatcher {
         steps.clear();
         inStep.clear();
         int budget = maxStepTokens;
+        GenerationRequest alone = firstIsolated();
         // Decode tokens first: they keep generating sequences moving at one token per step.
         // Indexed loops: this runs every step, and an iterator is not always scalar-replaced.
         for (int i = 0; i < active.size(); i++) {
             GenerationRequest r = active.get(i);
-            if (r.prefillDone() && budget > 0) {
+            if (r.prefillDone() && budget > 0 && (alone == null || r == alone)) {
                 SequenceStep step = nextStep(r);
                 step.add(r.pending());
                 budget--;
@@ -115,7 +116,7 @@ public final class ContinuousBatcher {
         }
         for (int i = 0; i < active.size(); i++) {
             GenerationRequest r = active.get(i);
-            if (!r.prefillDone() && budget > 0) {
+            if (!r.prefillDone() && budget > 0 && (alone == null || r == alone)) {
                 int n = Math.min(Math.min(prefillChunk, budget), r.prompt().length() - r.prefilled());
                 SequenceStep step = nextStep(r);
                 r.prompt().feed(step, r.prefilled(), n);
@@ -125,7 +126,20 @@ public final class ContinuousBatcher {
                 budget -= n;
             }
         }
-        backend.forward(steps);
+        try {
+            backend.forward(steps);
+        } catch (RuntimeException e) {
+            // One sequence's failure must not take the others down; which one failed is not known
+            // when several shared the step, so all of them end for their caller to retry.
+            String error = String.format(
+                    "the forward step failed (%d sequences shared it): %s", inStep.size(), e);
+            for (int i = 0; i < inStep.size(); i++) {
+                finish(inStep.get(i), FinishReason.STEP_FAILED, error);
+            }
+            active.removeIf(GenerationRequest::finished);
+            stepsRun++;
+            return true;
+        }
         stepsRun++;
         tokensRun += maxStepTokens - budget;
         int vocab = backend.config().vocabSize();
@@ -147,7 +161,12 @@ public final class ContinuousBatcher {
                 continue;
             }
             r.record(token);
-            r.listener().onToken(r, token, index);
+            try {
+                r.listener().onToken(r, token, index);
+            } catch (RuntimeException e) {
+                fail(r, "serving the token failed: " + e);
+                continue;
+            }
             if (r.generatedCount() >= r.maxNewTokens()) {
                 finish(r, FinishReason.LENGTH, null);
             } else if (r.cache().remaining() == 0) {
@@ -158,6 +177,17 @@ public final class ContinuousBatcher {
         }
         active.removeIf(GenerationRequest::finished);
         return true;
+    }
+
+    /** The first active request that runs alone, or null. */
+    @Nullable
+    private GenerationRequest firstIsolated() {
+        for (int i = 0; i < active.size(); i++) {
+            if (active.get(i).isolated()) {
+                return active.get(i);
+            }
+        }
+        return null;
     }
 
     private SequenceStep nextStep(GenerationRequest r) {

@@ -25,6 +25,7 @@ public final class GenerationRequest {
     private int historyLength;
     private int pending = -1;
     private boolean finished;
+    private boolean isolated;
 
     /**
      * @param cache the sequence's cache; the prompt is appended after what it already holds
@@ -45,6 +46,19 @@ public final class GenerationRequest {
         this.listener = listener;
         this.history = Arrays.copyOf(prompt.tokens(), prompt.length() + Math.min(maxNewTokens, 256));
         this.historyLength = prompt.length();
+    }
+
+    /**
+     * Runs this request in steps of its own, so that a failure in the forward pass is known to be
+     * its own. For requests retried after a step they shared failed.
+     */
+    public GenerationRequest isolate() {
+        this.isolated = true;
+        return this;
+    }
+
+    public boolean isolated() {
+        return isolated;
     }
 
     public String id() {

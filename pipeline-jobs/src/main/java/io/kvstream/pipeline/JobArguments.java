@@ -64,6 +64,9 @@ public final class JobArguments {
                     "requests generating at once per subtask; beyond it the operator backpressures"),
             new Option("hot-set-mb", "MB", "256", "decoded KV caches kept in memory between requests, per subtask"),
             new Option("recent-event-ids", "N", "64", "event ids remembered per session to drop producer retries"),
+            new Option("max-attempts", "N", "3",
+                    "starts an event gets before it is answered with an error and skipped: a failed shared step"
+                            + " is retried on its own, a crash of the task is counted after the restore"),
             new Option("idle-timeout", "DURATION", "30 min",
                     "a session without an event for this long is freed and told so (SessionClosed); 0 keeps"
                             + " sessions until they end"),
@@ -177,6 +180,7 @@ public final class JobArguments {
                 .maxInFlight(integer("max-in-flight"))
                 .hotSetBytes((long) integer("hot-set-mb") << 20)
                 .recentEventIds(integer("recent-event-ids"))
+                .maxAttempts(integer("max-attempts"))
                 .idleTimeout(duration("idle-timeout"))
                 .build();
     }

@@ -41,6 +41,9 @@ import java.time.Duration;
  * @param maxInFlight requests generating at once per subtask; beyond it the operator stops taking
  *     input (backpressure) until some finish
  * @param recentEventIds event ids remembered per session for deduplication
+ * @param maxAttempts starts an event gets: one whose serving failed a shared step is run again on
+ *     its own, and one that took the task down is found in state after the restore; once it used
+ *     its attempts it is answered with an error and skipped
  * @param idleTimeout a session with no event for this long is freed (its KV cache and chat state)
  *     and told so with a {@code SessionClosed}; zero keeps sessions until they end
  */
@@ -59,6 +62,7 @@ public record PipelineConfig(
         long hotSetBytes,
         int maxInFlight,
         int recentEventIds,
+        int maxAttempts,
         Duration idleTimeout)
         implements Serializable {
 
@@ -79,6 +83,7 @@ public record PipelineConfig(
         checkArgument(hotSetBytes >= 0, "hotSetBytes must not be negative, got %s", hotSetBytes);
         checkArgument(maxInFlight > 0, "maxInFlight must be positive, got %s", maxInFlight);
         checkArgument(recentEventIds > 0, "recentEventIds must be positive, got %s", recentEventIds);
+        checkArgument(maxAttempts > 0, "maxAttempts must be positive, got %s", maxAttempts);
         // Fail at build time, not in every subtask.
         CacheSpec.parse(kvSpec);
     }
@@ -99,7 +104,7 @@ public record PipelineConfig(
     public PipelineConfig withoutKafka() {
         return new PipelineConfig(
                 null, modelPath, mmprojPath, tokenizerPath, threads, device, kvSpec, maxSequences,
-                maxStepTokens, prefillChunk, maxWait, hotSetBytes, maxInFlight, recentEventIds, idleTimeout);
+                maxStepTokens, prefillChunk, maxWait, hotSetBytes, maxInFlight, recentEventIds, maxAttempts, idleTimeout);
     }
 
     public Builder toBuilder() {
@@ -117,6 +122,7 @@ public record PipelineConfig(
                 .hotSetBytes(hotSetBytes)
                 .maxInFlight(maxInFlight)
                 .recentEventIds(recentEventIds)
+                .maxAttempts(maxAttempts)
                 .idleTimeout(idleTimeout);
     }
 
@@ -140,6 +146,7 @@ public record PipelineConfig(
         private long hotSetBytes = 256L << 20;
         private int maxInFlight = 64;
         private int recentEventIds = 64;
+        private int maxAttempts = 3;
         private Duration idleTimeout = Duration.ofMinutes(30);
 
         private Builder(String modelPath) {
@@ -211,6 +218,11 @@ public record PipelineConfig(
             return this;
         }
 
+        public Builder maxAttempts(int maxAttempts) {
+            this.maxAttempts = maxAttempts;
+            return this;
+        }
+
         public Builder idleTimeout(Duration idleTimeout) {
             this.idleTimeout = idleTimeout;
             return this;
@@ -219,7 +231,7 @@ public record PipelineConfig(
         public PipelineConfig build() {
             return new PipelineConfig(
                     kafka, modelPath, mmprojPath, tokenizerPath, threads, device, kvSpec, maxSequences,
-                    maxStepTokens, prefillChunk, maxWait, hotSetBytes, maxInFlight, recentEventIds, idleTimeout);
+                    maxStepTokens, prefillChunk, maxWait, hotSetBytes, maxInFlight, recentEventIds, maxAttempts, idleTimeout);
         }
     }
 }

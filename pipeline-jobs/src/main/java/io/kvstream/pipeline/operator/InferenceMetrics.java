@@ -30,6 +30,8 @@ final class InferenceMetrics {
     /** Sessions whose stored state could not be read nor recomputed, and so were reset. */
     final Counter lostSessions;
     final Counter expiredSessions;
+    /** Events answered with an error after failing all their attempts. */
+    final Counter poisonRequests;
     final Counter duplicates;
     final Counter errors;
     private long cachedTokens;
@@ -49,6 +51,7 @@ final class InferenceMetrics {
         recomputedSessions = g.counter("sessionsRecomputed");
         lostSessions = g.counter("sessionsLost");
         expiredSessions = g.counter("sessionsExpired");
+        poisonRequests = g.counter("poisonRequests");
         duplicates = g.counter("duplicateEvents");
         errors = g.counter("errorEvents");
         g.gauge("hotSessions", hotSessions::getAsLong);

@@ -19,6 +19,7 @@ import io.kvstream.kv.state.SessionMeta;
 import io.kvstream.kv.state.SessionMetaSerializer;
 import io.kvstream.model.vision.VisionConfig;
 import io.kvstream.pipeline.PipelineConfig;
+import io.kvstream.runtime.ForwardBackend;
 import io.kvstream.pipeline.model.ModelFiles;
 import io.kvstream.pipeline.model.SlotThreads;
 import io.kvstream.schema.CloseReason;
@@ -79,6 +80,7 @@ import java.util.HashMap;
 import java.util.Iterator;
 import java.util.List;
 import java.util.Map;
+import java.util.function.UnaryOperator;
 
 /**
  * Serves the sessions of one subtask: events of a session strictly in order, one request in
@@ -121,6 +123,10 @@ public final class SessionInferenceOperator extends AbstractStreamOperator<Respo
 
     private static final int[] NO_TOKENS = new int[0];
 
+    /** Wraps the forward backend: tests inject failures with it. */
+    @VisibleForTesting
+    static volatile UnaryOperator<ForwardBackend> backendDecorator = UnaryOperator.identity();
+
     private final PipelineConfig config;
     private final transient MailboxExecutor mailbox;
 
@@ -141,6 +147,13 @@ public final class SessionInferenceOperator extends AbstractStreamOperator<Respo
     private transient ChatStore chat;
     private transient ValueState<byte[]> lastFrame;
     private transient ValueState<String[]> recentIds;
+    /**
+     * Starts of the session's head event so far, counted before it runs: a request that takes
+     * the task down is found here after the restore, and skipped once it used its attempts.
+     */
+    private transient ValueState<Integer> attempts;
+    /** Sessions whose head event runs in steps of its own: a step it shared failed. */
+    private transient java.util.Set<String> isolating;
     /** When the session's idle timer fires: the timer to delete when the next event comes. */
     private transient ValueState<Long> idleDeadline;
     private transient InternalTimerService<VoidNamespace> idleTimers;
@@ -154,6 +167,13 @@ public final class SessionInferenceOperator extends AbstractStreamOperator<Respo
      * finish, so a restore does not put every session in flight (and in memory) at once.
      */
     private transient ArrayDeque<String> resuming;
+    /**
+     * Sessions restored with a head event that had started before: it may be what took the task
+     * down. They run one at a time, each in steps of its own, so that a request which crashes the
+     * task again uses up its own attempts and no one else's.
+     */
+    private transient java.util.LinkedHashSet<String> suspects;
+    @Nullable private transient String suspectRunning;
     /** The most requests in flight at once since open, for tests. */
     private transient int mostInFlight;
     /** Arrival times of events waiting behind another request of their session. */
@@ -193,12 +213,14 @@ public final class SessionInferenceOperator extends AbstractStreamOperator<Respo
         prompts = engine.prompts(cacheSpec.dropThreshold());
         stopTokens = engine.stopTokens();
         batcher = new ContinuousBatcher(
-                engine.backend(), config.maxSequences(), config.maxStepTokens(), config.prefillChunk());
+                backendDecorator.apply(engine.backend()), config.maxSequences(), config.maxStepTokens(),
+                config.prefillChunk());
         hot = new HotSessions(config.hotSetBytes());
         inFlight = new HashMap<>();
         finished = new ArrayDeque<>();
         arrivals = new HashMap<>();
         resuming = new ArrayDeque<>();
+        suspects = new java.util.LinkedHashSet<>();
         idleSinceNanos = -1;
 
         pendingDescriptor = new ListStateDescriptor<>("pending", SingleObjectTypeInfo.forRecord(SessionEvent.class));
@@ -213,6 +235,8 @@ public final class SessionInferenceOperator extends AbstractStreamOperator<Respo
                 new ValueStateDescriptor<>("last-frame", BytePrimitiveArraySerializer.INSTANCE));
         recentIds = getRuntimeContext().getState(
                 new ValueStateDescriptor<>("recent-ids", StringArraySerializer.INSTANCE));
+        attempts = getRuntimeContext().getState(new ValueStateDescriptor<>("attempts", IntSerializer.INSTANCE));
+        isolating = new java.util.HashSet<>();
         idleDeadline = getRuntimeContext().getState(
                 new ValueStateDescriptor<>("idle-deadline", LongSerializer.INSTANCE));
         idleTimers = getInternalTimerService("idle-sessions", VoidNamespaceSerializer.INSTANCE, this);
@@ -237,12 +261,27 @@ public final class SessionInferenceOperator extends AbstractStreamOperator<Respo
         if (!sessions.isEmpty()) {
             LOG.info("Resuming {} sessions with events pending from the restored state", sessions.size());
         }
-        resuming.addAll(sessions);
+        for (String session : sessions) {
+            setCurrentKey(session);
+            if (attempts.value() != null) {
+                suspects.add(session);
+            } else {
+                resuming.add(session);
+            }
+        }
         resumeWaiting();
     }
 
-    /** Starts restored sessions while there is room in flight. */
+    /** Starts restored sessions while there is room in flight, suspects one at a time. */
     private void resumeWaiting() throws Exception {
+        if (suspectRunning == null && !suspects.isEmpty() && inFlight.size() < config.maxInFlight()) {
+            String session = suspects.iterator().next();
+            suspects.remove(session);
+            setCurrentKey(session);
+            isolating.add(session);
+            startNext(session);
+            suspectRunning = inFlight.containsKey(session) ? session : null;
+        }
         while (inFlight.size() < config.maxInFlight() && !resuming.isEmpty()) {
             String session = resuming.poll();
             setCurrentKey(session);
@@ -284,7 +323,7 @@ public final class SessionInferenceOperator extends AbstractStreamOperator<Respo
         pending.add(event);
         arrivals.put(event.getEventId(), System.nanoTime());
         touch();
-        if (inFlight.containsKey(session)) {
+        if (inFlight.containsKey(session) || suspects.contains(session)) {
             return;
         }
         if (inFlight.size() >= config.maxInFlight()) {
@@ -374,15 +413,28 @@ public final class SessionInferenceOperator extends AbstractStreamOperator<Respo
             }
             SessionEvent head = it.next();
             Long arrived = arrivals.remove(head.getEventId());
+            int tries = attempts.value() == null ? 0 : attempts.value();
+            if (tries >= config.maxAttempts()) {
+                // It ran this often and never finished: it took the task down each time.
+                metrics.poisonRequests.inc();
+                error(head, ErrorCode.INTERNAL, String.format(
+                        "Serving this event failed %d times (the task failed or its steps did); skipped", tries));
+                removeHead();
+                continue;
+            }
             SessionRequest request = prepare(session, head, arrived != null ? arrived : System.nanoTime());
             if (request == null) {
                 removeHead();
                 continue;
             }
+            attempts.update(tries + 1);
             int maxNew = request.kind == SessionRequest.Kind.REPLY ? maxNewTokens(head) : 0;
             GenerationRequest generation = new GenerationRequest(
                     head.getEventId(), request.prompt, request.session.cache, maxNew, stopTokens,
                     sampling(head), request);
+            if (isolating.contains(session)) {
+                generation.isolate();
+            }
             request.generation = generation;
             inFlight.put(session, request);
             mostInFlight = Math.max(mostInFlight, inFlight.size());
@@ -481,6 +533,12 @@ public final class SessionInferenceOperator extends AbstractStreamOperator<Respo
                     engine.tokenizer().newStreamingDecoder(), this);
         } catch (IllegalArgumentException | ChatTemplateException e) {
             error(event, ErrorCode.INVALID_REQUEST, e.getMessage());
+            return null;
+        } catch (RuntimeException e) {
+            // A fault of ours, not of the event's: this event fails, the session and the others go on.
+            LOG.error("Event {} of session {}: preparing it failed", event.getEventId(), session, e);
+            hot.remove(session);
+            error(event, ErrorCode.INTERNAL, "Preparing this event failed: " + e);
             return null;
         }
     }
@@ -642,6 +700,8 @@ public final class SessionInferenceOperator extends AbstractStreamOperator<Respo
     }
 
     private void removeHead() throws Exception {
+        attempts.clear();
+        isolating.remove((String) getCurrentKey());
         List<SessionEvent> rest = new ArrayList<>();
         Iterator<SessionEvent> it = pending.get().iterator();
         if (it.hasNext()) {
@@ -745,38 +805,74 @@ public final class SessionInferenceOperator extends AbstractStreamOperator<Respo
         String session = r.sessionId();
         setCurrentKey(session);
         inFlight.remove(session);
-        HotSession s = r.session;
-        if (r.reason == FinishReason.ERROR) {
-            // The batcher rejects a request before feeding anything: the session is as it was.
-            // Prompts that do not fit are refused before they reach the batcher (prepare).
+        if (r.reason == FinishReason.STEP_FAILED || r.reason == FinishReason.ERROR) {
+            // Its cache may hold part of what it fed: the session goes back to what it stored.
+            hot.remove(session);
+            if (retried(r)) {
+                resumeWaiting();
+                return;
+            }
             error(r.event, ErrorCode.INTERNAL, r.error != null ? r.error : "request failed");
         } else {
-            int[] generated = r.generation.generated();
-            int held = s.cache.tokens() - r.tokensBefore - r.prompt.length();
-            s.append(r.prompt.tokens(), 0, r.prompt.length());
-            s.append(generated, 0, held);
-            s.recompute = null;
-            ChatState after = r.chatAfter;
-            if (r.kind == SessionRequest.Kind.REPLY) {
-                String reply = engine.tokenizer().decode(generated);
-                after = replied(r, generated, held, reply);
-                String rest = r.decoder.flush();
-                if (!rest.isEmpty()) {
-                    emit(r.event, new TokenDelta(r.deltas++, rest, List.of()));
-                }
-                answer(r, reply, generated.length);
+            try {
+                finished(r);
+            } catch (RuntimeException e) {
+                LOG.error("Event {} of session {}: storing or answering it failed", r.event.getEventId(), session, e);
+                // What was stored of it is checked at the session's next restore.
+                hot.remove(session);
+                error(r.event, ErrorCode.INTERNAL, "Storing or answering this event failed: " + e);
             }
-            chat.save(r.messagesBefore, after);
-            if (r.frame != null) {
-                lastFrame.update(r.frame);
-            }
-            store(s);
+        }
+        if (session.equals(suspectRunning)) {
+            suspectRunning = null;
         }
         removeHead();
-        hot.update(s);
         startNext(session);
         resumeWaiting();
         hot.evict(inFlight.keySet());
+    }
+
+    /**
+     * Runs a request again whose shared step failed, in steps of its own, so that a second
+     * failure is known to be its own; false once it used its attempts, or for other failures.
+     */
+    private boolean retried(SessionRequest r) throws Exception {
+        String session = r.sessionId();
+        int tries = attempts.value() == null ? 0 : attempts.value();
+        if (r.reason != FinishReason.STEP_FAILED || tries >= config.maxAttempts()) {
+            return false;
+        }
+        LOG.warn("Event {} of session {}: {}; running it again on its own (attempt {} of {})",
+                r.event.getEventId(), session, r.error, tries + 1, config.maxAttempts());
+        isolating.add(session);
+        startNext(session);
+        return true;
+    }
+
+    /** Stores what a finished request changed and answers it. */
+    private void finished(SessionRequest r) throws Exception {
+        HotSession s = r.session;
+        int[] generated = r.generation.generated();
+        int held = s.cache.tokens() - r.tokensBefore - r.prompt.length();
+        s.append(r.prompt.tokens(), 0, r.prompt.length());
+        s.append(generated, 0, held);
+        s.recompute = null;
+        ChatState after = r.chatAfter;
+        if (r.kind == SessionRequest.Kind.REPLY) {
+            String reply = engine.tokenizer().decode(generated);
+            after = replied(r, generated, held, reply);
+            String rest = r.decoder.flush();
+            if (!rest.isEmpty()) {
+                emit(r.event, new TokenDelta(r.deltas++, rest, List.of()));
+            }
+            answer(r, reply, generated.length);
+        }
+        chat.save(r.messagesBefore, after);
+        if (r.frame != null) {
+            lastFrame.update(r.frame);
+        }
+        store(s);
+        hot.update(s);
     }
 
     /**

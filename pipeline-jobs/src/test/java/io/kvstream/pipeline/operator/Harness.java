@@ -72,7 +72,8 @@ final class Harness implements AutoCloseable {
         return this;
     }
 
-    private boolean runMail() throws Exception {
+    /** Runs one mail; false when there was none. */
+    boolean runMail() throws Exception {
         Optional<Mail> mail = harness.getTaskMailbox().tryTake(TaskMailbox.MIN_PRIORITY);
         if (mail.isEmpty()) {
             return false;
