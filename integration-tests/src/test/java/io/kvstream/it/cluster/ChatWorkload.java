@@ -1,0 +1,104 @@
+package io.kvstream.it.cluster;
+
+import io.kvstream.connect.KvstreamKafkaConfig;
+import io.kvstream.connect.client.SessionEventProducer;
+import io.kvstream.schema.Sampling;
+import io.kvstream.schema.SessionEvent;
+import io.kvstream.schema.UserTurn;
+
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.TimeUnit;
+
+/**
+ * The cluster test's chat sessions: {@code sessions} conversations of {@code turns} user turns,
+ * each turn sampled (temperature above 0) with a seed of its own, so that the tokens depend on
+ * the seed, the whole context of the session and nothing else. The same workload sent to two
+ * jobs must give the same answers turn by turn, whatever happened to the job in between.
+ */
+public final class ChatWorkload {
+
+    private static final String[] TOPICS = {
+            "the sea", "mountains", "a red bicycle", "coffee", "the moon", "old books", "rain",
+            "a small dog", "trains", "music", "gardens", "winter"};
+
+    private final int sessions;
+    private final int maxNewTokens;
+
+    public ChatWorkload(int sessions, int maxNewTokens) {
+        this.sessions = sessions;
+        this.maxNewTokens = maxNewTokens;
+    }
+
+    public int sessions() {
+        return sessions;
+    }
+
+    public static String sessionId(int session) {
+        return String.format("chat-%02d", session);
+    }
+
+    /** The user's text of a turn (1-based) of a session. */
+    static String text(int session, int turn) {
+        String topic = TOPICS[(session * 7 + turn * 3) % TOPICS.length];
+        return switch (turn % 3) {
+            case 1 -> "Hello, I am user " + session + ". Tell me something about " + topic + ".";
+            case 2 -> "Why do you say that about " + topic + "?";
+            default -> "Now say it again in other words, and mention " + topic + ".";
+        };
+    }
+
+    /** Seeded sampling, different for every session and turn. */
+    static Sampling sampling(int session, int turn) {
+        return Sampling.newBuilder()
+                .setTemperature(0.8f)
+                .setTopK(40)
+                .setTopP(0.95f)
+                .setSeed(1_000L * session + turn)
+                .build();
+    }
+
+    /**
+     * Sends turn {@code turn} of every session and waits until the broker has them all; returns
+     * event id by session index.
+     */
+    public List<String> sendTurn(KvstreamKafkaConfig kafka, int turn) throws Exception {
+        List<String> ids = new ArrayList<>();
+        try (SessionEventProducer producer = SessionEventProducer.create(kafka)) {
+            List<java.util.concurrent.CompletableFuture<?>> sent = new ArrayList<>();
+            for (int s = 0; s < sessions; s++) {
+                UserTurn payload = UserTurn.newBuilder()
+                        .setText(text(s, turn))
+                        .setMaxNewTokens(maxNewTokens)
+                        .setSampling(sampling(s, turn))
+                        .build();
+                SessionEvent event = SessionEventProducer.newEvent(sessionId(s), payload);
+                sent.add(producer.send(event));
+                ids.add(event.getEventId());
+            }
+            producer.flush();
+            for (var f : sent) {
+                f.get(60, TimeUnit.SECONDS);
+            }
+        }
+        return ids;
+    }
+
+    /** Keys of the answers to compare across runs. */
+    public static String key(int session, int turn) {
+        return sessionId(session) + "/turn-" + turn;
+    }
+
+    /** What must be equal between two runs: text, tokens generated, why it stopped. */
+    public record Answer(String text, int generatedTokens, String finishReason, int cachedTokens) {
+        public String comparable() {
+            return finishReason + "/" + generatedTokens + ": " + text;
+        }
+    }
+
+    /** Collected answers by {@link #key}. */
+    public static final class Answers {
+        public final Map<String, Answer> byKey = new java.util.TreeMap<>();
+    }
+}
