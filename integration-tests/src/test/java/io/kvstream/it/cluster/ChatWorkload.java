@@ -39,9 +39,23 @@ public final class ChatWorkload {
         return String.format("chat-%02d", session);
     }
 
-    /** The user's text of a turn (1-based) of a session. */
+    /**
+     * The user's text of a turn (1-based) of a session. Turn 2 is long (a few hundred tokens): the
+     * reference model answers in a few tokens, so it is the prefill of turn 2 that keeps the job
+     * busy long enough for the failover test to kill a TaskManager in the middle of the turn,
+     * with some sessions generating, some prefilling and some waiting.
+     */
     static String text(int session, int turn) {
         String topic = TOPICS[(session * 7 + turn * 3) % TOPICS.length];
+        if (turn == LONG_TURN) {
+            StringBuilder sb = new StringBuilder("Remember this diary of user " + session + ".");
+            for (int day = 1; day <= 24; day++) {
+                sb.append(" On day ").append(day).append(" I walked past ")
+                        .append(TOPICS[(session + day) % TOPICS.length]).append(" and counted ")
+                        .append((session * 31 + day * 17) % 97).append(" stones.");
+            }
+            return sb.append(" What did I see on day 3?").toString();
+        }
         return switch (turn % 3) {
             case 1 -> "Hello, I am user " + session + ". Tell me something about " + topic + ".";
             case 2 -> "Why do you say that about " + topic + "?";
@@ -49,12 +63,15 @@ public final class ChatWorkload {
         };
     }
 
+    /** The turn with a long user message. */
+    static final int LONG_TURN = 2;
+
     /** Seeded sampling, different for every session and turn. */
     static Sampling sampling(int session, int turn) {
         return Sampling.newBuilder()
-                .setTemperature(0.8f)
-                .setTopK(40)
-                .setTopP(0.95f)
+                .setTemperature(1.2f)
+                .setTopK(0)
+                .setTopP(1.0f)
                 .setSeed(1_000L * session + turn)
                 .build();
     }

@@ -58,7 +58,7 @@ public final class KafkaBrokerProcess implements AutoCloseable {
                 "") , java.nio.charset.StandardCharsets.UTF_8);
         Path log4j = dir.resolve("log4j2.properties");
         Files.writeString(log4j, String.join("\n",
-                "rootLogger.level=INFO",
+                "rootLogger.level=WARN",
                 "rootLogger.appenderRef.console.ref=console",
                 "appender.console.type=Console",
                 "appender.console.name=console",
