@@ -18,6 +18,8 @@ mvn_flags=${MVN_FLAGS--o}
 cd "$root"
 
 ./mvnw -B -ntp $mvn_flags -q -pl operators-gpu -am install -DskipTests
+# The commands (eval, generate, bench, synth) live with the kvstream command in pipeline-jobs.
+./mvnw -B -ntp $mvn_flags -q -pl pipeline-jobs compile
 rm -rf "$out"
 mkdir -p "$out/lib" "$out/models" "$out/tmp"
 ./mvnw -B -ntp $mvn_flags -q -pl operators-gpu dependency:copy-dependencies \
@@ -27,6 +29,11 @@ for unused in byte-buddy commons-compress commons-net checker-qual kryo reflecta
     rm -f "$out"/lib/"$unused"-*.jar
 done
 cp operators-gpu/target/kvstream-operators-gpu-*-SNAPSHOT.jar operators-gpu/target/kvstream-operators-gpu-*-tests.jar "$out/lib/"
+# The commands' packages only (not the pipeline, which needs Flink's runtime), and picocli for them.
+jar cf "$out/lib/kvstream-tools.jar" -C pipeline-jobs/target/classes io/kvstream/cli \
+    -C pipeline-jobs/target/classes io/kvstream/eval -C pipeline-jobs/target/classes io/kvstream/model/synth
+picocli=$(sed -n 's:.*<picocli.version>\(.*\)</picocli.version>.*:\1:p' pom.xml)
+cp "$HOME/.m2/repository/info/picocli/picocli/$picocli/picocli-$picocli.jar" "$out/lib/"
 
 # JCuda's natives jar holds four libraries (25 MB unpacked); the backend loads only the driver API's.
 natives=$(ls "$out"/lib/jcuda-natives-*-linux-x86_64.jar)

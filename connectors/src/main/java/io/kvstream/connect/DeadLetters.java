@@ -16,19 +16,25 @@ public final class DeadLetters {
 
     /** The record byte for byte, where it came from and why it failed. */
     public static DeadLetter of(ConsumerRecord<byte[], byte[]> record, Throwable error) {
+        return of(record, describe(error));
+    }
+
+    /** The record byte for byte, where it came from and why it cannot be served. */
+    public static DeadLetter of(ConsumerRecord<byte[], byte[]> record, String error) {
+        String cut = error.length() <= MAX_ERROR_CHARS ? error : error.substring(0, MAX_ERROR_CHARS) + "...";
         return DeadLetter.newBuilder()
                 .setTopic(record.topic())
                 .setPartition(record.partition())
                 .setOffset(record.offset())
                 .setKey(record.key() == null ? null : ByteBuffer.wrap(record.key()))
                 .setValue(record.value() == null ? null : ByteBuffer.wrap(record.value()))
-                .setError(describe(error))
+                .setError(cut)
                 .setTimestampMs(record.timestamp())
                 .setFailedAtMs(System.currentTimeMillis())
                 .build();
     }
 
-    static String describe(Throwable error) {
+    public static String describe(Throwable error) {
         String text = error.getClass().getSimpleName() + ": " + error.getMessage();
         return text.length() <= MAX_ERROR_CHARS ? text : text.substring(0, MAX_ERROR_CHARS) + "...";
     }

@@ -40,7 +40,7 @@ public final class KvstreamKafka {
                 .setGroupId(config.groupId())
                 .setClientIdPrefix(config.groupId())
                 .setStartingOffsets(startingOffsets(config.startingOffsets()))
-                .setDeserializer(new DecodingKafkaDeserializer<>(SessionEvent.class));
+                .setDeserializer(new DecodingKafkaDeserializer<>(SessionEvent.class, new SessionEventCheck()));
     }
 
     // OffsetResetStrategy is deprecated in kafka-clients 4, but it is what the Flink connector takes.

@@ -1,6 +1,6 @@
 package io.kvstream.it;
 
-import io.kvstream.cli.CacheSpec;
+import io.kvstream.kv.CacheSpec;
 import io.kvstream.client.EvalEvents;
 import io.kvstream.client.Replay;
 import io.kvstream.connect.KvstreamKafkaConfig;

@@ -1,12 +1,12 @@
 package io.kvstream.generate;
 
-import io.kvstream.eval.EvalSample;
 import io.kvstream.kv.CompressedKvCache;
 import io.kvstream.kv.KvCache;
 import io.kvstream.kv.KvSpec;
 import io.kvstream.kv.block.EncodedBlock;
 import io.kvstream.sampling.SamplingParams;
 import io.kvstream.testing.RefModel;
+import io.kvstream.testing.SegmentPrompts;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
@@ -59,22 +59,7 @@ class ContinuousBatcherTest {
     }
 
     private static List<Prompt> prompts(int n) throws Exception {
-        List<Prompt> prompts = new ArrayList<>();
-        PromptBuilder builder = engine.prompts(0f);
-        for (EvalSample s : EvalSample.read(RefModel.file("eval-shared.jsonl")).subList(0, n)) {
-            Prompt p = new Prompt();
-            byte[] previous = null;
-            for (EvalSample.Segment seg : s.segments()) {
-                if (seg.isFrame()) {
-                    builder.appendFrame(p, seg.frame(), seg.rgb(), previous);
-                    previous = seg.rgb();
-                } else {
-                    builder.appendText(p, seg.text());
-                }
-            }
-            prompts.add(p);
-        }
-        return prompts;
+        return SegmentPrompts.firstOf(engine.prompts(0f), RefModel.file("eval-shared.jsonl"), n);
     }
 
     @Test

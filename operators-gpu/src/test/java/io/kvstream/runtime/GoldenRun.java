@@ -1,20 +1,18 @@
 package io.kvstream.runtime;
 
-import com.fasterxml.jackson.databind.JsonNode;
 import io.kvstream.generate.ContinuousBatcher;
 import io.kvstream.generate.Engine;
 import io.kvstream.generate.FinishReason;
 import io.kvstream.generate.GenerationRequest;
 import io.kvstream.generate.Prompt;
-import io.kvstream.generate.PromptBuilder;
 import io.kvstream.generate.TokenListener;
 import io.kvstream.kv.KvCache;
 import io.kvstream.sampling.SamplingParams;
+import io.kvstream.testing.SegmentPrompts;
 
 import javax.annotation.Nullable;
 
 import java.util.ArrayList;
-import java.util.Base64;
 import java.util.List;
 import java.util.Map;
 
@@ -29,17 +27,7 @@ final class GoldenRun {
         if (g.segments() == null || !g.hasFrames()) {
             return prompt.add(g.ids());
         }
-        PromptBuilder builder = engine.prompts(0f);
-        for (JsonNode s : g.segments()) {
-            if (s.has("frame")) {
-                builder.appendFrame(
-                        prompt, s.get("frame").asInt(),
-                        Base64.getDecoder().decode(s.get("rgb").asText()), null);
-            } else {
-                builder.appendText(prompt, s.get("text").asText());
-            }
-        }
-        return prompt;
+        return SegmentPrompts.of(engine.prompts(0f), g.segments());
     }
 
     /** Logits at every position of the prompt, {@code [position][vocab]}. */

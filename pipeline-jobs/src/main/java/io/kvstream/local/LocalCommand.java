@@ -1,7 +1,8 @@
 package io.kvstream.local;
 
 import com.fasterxml.jackson.databind.node.ObjectNode;
-import io.kvstream.cli.CacheSpec;
+import io.kvstream.connect.KvstreamKafkaConfig;
+import io.kvstream.kv.CacheSpec;
 import io.kvstream.cli.ModelOptions;
 import io.kvstream.client.ChatCommand;
 import io.kvstream.client.ChatLoop;
@@ -24,7 +25,9 @@ import java.time.Duration;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
+import java.util.Locale;
 import java.util.concurrent.Callable;
+import java.util.concurrent.CountDownLatch;
 
 /**
  * {@code kvstream local}: the whole pipeline in this JVM ({@link LocalStack}), then an
@@ -65,6 +68,11 @@ public final class LocalCommand implements Callable<Integer> {
 
     @Option(names = "--max-new", paramLabel = "N", description = "most tokens per chat reply (default: ${DEFAULT-VALUE})")
     int maxNew = 64;
+
+    @Option(names = "--serve",
+            description = "serve your own producers and consumers: print the bootstrap address and 'ready', then run"
+                    + " until interrupted (Ctrl-C)")
+    boolean serve;
 
     @Option(names = "--demo", description = "run a scripted chat and a video session instead of the interactive chat")
     boolean demo;
@@ -128,6 +136,9 @@ public final class LocalCommand implements Callable<Integer> {
                         });
             }
             warmUp(stack);
+            if (serve) {
+                return serve(stack);
+            }
             if (demo) {
                 int wrong = new LocalDemo(stack.kafkaConfig(), System.out, Duration.ofMinutes(5)).run();
                 System.out.println(wrong == 0 ? "demo: every answer as expected" : "demo: " + wrong + " answers differ from the expected ones");
@@ -138,6 +149,17 @@ public final class LocalCommand implements Callable<Integer> {
             }
             return 0;
         }
+    }
+
+    /** Serves until the process is interrupted; the shutdown hook takes the stack down. */
+    private static int serve(LocalStack stack) throws InterruptedException {
+        KvstreamKafkaConfig kafka = stack.kafkaConfig();
+        System.out.printf("kvstream local: ready: bootstrap %s, events to %s, responses on %s, dead letters on %s;"
+                        + " Ctrl-C stops%n",
+                stack.bootstrapServers(), kafka.eventsTopic(), kafka.responsesTopic(), kafka.deadLettersTopic());
+        System.out.flush();
+        new CountDownLatch(1).await();
+        return 0;
     }
 
     /**
@@ -212,6 +234,7 @@ public final class LocalCommand implements Callable<Integer> {
                 .mmprojPath(mmproj == null ? null : mmproj.toAbsolutePath().toString())
                 .tokenizerPath(tokenizer == null ? null : tokenizer.toAbsolutePath().toString())
                 .threads(modelOptions.threads())
+                .device(modelOptions.device().name().toLowerCase(Locale.ROOT))
                 .kvSpec(kv)
                 .maxSequences(sequences)
                 .maxInFlight(Math.max(64, sequences))

@@ -3,8 +3,9 @@ package io.kvstream.pipeline;
 import static org.apache.flink.util.Preconditions.checkArgument;
 import static org.apache.flink.util.Preconditions.checkNotNull;
 
-import io.kvstream.cli.CacheSpec;
+import io.kvstream.kv.CacheSpec;
 import io.kvstream.connect.KvstreamKafkaConfig;
+import io.kvstream.runtime.Device;
 
 import javax.annotation.Nullable;
 
@@ -25,7 +26,10 @@ import java.time.Duration;
  * @param modelPath GGUF file or Hugging Face checkpoint folder
  * @param mmprojPath vision projector GGUF; null for text-only sessions
  * @param tokenizerPath a {@code tokenizer.json} overriding the model's own; usually null
- * @param threads CPU threads of the forward pass, per subtask
+ * @param threads CPU threads of the forward pass, per subtask; 0 for the TaskManager's cores
+ *     divided by its slots, so that subtasks sharing a TaskManager do not fight over cores
+ * @param device where the forward pass runs: {@code cpu}, {@code cuda} or {@code auto} (CUDA
+ *     when a device is usable, else the CPU, saying why in the log)
  * @param kvSpec the {@code --kv} spec of every session's cache, e.g. {@code
  *     kivi2+window:sink=4,recent=256+dtd:threshold=8}
  * @param maxSequences sequences one batched step carries at most
@@ -44,6 +48,7 @@ public record PipelineConfig(
         @Nullable String mmprojPath,
         @Nullable String tokenizerPath,
         int threads,
+        String device,
         String kvSpec,
         int maxSequences,
         int maxStepTokens,
@@ -58,7 +63,9 @@ public record PipelineConfig(
         checkNotNull(modelPath, "modelPath");
         checkNotNull(kvSpec, "kvSpec");
         checkNotNull(maxWait, "maxWait");
-        checkArgument(threads > 0, "threads must be positive, got %s", threads);
+        checkNotNull(device, "device");
+        checkArgument(threads >= 0, "threads must not be negative (0: cores per slot), got %s", threads);
+        Device.parse(device);
         checkArgument(
                 maxSequences > 0 && maxStepTokens > 0 && prefillChunk > 0,
                 "batch limits must be positive: sequences=%s stepTokens=%s chunk=%s",
@@ -79,10 +86,14 @@ public record PipelineConfig(
         return CacheSpec.parse(kvSpec);
     }
 
+    public Device parsedDevice() {
+        return Device.parse(device);
+    }
+
     /** This config without the Kafka settings, which do not serialize. */
     public PipelineConfig withoutKafka() {
         return new PipelineConfig(
-                null, modelPath, mmprojPath, tokenizerPath, threads, kvSpec, maxSequences,
+                null, modelPath, mmprojPath, tokenizerPath, threads, device, kvSpec, maxSequences,
                 maxStepTokens, prefillChunk, maxWait, hotSetBytes, maxInFlight, recentEventIds);
     }
 
@@ -92,6 +103,7 @@ public record PipelineConfig(
                 .mmprojPath(mmprojPath)
                 .tokenizerPath(tokenizerPath)
                 .threads(threads)
+                .device(device)
                 .kvSpec(kvSpec)
                 .maxSequences(maxSequences)
                 .maxStepTokens(maxStepTokens)
@@ -102,13 +114,17 @@ public record PipelineConfig(
                 .recentEventIds(recentEventIds);
     }
 
-    /** Defaults: full cache, 16 sequences, 512 tokens a step, chunks of 128, 256 MiB hot set. */
+    /**
+     * Defaults: full cache, 16 sequences, 512 tokens a step, chunks of 128, 256 MiB hot set, the
+     * TaskManager's cores divided by its slots, the device chosen automatically.
+     */
     public static final class Builder {
         @Nullable private KvstreamKafkaConfig kafka;
         private final String modelPath;
         @Nullable private String mmprojPath;
         @Nullable private String tokenizerPath;
-        private int threads = Math.max(1, Runtime.getRuntime().availableProcessors());
+        private int threads = 0;
+        private String device = "auto";
         private String kvSpec = "full";
         private int maxSequences = 16;
         private int maxStepTokens = 512;
@@ -139,6 +155,11 @@ public record PipelineConfig(
 
         public Builder threads(int threads) {
             this.threads = threads;
+            return this;
+        }
+
+        public Builder device(String device) {
+            this.device = device;
             return this;
         }
 
@@ -184,7 +205,7 @@ public record PipelineConfig(
 
         public PipelineConfig build() {
             return new PipelineConfig(
-                    kafka, modelPath, mmprojPath, tokenizerPath, threads, kvSpec, maxSequences,
+                    kafka, modelPath, mmprojPath, tokenizerPath, threads, device, kvSpec, maxSequences,
                     maxStepTokens, prefillChunk, maxWait, hotSetBytes, maxInFlight, recentEventIds);
         }
     }

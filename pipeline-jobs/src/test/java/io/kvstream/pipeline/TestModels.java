@@ -13,6 +13,7 @@ public final class TestModels {
         return PipelineConfig.builder(RefModel.file("refmodel-q8_0.gguf").toString())
                 .mmprojPath(RefModel.file("refmodel-mmproj-f16.gguf").toString())
                 .threads(2)
+                .device("cpu")
                 .kvSpec(kvSpec)
                 .maxSequences(8)
                 .maxStepTokens(256)

@@ -37,12 +37,19 @@ public final class DecodingKafkaDeserializer<T extends SpecificRecord>
     private static final long LOG_EVERY = 1000;
 
     private final Class<T> valueType;
+    private final RecordCheck<T> check;
     private transient SingleObjectCodec<T> codec;
     private transient Counter decoded;
     private transient Counter deadLetters;
 
     public DecodingKafkaDeserializer(Class<T> valueType) {
+        this(valueType, RecordCheck.none());
+    }
+
+    /** @param check what a decoded record must also satisfy; one that fails becomes a dead letter */
+    public DecodingKafkaDeserializer(Class<T> valueType, RecordCheck<T> check) {
         this.valueType = checkNotNull(valueType);
+        this.check = checkNotNull(check);
     }
 
     @Override
@@ -64,22 +71,25 @@ public final class DecodingKafkaDeserializer<T extends SpecificRecord>
         try {
             value = codec.decode(record.value());
         } catch (MessageDecodingException e) {
-            deadLetters.inc();
-            long count = deadLetters.getCount();
-            if (count <= LOG_FIRST || count % LOG_EVERY == 0) {
-                LOG.warn(
-                        "Dead letter #{} at {}-{}@{}: {}",
-                        count,
-                        record.topic(),
-                        record.partition(),
-                        record.offset(),
-                        e.getMessage());
-            }
-            out.collect(Decoded.failed(DeadLetters.of(record, e)));
+            deadLetter(record, DeadLetters.describe(e), out);
+            return;
+        }
+        String problem = check.problem(record.key(), value);
+        if (problem != null) {
+            deadLetter(record, "InvalidRecord: " + problem, out);
             return;
         }
         decoded.inc();
         out.collect(Decoded.of(value));
+    }
+
+    private void deadLetter(ConsumerRecord<byte[], byte[]> record, String error, Collector<Decoded<T>> out) {
+        deadLetters.inc();
+        long count = deadLetters.getCount();
+        if (count <= LOG_FIRST || count % LOG_EVERY == 0) {
+            LOG.warn("Dead letter #{} at {}-{}@{}: {}", count, record.topic(), record.partition(), record.offset(), error);
+        }
+        out.collect(Decoded.failed(DeadLetters.of(record, error)));
     }
 
     @Override

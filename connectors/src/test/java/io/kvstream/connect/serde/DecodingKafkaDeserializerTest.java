@@ -1,6 +1,7 @@
 package io.kvstream.connect.serde;
 
 import io.kvstream.connect.Decoded;
+import io.kvstream.connect.SessionEventCheck;
 import io.kvstream.schema.DeadLetter;
 import io.kvstream.schema.SessionEvent;
 import io.kvstream.schema.UserTurn;
@@ -101,5 +102,37 @@ class DecodingKafkaDeserializerTest {
     @Test
     void producesDecodedTypeInformation() {
         assertThat(deserializer.getProducedType()).isEqualTo(DecodedTypeInfo.forValues(SessionEvent.class));
+    }
+
+    @Test
+    void eventsWithoutASessionOrKeyedByAnotherBecomeDeadLettersNamingWhy() throws Exception {
+        DecodingKafkaDeserializer<SessionEvent> checked =
+                new DecodingKafkaDeserializer<>(SessionEvent.class, new SessionEventCheck());
+        byte[] ok = KvstreamCodecs.sessionEvents().encode(event("s1", "e1", "hi"));
+        assertThat(deserialize(checked, record(0, "s1".getBytes(), ok)).get(0).isValue()).isTrue();
+
+        DeadLetter otherKey = deserialize(checked, record(1, "s2".getBytes(), ok)).get(0).deadLetter();
+        assertThat(otherKey.getError()).contains("Kafka key 's2' differs from session_id 's1'");
+        DeadLetter noKey = deserialize(checked, record(2, null, ok)).get(0).deadLetter();
+        assertThat(noKey.getError()).contains("no Kafka key");
+        byte[] empty = KvstreamCodecs.sessionEvents().encode(event("", "e2", "hi"));
+        DeadLetter emptySession = deserialize(checked, record(3, new byte[0], empty)).get(0).deadLetter();
+        assertThat(emptySession.getError()).contains("empty session_id");
+        assertThat(emptySession.getOffset()).isEqualTo(3L);
+    }
+
+    private static List<Decoded<SessionEvent>> deserialize(
+            DecodingKafkaDeserializer<SessionEvent> deserializer, ConsumerRecord<byte[], byte[]> record) {
+        List<Decoded<SessionEvent>> out = new ArrayList<>();
+        deserializer.deserialize(record, new Collector<>() {
+            @Override
+            public void collect(Decoded<SessionEvent> r) {
+                out.add(r);
+            }
+
+            @Override
+            public void close() {}
+        });
+        return out;
     }
 }

@@ -2,7 +2,7 @@ package io.kvstream.pipeline.operator;
 
 import static org.apache.flink.util.Preconditions.checkState;
 
-import io.kvstream.cli.CacheSpec;
+import io.kvstream.kv.CacheSpec;
 import io.kvstream.connect.serde.SingleObjectTypeInfo;
 import io.kvstream.generate.ContinuousBatcher;
 import io.kvstream.generate.Engine;
@@ -18,6 +18,8 @@ import io.kvstream.kv.state.SessionMeta;
 import io.kvstream.kv.state.SessionMetaSerializer;
 import io.kvstream.model.vision.VisionConfig;
 import io.kvstream.pipeline.PipelineConfig;
+import io.kvstream.pipeline.model.ModelFiles;
+import io.kvstream.pipeline.model.SlotThreads;
 import io.kvstream.schema.ContextMessage;
 import io.kvstream.schema.EndOfSession;
 import io.kvstream.schema.ErrorCode;
@@ -152,11 +154,17 @@ public final class SessionInferenceOperator extends AbstractStreamOperator<Respo
     public void open() throws Exception {
         super.open();
         cacheSpec = config.cacheSpec();
+        int threads = SlotThreads.resolve(
+                config.threads(),
+                getContainingTask().getEnvironment().getTaskManagerInfo().getConfiguration());
         engine = Engine.open(
-                Path.of(config.modelPath()),
-                config.mmprojPath() != null ? Path.of(config.mmprojPath()) : null,
-                config.tokenizerPath() != null ? Path.of(config.tokenizerPath()) : null,
-                config.threads());
+                ModelFiles.localize(config.modelPath()),
+                config.mmprojPath() != null ? ModelFiles.localize(config.mmprojPath()) : null,
+                config.tokenizerPath() != null ? ModelFiles.localize(config.tokenizerPath()) : null,
+                config.parsedDevice(),
+                threads);
+        LOG.info("Serving {} on {} with {} threads, kv {}",
+                config.modelPath(), engine.backend().getClass().getSimpleName(), threads, cacheSpec);
         template = engine.chatTemplate();
         checkState(template != null, "The model %s has no chat template", config.modelPath());
         prompts = engine.prompts(cacheSpec.dropThreshold());
@@ -339,7 +347,12 @@ public final class SessionInferenceOperator extends AbstractStreamOperator<Respo
             if (payload instanceof UserTurn || payload instanceof VideoQuery) {
                 String text = payload instanceof UserTurn
                         ? ((UserTurn) payload).getText() : ((VideoQuery) payload).getText();
-                maxNewTokens(event);
+                int maxNew = maxNewTokens(event);
+                if (maxNew > engine.config().contextLength()) {
+                    throw new IllegalArgumentException(String.format(
+                            "max_new_tokens %d is more than the model's context of %d tokens",
+                            maxNew, engine.config().contextLength()));
+                }
                 sampling(event);
                 ChatMessage user = ChatMessage.user(text);
                 List<ChatMessage> messages = append(held.messages(), user);
@@ -366,6 +379,12 @@ public final class SessionInferenceOperator extends AbstractStreamOperator<Respo
             } else {
                 error(event, ErrorCode.INVALID_REQUEST, "Unknown payload "
                         + (payload == null ? "null" : payload.getClass().getSimpleName()));
+                return null;
+            }
+            if (prompt.length() > s.cache.remaining()) {
+                error(event, ErrorCode.CONTEXT_OVERFLOW, String.format(
+                        "The event adds %d tokens; the session holds %d and has room for %d more (context %d)",
+                        prompt.length(), s.cache.tokens(), s.cache.remaining(), engine.config().contextLength()));
                 return null;
             }
             return new SessionRequest(
@@ -581,8 +600,8 @@ public final class SessionInferenceOperator extends AbstractStreamOperator<Respo
         HotSession s = r.session;
         if (r.reason == FinishReason.ERROR) {
             // The batcher rejects a request before feeding anything: the session is as it was.
-            String message = r.error != null ? r.error : "request failed";
-            error(r.event, message.contains("does not fit") ? ErrorCode.CONTEXT_OVERFLOW : ErrorCode.INTERNAL, message);
+            // Prompts that do not fit are refused before they reach the batcher (prepare).
+            error(r.event, ErrorCode.INTERNAL, r.error != null ? r.error : "request failed");
         } else {
             int[] generated = r.generation.generated();
             int held = s.cache.tokens() - r.tokensBefore - r.prompt.length();

@@ -12,10 +12,12 @@ import io.kvstream.pipeline.PipelineConfig;
 import io.kvstream.pipeline.Responses;
 import io.kvstream.pipeline.TestModels;
 import io.kvstream.schema.ErrorCode;
+import io.kvstream.schema.ErrorEvent;
 import io.kvstream.schema.FinalResponse;
 import io.kvstream.schema.ResponseEvent;
 import io.kvstream.schema.Sampling;
 import io.kvstream.schema.TokenDelta;
+import io.kvstream.schema.UserTurn;
 import io.kvstream.testing.RefModel;
 
 import org.apache.flink.runtime.checkpoint.OperatorSubtaskState;
@@ -161,16 +163,38 @@ class SessionInferenceOperatorTest {
                     turn("s", "too-long", huge.toString(), 8),
                     event("s", "unknown", new Sampling(0f, 0, 1f, 1f, 1L)),
                     turn("s", "negative", "hi", -1),
+                    turn("s", "billion", "hi", 1_000_000_000),
+                    sampled("s", "hot", new Sampling(Float.NaN, 0, 1f, 1f, 1L)),
+                    sampled("s", "top-p", new Sampling(0.7f, 0, 1.5f, 1f, 1L)),
+                    sampled("s", "top-k", new Sampling(0.7f, -3, 1f, 1f, 1L)),
+                    sampled("s", "penalty", new Sampling(0.7f, 0, 1f, 0f, 1L)),
                     turn("s", "e1", "a duplicate id", 8),
                     turn("s", "e2", QUESTION, 8));
             List<ResponseEvent> out = h.output();
-            assertThat(Responses.errors(out)).containsOnlyKeys("bad-frame", "too-long", "unknown", "negative");
-            assertThat(Responses.errors(out).get("bad-frame").getCode()).isEqualTo(ErrorCode.INVALID_REQUEST);
-            assertThat(Responses.errors(out).get("too-long").getCode()).isEqualTo(ErrorCode.CONTEXT_OVERFLOW);
-            assertThat(Responses.errors(out).get("unknown").getCode()).isEqualTo(ErrorCode.INVALID_REQUEST);
+            Map<String, ErrorEvent> errors = Responses.errors(out);
+            assertThat(errors).containsOnlyKeys(
+                    "bad-frame", "too-long", "unknown", "negative", "billion", "hot", "top-p", "top-k", "penalty");
+            assertThat(errors.get("bad-frame").getCode()).isEqualTo(ErrorCode.INVALID_REQUEST);
+            assertThat(errors.get("bad-frame").getMessage()).contains("Frame 0 is 8x8");
+            assertThat(errors.get("too-long").getCode()).isEqualTo(ErrorCode.CONTEXT_OVERFLOW);
+            assertThat(errors.get("too-long").getMessage()).contains("(context ");
+            assertThat(errors.get("unknown").getCode()).isEqualTo(ErrorCode.INVALID_REQUEST);
+            assertThat(errors.get("negative").getMessage()).contains("max_new_tokens must be >= 0");
+            assertThat(errors.get("billion").getMessage()).contains("max_new_tokens 1000000000 is more than");
+            assertThat(errors.get("hot").getMessage()).contains("temperature");
+            assertThat(errors.get("top-p").getMessage()).contains("top-p");
+            assertThat(errors.get("top-k").getMessage()).contains("top-k");
+            assertThat(errors.get("penalty").getMessage()).contains("repetition penalty");
+            for (String id : List.of("negative", "billion", "hot", "top-p", "top-k", "penalty")) {
+                assertThat(errors.get(id).getCode()).as(id).isEqualTo(ErrorCode.INVALID_REQUEST);
+            }
             assertThat(finalIds(out)).containsExactly("e1", "e2");
             assertThat(Responses.finals(out).get("e2").getText()).isEqualTo("white");
         }
+    }
+
+    private static io.kvstream.schema.SessionEvent sampled(String session, String id, Sampling sampling) {
+        return event(session, id, UserTurn.newBuilder().setText("hi").setMaxNewTokens(4).setSampling(sampling).build());
     }
 
     @Test

@@ -1,6 +1,5 @@
-package io.kvstream.cli;
+package io.kvstream.kv;
 
-import io.kvstream.kv.KvSpec;
 
 import java.util.ArrayList;
 import java.util.List;

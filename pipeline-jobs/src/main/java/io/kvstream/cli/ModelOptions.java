@@ -91,6 +91,10 @@ public final class ModelOptions {
         return threads;
     }
 
+    public Device device() {
+        return device;
+    }
+
     public Path modelPath() throws IOException {
         return resolve(model);
     }

@@ -1,5 +1,6 @@
 package io.kvstream.cli;
 
+import io.kvstream.kv.CacheSpec;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.SerializationFeature;
 import io.kvstream.eval.EvalReport;
