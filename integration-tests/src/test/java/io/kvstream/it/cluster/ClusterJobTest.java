@@ -228,9 +228,10 @@ class ClusterJobTest {
         long sent = System.currentTimeMillis();
         List<String> turn2;
         FlinkProcessCluster.TaskManager victim;
-        Set<String> answeredBeforeKill;
+        Set<String> committedBeforeKill;
+        Set<String> writtenBeforeKill;
         long killedAt;
-        int checkpointsAfterTokens = 0;
+        long recoveryMs;
         try (ResponseCollector uncommitted = new ResponseCollector(run, false)) {
             int completedAtStart = rest.checkpointCounts(jobId).completed();
             turn2 = WORKLOAD.sendTurn(run, 2);
@@ -246,42 +247,48 @@ class ClusterJobTest {
                 if (completedAtFirstToken < 0 && uncommitted.anyDelta(turn2)) {
                     completedAtFirstToken = counts.completed();
                 }
-                if (completedAtFirstToken >= 0) {
-                    checkpointsAfterTokens = counts.completed() - completedAtFirstToken;
-                    if (checkpointsAfterTokens >= 1 && counts.inProgress() > 0) {
-                        break;
-                    }
+                // A checkpoint completed while turn 2 was being served (requests pending in state),
+                // and the next one is in flight.
+                if (completedAtFirstToken >= 0 && counts.completed() > completedAtFirstToken && counts.inProgress() > 0) {
+                    break;
                 }
                 Thread.sleep(20);
             }
             String vertex = rest.vertexId(jobId, "inference");
-            String tmId = rest.taskManagersOf(jobId, vertex).iterator().next();
-            victim = flink.taskManager(tmId);
-            answeredBeforeKill = new HashSet<>(committed.firstFinalTimes().keySet());
+            victim = flink.taskManager(rest.taskManagersOf(jobId, vertex).iterator().next());
+            committedBeforeKill = committed.answeredIds();
+            writtenBeforeKill = uncommitted.answeredIds();
             killedAt = System.currentTimeMillis();
             flink.killTaskManager(victim);
-            System.out.printf("killed %s (pid %d) %d ms after sending turn 2: %d of %d turn-2 answers committed,"
-                            + " checkpoints completed since turn 2 was sent: %d%n",
-                    victim.resourceId(), victim.process().pid(), killedAt - sent,
-                    (int) turn2.stream().filter(answeredBeforeKill::contains).count(), SESSIONS,
+            System.out.printf("killed %s (pid %d) %d ms after sending turn 2: of %d turn-2 requests %d answered and"
+                            + " committed, %d answered in open transactions, %d not answered yet;"
+                            + " %d checkpoints completed since turn 2 was sent%n",
+                    victim.resourceId(), victim.process().pid(), killedAt - sent, SESSIONS,
+                    turn2.stream().filter(committedBeforeKill::contains).count(),
+                    turn2.stream().filter(id -> writtenBeforeKill.contains(id) && !committedBeforeKill.contains(id)).count(),
+                    turn2.stream().filter(id -> !writtenBeforeKill.contains(id)).count(),
                     rest.checkpointCounts(jobId).completed() - completedAtStart);
-        }
-        FlinkProcessCluster.TaskManager replacement = flink.startTaskManager();
-        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(90);
-        while (true) {
-            List<String> tms = rest.taskManagers();
-            if (tms.contains(replacement.resourceId()) && !tms.contains(victim.resourceId())) {
-                break;
+
+            FlinkProcessCluster.TaskManager replacement = flink.startTaskManager();
+            long registered = System.nanoTime() + TimeUnit.SECONDS.toNanos(90);
+            while (true) {
+                List<String> tms = rest.taskManagers();
+                if (tms.contains(replacement.resourceId()) && !tms.contains(victim.resourceId())) {
+                    break;
+                }
+                assertThat(System.nanoTime()).as("replacement registered, %s gone", victim.resourceId()).isLessThan(registered);
+                Thread.sleep(200);
             }
-            assertThat(System.nanoTime()).as("replacement registered, %s gone", victim.resourceId()).isLessThan(deadline);
-            Thread.sleep(200);
+            committed.awaitAll(turn2, TURN_TIMEOUT, failFastIfFailed(jobId));
+            rest.awaitRunning(jobId, Duration.ofMinutes(2));
+            // Recovered: the first committed answer that nobody had written before the kill, so
+            // that the restarted job computed it (not a transaction of the old one committing).
+            long recoveredAt = turn2.stream().filter(id -> !writtenBeforeKill.contains(id))
+                    .mapToLong(id -> committed.finals(id).get(0).readAtMillis()).min()
+                    .orElseThrow(() -> new AssertionError("every turn-2 answer was written before the kill"));
+            recoveryMs = recoveredAt - killedAt;
+            System.out.printf("recovery: %d ms from SIGKILL to the first final response computed after it%n", recoveryMs);
         }
-        committed.awaitAll(turn2, TURN_TIMEOUT, failFastIfFailed(jobId));
-        rest.awaitRunning(jobId, Duration.ofMinutes(2));
-        long recoveredAt = turn2.stream().filter(id -> !answeredBeforeKill.contains(id))
-                .mapToLong(id -> committed.finals(id).get(0).readAtMillis()).min().orElseThrow();
-        long recoveryMs = recoveredAt - killedAt;
-        System.out.printf("recovery: %d ms from SIGKILL to the first new final response%n", recoveryMs);
 
         runEventIds.put(3, turn(run, committed, jobId, 3));
         // Two more checkpoints: anything the restarted job wrote twice would be committed by now.
@@ -294,7 +301,7 @@ class ClusterJobTest {
         for (int turn = 2; turn <= 3; turn++) {
             for (int s = 0; s < SESSIONS; s++) {
                 String id = runEventIds.get(turn).get(s);
-                if (turn == 2 && answeredBeforeKill.contains(id)) {
+                if (turn == 2 && committedBeforeKill.contains(id)) {
                     continue;
                 }
                 if (answer(committed, id).cachedTokens() <= 0) {
@@ -304,29 +311,54 @@ class ClusterJobTest {
         }
         assertThat(uncached).as("answers after recovery without cached tokens (KV not restored)").isEmpty();
 
-        FlinkRest.CheckpointStats cp = rest.latestCheckpoint(jobId);
         recovered = true;
         System.out.printf("METRIC recovery_ms=%d%n", recoveryMs);
-        System.out.printf("METRIC checkpoint id=%d state_size=%d B (%d B/session) checkpointed_size=%d B"
-                        + " (%d B/session) duration=%d ms (%.1f ms/session)%n",
-                cp.id(), cp.stateSize(), cp.stateSize() / SESSIONS, cp.checkpointedSize(),
-                cp.checkpointedSize() / SESSIONS, cp.durationMs(), cp.durationMs() / (double) SESSIONS);
+        printCheckpointStats(jobId);
+    }
+
+    /**
+     * Checkpoint size and duration per session: the latest checkpoint's whole state (every
+     * session's KV, as a restore reads it), and the largest incremental upload in the history (a
+     * turn's new KV blocks), each divided by the number of sessions.
+     */
+    private static void printCheckpointStats(String job) throws Exception {
+        List<FlinkRest.CheckpointStats> history = flink.rest().completedCheckpoints(job);
+        FlinkRest.CheckpointStats latest = flink.rest().latestCheckpoint(job);
+        FlinkRest.CheckpointStats largest = history.stream()
+                .max(java.util.Comparator.comparingLong(FlinkRest.CheckpointStats::checkpointedSize)).orElse(latest);
+        double meanMs = history.stream().mapToLong(FlinkRest.CheckpointStats::durationMs).average().orElse(0);
+        long maxMs = history.stream().mapToLong(FlinkRest.CheckpointStats::durationMs).max().orElse(0);
+        System.out.printf("METRIC checkpoint full state %d B = %d B/session (checkpoint %d)%n",
+                latest.stateSize(), latest.stateSize() / SESSIONS, latest.id());
+        System.out.printf("METRIC checkpoint largest incremental upload %d B = %d B/session, %d ms (checkpoint %d)%n",
+                largest.checkpointedSize(), largest.checkpointedSize() / SESSIONS, largest.durationMs(), largest.id());
+        System.out.printf("METRIC checkpoint duration over the last %d: mean %.0f ms, max %d ms = %.2f ms/session%n",
+                history.size(), meanMs, maxMs, maxMs / (double) SESSIONS);
     }
 
     @Test
     @Order(3)
     void taskManagersExposeTheOperatorsMetricsToPrometheus() throws Exception {
         assumeTrue(recovered, "needs the failover job, recovered");
-        String vertex = flink.rest().vertexId(jobId, "inference");
-        Set<String> tms = flink.rest().taskManagersOf(jobId, vertex);
+        double restored = scrapeOperatorMetrics(jobId);
+        assertThat(restored).as("sessions restored from state since the failover").isPositive();
+    }
+
+    /**
+     * Scrapes the Prometheus endpoint of every TaskManager running the inference operator and
+     * checks that the operator's metrics (group {@code kvstream}, see {@code InferenceMetrics})
+     * are there with sane values. Returns {@code sessionsRestoredFromState} over all subtasks.
+     */
+    private static double scrapeOperatorMetrics(String job) throws Exception {
+        String vertex = flink.rest().vertexId(job, "inference");
+        Set<String> tms = flink.rest().taskManagersOf(job, vertex);
         assertThat(tms).isNotEmpty();
+        String p = "flink_taskmanager_job_task_operator_kvstream_";
         double restored = 0;
         double generated = 0;
         double tokensPerSecond = 0;
         for (String tmId : tms) {
-            FlinkProcessCluster.TaskManager tm = flink.taskManager(tmId);
-            PrometheusScrape scrape = PrometheusScrape.scrape(tm.prometheusPort());
-            String p = "flink_taskmanager_job_task_operator_kvstream_";
+            PrometheusScrape scrape = PrometheusScrape.scrape(flink.taskManager(tmId).prometheusPort());
             for (String name : List.of("timeToFirstTokenMs", "timeToFirstTokenMs_count", "generatedTokens",
                     "tokensPerSecond", "batchSequences", "batchTokens", "hotBytes", "hotSessions",
                     "kvStoredBytesPerSession", "cachedTokenRatio", "sessionsRestoredFromState", "sessionsLost")) {
@@ -335,23 +367,28 @@ class ClusterJobTest {
             assertThat(scrape.named(p + "timeToFirstTokenMs")).allSatisfy(s ->
                     assertThat(s.value()).as("ttft %s", s.labels()).satisfiesAnyOf(
                             v -> assertThat(v).isNaN(), v -> assertThat(v).isBetween(0.0, 120_000.0)));
-            assertThat(scrape.max(p + "timeToFirstTokenMs_count").orElse(0)).isPositive();
-            assertThat(scrape.max(p + "batchSequences").orElse(0)).isBetween(1.0, 64.0);
-            assertThat(scrape.max(p + "kvStoredBytesPerSession").orElse(0)).isPositive();
-            assertThat(scrape.max(p + "hotBytes").orElse(-1)).isGreaterThanOrEqualTo(0);
-            assertThat(scrape.max(p + "cachedTokenRatio").orElse(-1)).isGreaterThan(0).isLessThanOrEqualTo(1);
-            assertThat(scrape.sum(p + "sessionsLost").orElse(-1)).isZero();
+            assertThat(scrape.max(p + "timeToFirstTokenMs_count").orElse(0)).as("ttft count on %s", tmId).isPositive();
+            assertThat(scrape.max(p + "batchSequences").orElse(0)).as("batch sequences on %s", tmId).isBetween(1.0, 64.0);
+            assertThat(scrape.max(p + "batchTokens").orElse(0)).as("batch tokens on %s", tmId).isPositive();
+            assertThat(scrape.max(p + "kvStoredBytesPerSession").orElse(0)).as("stored bytes on %s", tmId).isPositive();
+            assertThat(scrape.max(p + "hotBytes").orElse(-1)).as("hot bytes on %s", tmId).isGreaterThanOrEqualTo(0);
+            assertThat(scrape.max(p + "cachedTokenRatio").orElse(-1)).as("cached ratio on %s", tmId)
+                    .isGreaterThan(0).isLessThanOrEqualTo(1);
+            assertThat(scrape.sum(p + "sessionsLost").orElse(-1)).as("sessions lost on %s", tmId).isZero();
             restored += scrape.sum(p + "sessionsRestoredFromState").orElse(0);
             generated += scrape.sum(p + "generatedTokens").orElse(0);
             tokensPerSecond += scrape.sum(p + "tokensPerSecond").orElse(0);
-            System.out.printf("prometheus %s: %d kvstream samples%n", tmId, scrape.samples().stream()
-                    .filter(s -> s.name().startsWith(p)).count());
+            System.out.printf("prometheus %s: %d kvstream samples, ttft p50 %s ms, cachedTokenRatio %.3f%n", tmId,
+                    scrape.samples().stream().filter(s -> s.name().startsWith(p)).count(),
+                    scrape.named(p + "timeToFirstTokenMs").stream().filter(s -> s.labels().contains("quantile=\"0.5\""))
+                            .map(s -> String.format("%.0f", s.value())).toList(),
+                    scrape.max(p + "cachedTokenRatio").orElse(0));
         }
-        System.out.printf("METRIC prometheus generatedTokens=%.0f tokensPerSecond=%.1f sessionsRestoredFromState=%.0f%n",
-                generated, tokensPerSecond, restored);
+        System.out.printf("METRIC prometheus job %s on %s: generatedTokens=%.0f tokensPerSecond=%.2f"
+                + " sessionsRestoredFromState=%.0f%n", job, tms, generated, tokensPerSecond, restored);
         assertThat(generated).isPositive();
         assertThat(tokensPerSecond).isPositive();
-        assertThat(restored).as("sessions restored from state since the failover").isPositive();
+        return restored;
     }
 
     @Test
@@ -375,6 +412,9 @@ class ClusterJobTest {
             assertThat(uncached).as("answers at parallelism %d without cached tokens", parallelism).isEmpty();
             turn++;
         }
+        // At parallelism 4 both TaskManagers (the survivor and the replacement) run the operator.
+        assertThat(flink.rest().taskManagersOf(jobId, flink.rest().vertexId(jobId, "inference"))).hasSize(2);
+        assertThat(scrapeOperatorMetrics(jobId)).as("sessions restored from the savepoint").isPositive();
         awaitCheckpoints(jobId, 2);
         assertExactlyOneEqualToReference(List.of(1, 2, 3, 4, 5));
         cli.cancel(jobId);

@@ -110,6 +110,9 @@ public final class FlinkProcessCluster implements AutoCloseable {
                 "web.upload.dir: " + dir.resolve("web-upload").toAbsolutePath(),
                 "io.tmp.dirs: " + dir.resolve("tmp").toAbsolutePath(),
                 "parallelism.default: 1",
+                // Fresh REST answers: checkpoint counts and task placement decide when and whom to kill.
+                "web.refresh-interval: 500ms",
+                "rest.cache.checkpoint-statistics.timeout: 100ms",
                 "heartbeat.interval: 1000",
                 "heartbeat.timeout: 8000",
                 "state.backend.type: rocksdb",

@@ -133,6 +133,18 @@ public final class FlinkRest {
                 c.path("checkpointed_size").asLong(), c.path("end_to_end_duration").asLong());
     }
 
+    /** Completed checkpoints still in the job's history, oldest first. */
+    public List<CheckpointStats> completedCheckpoints(String jobId) throws IOException, InterruptedException {
+        List<CheckpointStats> out = new ArrayList<>();
+        for (JsonNode c : get("/jobs/" + jobId + "/checkpoints").path("history")) {
+            if (c.path("status").asText().equals("COMPLETED")) {
+                out.add(0, new CheckpointStats(c.path("id").asLong(), c.path("state_size").asLong(),
+                        c.path("checkpointed_size").asLong(), c.path("end_to_end_duration").asLong()));
+            }
+        }
+        return out;
+    }
+
     /** The id of the job's vertex whose name contains the text. */
     public String vertexId(String jobId, String nameContains) throws IOException, InterruptedException {
         List<String> names = new ArrayList<>();

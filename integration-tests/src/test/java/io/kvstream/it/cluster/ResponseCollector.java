@@ -20,7 +20,9 @@ import org.apache.kafka.common.serialization.ByteArrayDeserializer;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.Collection;
+import java.util.HashSet;
 import java.util.List;
+import java.util.Set;
 import java.util.Map;
 import java.util.Properties;
 import java.util.concurrent.ConcurrentHashMap;
@@ -125,6 +127,12 @@ public final class ResponseCollector implements AutoCloseable {
         Map<String, Long> out = new java.util.HashMap<>();
         finals.forEach((id, list) -> out.put(id, list.get(0).readAtMillis()));
         return out;
+    }
+
+    /** Event ids with a final response (or error) read so far. */
+    public Set<String> answeredIds() {
+        check();
+        return new HashSet<>(finals.keySet());
     }
 
     public long undecodable() {
