@@ -55,7 +55,8 @@ class ClusterJobTest {
     static final int SESSIONS = 32;
     static final int MAX_NEW_TOKENS = 16;
     static final int TURNS = 5;
-    static final Duration TURN_TIMEOUT = Duration.ofMinutes(3);
+    /** How long one turn of all sessions may take; a lost request fails the test after this. */
+    static final Duration TURN_TIMEOUT = Duration.ofSeconds(Long.getLong("kvstream.it.turn-timeout-s", 180));
 
     private static final ChatWorkload WORKLOAD = new ChatWorkload(SESSIONS, MAX_NEW_TOKENS);
 
@@ -237,23 +238,31 @@ class ClusterJobTest {
             turn2 = WORKLOAD.sendTurn(run, 2);
             runEventIds.put(2, turn2);
             long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(120);
-            int completedAtFirstToken = -1;
+            long firstToken = -1;
+            long checkpointed = -1;
             while (true) {
                 assertThat(System.nanoTime()).as("time left to find the moment to kill").isLessThan(deadline);
                 assertThat(committed.answered(turn2))
                         .as("turn-2 answers committed before the kill (all done: nothing left to recover)")
                         .isLessThan(SESSIONS);
                 FlinkRest.CheckpointCounts counts = rest.checkpointCounts(jobId);
-                if (completedAtFirstToken < 0 && uncommitted.anyDelta(turn2)) {
-                    completedAtFirstToken = counts.completed();
+                if (firstToken < 0 && uncommitted.anyDelta(turn2)) {
+                    firstToken = System.currentTimeMillis();
                 }
-                // A checkpoint completed while turn 2 was being served (requests pending in state),
-                // and the next one is in flight.
-                if (completedAtFirstToken >= 0 && counts.completed() > completedAtFirstToken && counts.inProgress() > 0) {
+                if (checkpointed < 0 && counts.completed() > completedAtStart) {
+                    checkpointed = System.currentTimeMillis();
+                }
+                // Tokens are being generated, a checkpoint has completed since the turn's events
+                // were sent (so requests are pending in its state, and the source's offsets are
+                // past them: only the operator's state can bring them back), and the next
+                // checkpoint is in flight.
+                if (firstToken >= 0 && checkpointed >= 0 && counts.inProgress() > 0) {
                     break;
                 }
                 Thread.sleep(20);
             }
+            System.out.printf("turn 2: first token read %d ms after sending, a checkpoint completed after %d ms%n",
+                    firstToken - sent, checkpointed - sent);
             String vertex = rest.vertexId(jobId, "inference");
             victim = flink.taskManager(rest.taskManagersOf(jobId, vertex).iterator().next());
             committedBeforeKill = committed.answeredIds();
