@@ -49,7 +49,7 @@ public final class ChatWorkload {
         String topic = TOPICS[(session * 7 + turn * 3) % TOPICS.length];
         if (turn == LONG_TURN) {
             StringBuilder sb = new StringBuilder("Remember this diary of user " + session + ".");
-            for (int day = 1; day <= 24; day++) {
+            for (int day = 1; day <= 36; day++) {
                 sb.append(" On day ").append(day).append(" I walked past ")
                         .append(TOPICS[(session + day) % TOPICS.length]).append(" and counted ")
                         .append((session * 31 + day * 17) % 97).append(" stones.");

@@ -305,6 +305,7 @@ class ClusterJobTest {
 
         FlinkRest.CheckpointCounts counts = rest.checkpointCounts(jobId);
         assertThat(counts.restored()).as("restores from a checkpoint").isGreaterThanOrEqualTo(1);
+        assertNoOtherTaskManagerDied();
         assertExactlyOneEqualToReference(List.of(1, 2, 3));
         List<String> uncached = new ArrayList<>();
         for (int turn = 2; turn <= 3; turn++) {
@@ -437,8 +438,15 @@ class ClusterJobTest {
         assertThat(flink.rest().taskManagersOf(jobId, flink.rest().vertexId(jobId, "inference"))).hasSize(2);
         assertThat(scrapeOperatorMetrics(jobId)).as("sessions restored from the savepoint").isPositive();
         awaitCheckpoints(jobId, 2);
+        assertNoOtherTaskManagerDied();
         assertExactlyOneEqualToReference(List.of(1, 2, 3, 4, 5));
         cli.cancel(jobId);
+    }
+
+    /** Only the TaskManager the test killed may be gone: another death (e.g. out of memory) would blur the numbers. */
+    private static void assertNoOtherTaskManagerDied() {
+        assertThat(flink.liveTaskManagers()).as("live TaskManagers (only the killed one may be dead)")
+                .hasSize(flink.taskManagers().size() - 1);
     }
 
     private static void awaitCheckpoints(String job, int more) throws Exception {

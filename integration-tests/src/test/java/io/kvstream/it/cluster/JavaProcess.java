@@ -21,6 +21,14 @@ import java.util.concurrent.TimeUnit;
  */
 public final class JavaProcess implements AutoCloseable {
 
+    /** Every process started, killed when the test JVM exits however it exits (short of SIGKILL). */
+    private static final java.util.Set<Process> STARTED = java.util.concurrent.ConcurrentHashMap.newKeySet();
+
+    static {
+        Runtime.getRuntime().addShutdownHook(new Thread(() -> STARTED.forEach(Process::destroyForcibly),
+                "kill-cluster-processes"));
+    }
+
     private final String name;
     private final Process process;
     private final Path log;
@@ -57,7 +65,10 @@ public final class JavaProcess implements AutoCloseable {
             Files.createDirectories(log.getParent());
             Files.writeString(log, "$ " + String.join(" ", command) + "\n", StandardCharsets.UTF_8);
             pb.redirectOutput(ProcessBuilder.Redirect.appendTo(log.toFile()));
-            return new JavaProcess(name, pb.start(), log);
+            Process process = pb.start();
+            STARTED.add(process);
+            process.onExit().thenRun(() -> STARTED.remove(process));
+            return new JavaProcess(name, process, log);
         } catch (IOException e) {
             throw new UncheckedIOException("Cannot start " + name, e);
         }
