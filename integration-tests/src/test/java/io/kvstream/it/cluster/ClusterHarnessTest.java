@@ -16,6 +16,7 @@ import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
+import org.junit.jupiter.api.extension.RegisterExtension;
 
 import java.nio.file.Path;
 import java.time.Duration;
@@ -37,6 +38,9 @@ class ClusterHarnessTest {
 
     private static KafkaBrokerProcess kafka;
     private static FlinkProcessCluster flink;
+
+    @RegisterExtension
+    static final ProcessLogsOnFailure LOGS = new ProcessLogsOnFailure(() -> flink, () -> kafka);
 
     @BeforeAll
     static void start() throws Exception {

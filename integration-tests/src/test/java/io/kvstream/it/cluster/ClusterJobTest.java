@@ -12,9 +12,7 @@ import org.junit.jupiter.api.Order;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.TestMethodOrder;
 import org.junit.jupiter.api.Timeout;
-import org.junit.jupiter.api.extension.ExtensionContext;
 import org.junit.jupiter.api.extension.RegisterExtension;
-import org.junit.jupiter.api.extension.TestWatcher;
 
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -74,18 +72,7 @@ class ClusterJobTest {
     private static boolean recovered;
 
     @RegisterExtension
-    static final TestWatcher LOGS_ON_FAILURE = new TestWatcher() {
-        @Override
-        public void testFailed(ExtensionContext context, Throwable cause) {
-            if (flink != null) {
-                System.out.println("===== " + context.getDisplayName() + " failed: process logs =====");
-                System.out.println(flink.diagnostics(80));
-            }
-            if (kafka != null) {
-                System.out.println(kafka.process().tail(40));
-            }
-        }
-    };
+    static final ProcessLogsOnFailure LOGS = new ProcessLogsOnFailure(() -> flink, () -> kafka);
 
     @BeforeAll
     static void start() throws Exception {
@@ -323,94 +310,15 @@ class ClusterJobTest {
 
         recovered = true;
         System.out.printf("METRIC recovery_ms=%d%n", recoveryMs);
-        printCheckpointStats(jobId);
-    }
-
-    /**
-     * Checkpoint size and duration per session: the latest checkpoint's whole state (every
-     * session's KV, as a restore reads it), and the largest incremental upload in the history (a
-     * turn's new KV blocks), each divided by the number of sessions.
-     */
-    private static void printCheckpointStats(String job) throws Exception {
-        List<FlinkRest.CheckpointStats> history = flink.rest().completedCheckpoints(job);
-        FlinkRest.CheckpointStats latest = flink.rest().latestCheckpoint(job);
-        FlinkRest.CheckpointStats largest = history.stream()
-                .max(java.util.Comparator.comparingLong(FlinkRest.CheckpointStats::checkpointedSize)).orElse(latest);
-        double meanMs = history.stream().mapToLong(FlinkRest.CheckpointStats::durationMs).average().orElse(0);
-        long maxMs = history.stream().mapToLong(FlinkRest.CheckpointStats::durationMs).max().orElse(0);
-        System.out.printf("METRIC checkpoint full state %d B = %d B/session (checkpoint %d)%n",
-                latest.stateSize(), latest.stateSize() / SESSIONS, latest.id());
-        System.out.printf("METRIC checkpoint largest incremental upload %d B = %d B/session, %d ms (checkpoint %d)%n",
-                largest.checkpointedSize(), largest.checkpointedSize() / SESSIONS, largest.durationMs(), largest.id());
-        System.out.printf("METRIC checkpoint duration over the last %d: mean %.0f ms, max %d ms = %.2f ms/session%n",
-                history.size(), meanMs, maxMs, maxMs / (double) SESSIONS);
+        CheckpointReport.print(flink.rest(), jobId, SESSIONS);
     }
 
     @Test
     @Order(3)
     void taskManagersExposeTheOperatorsMetricsToPrometheus() throws Exception {
         assumeTrue(recovered, "needs the failover job, recovered");
-        double restored = scrapeOperatorMetrics(jobId);
+        double restored = OperatorMetricsCheck.check(flink, jobId);
         assertThat(restored).as("sessions restored from state since the failover").isPositive();
-    }
-
-    /**
-     * Scrapes the Prometheus endpoint of every TaskManager running the inference operator and
-     * checks that the operator's metrics (group {@code kvstream}, see {@code InferenceMetrics})
-     * are there with sane values. Returns {@code sessionsRestoredFromState} over all subtasks.
-     */
-    private static double scrapeOperatorMetrics(String job) throws Exception {
-        String vertex = flink.rest().vertexId(job, "inference");
-        Set<String> tms = flink.rest().taskManagersOf(job, vertex);
-        assertThat(tms).isNotEmpty();
-        String p = "flink_taskmanager_job_task_operator_kvstream_";
-        double restored = 0;
-        double generated = 0;
-        double tokensPerSecond = 0;
-        for (String tmId : tms) {
-            PrometheusScrape scrape = PrometheusScrape.scrape(flink.taskManager(tmId).prometheusPort());
-            for (String name : List.of("timeToFirstTokenMs", "timeToFirstTokenMs_count", "generatedTokens",
-                    "tokensPerSecond", "batchSequences", "batchTokens", "hotBytes", "hotSessions",
-                    "kvStoredBytesPerSession", "cachedTokenRatio", "sessionsRestoredFromState", "sessionsLost")) {
-                assertThat(scrape.named(p + name)).as("%s on %s", p + name, tmId).isNotEmpty();
-            }
-            assertThat(scrape.named(p + "timeToFirstTokenMs")).allSatisfy(s ->
-                    assertThat(s.value()).as("ttft %s", s.labels()).satisfiesAnyOf(
-                            v -> assertThat(v).isNaN(), v -> assertThat(v).isBetween(0.0, 120_000.0)));
-            assertThat(scrape.max(p + "timeToFirstTokenMs_count").orElse(0)).as("ttft count on %s", tmId).isPositive();
-            assertThat(scrape.max(p + "batchSequences").orElse(0)).as("batch sequences on %s", tmId).isBetween(1.0, 64.0);
-            assertThat(scrape.max(p + "batchTokens").orElse(0)).as("batch tokens on %s", tmId).isPositive();
-            assertThat(scrape.max(p + "kvStoredBytesPerSession").orElse(0)).as("stored bytes on %s", tmId).isPositive();
-            assertThat(scrape.max(p + "hotBytes").orElse(-1)).as("hot bytes on %s", tmId).isGreaterThanOrEqualTo(0);
-            assertThat(scrape.max(p + "cachedTokenRatio").orElse(-1)).as("cached ratio on %s", tmId)
-                    .isGreaterThan(0).isLessThanOrEqualTo(1);
-            assertThat(scrape.sum(p + "sessionsLost").orElse(-1)).as("sessions lost on %s", tmId).isZero();
-            restored += scrape.sum(p + "sessionsRestoredFromState").orElse(0);
-            generated += scrape.sum(p + "generatedTokens").orElse(0);
-            tokensPerSecond += scrape.sum(p + "tokensPerSecond").orElse(0);
-            System.out.printf("prometheus %s: %d kvstream samples, ttft p50 %s ms, cachedTokenRatio %.3f%n", tmId,
-                    scrape.samples().stream().filter(s -> s.name().startsWith(p)).count(),
-                    scrape.named(p + "timeToFirstTokenMs").stream().filter(s -> s.labels().contains("quantile=\"0.5\""))
-                            .map(s -> String.format("%.0f", s.value())).toList(),
-                    scrape.max(p + "cachedTokenRatio").orElse(0));
-        }
-        System.out.printf("METRIC prometheus job %s on %s: generatedTokens=%.0f tokensPerSecond=%.2f"
-                + " sessionsRestoredFromState=%.0f%n", job, tms, generated, tokensPerSecond, restored);
-        assertThat(generated).isPositive();
-        // A meter's rate is a 60 s window that Flink updates every 5 s: right after a turn it may
-        // still read 0; scrape again for a while.
-        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(20);
-        while (tokensPerSecond <= 0 && System.nanoTime() < deadline) {
-            Thread.sleep(1_000);
-            tokensPerSecond = 0;
-            for (String tmId : tms) {
-                tokensPerSecond += PrometheusScrape.scrape(flink.taskManager(tmId).prometheusPort())
-                        .sum(p + "tokensPerSecond").orElse(0);
-            }
-        }
-        System.out.printf("METRIC prometheus tokensPerSecond=%.2f%n", tokensPerSecond);
-        assertThat(tokensPerSecond).as("tokensPerSecond over the TaskManagers").isPositive();
-        return restored;
     }
 
     @Test
@@ -436,7 +344,7 @@ class ClusterJobTest {
         }
         // At parallelism 4 both TaskManagers (the survivor and the replacement) run the operator.
         assertThat(flink.rest().taskManagersOf(jobId, flink.rest().vertexId(jobId, "inference"))).hasSize(2);
-        assertThat(scrapeOperatorMetrics(jobId)).as("sessions restored from the savepoint").isPositive();
+        assertThat(OperatorMetricsCheck.check(flink, jobId)).as("sessions restored from the savepoint").isPositive();
         awaitCheckpoints(jobId, 2);
         assertNoOtherTaskManagerDied();
         assertExactlyOneEqualToReference(List.of(1, 2, 3, 4, 5));
