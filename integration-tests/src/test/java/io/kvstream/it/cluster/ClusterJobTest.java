@@ -283,7 +283,9 @@ class ClusterJobTest {
                     .mapToLong(id -> committed.finals(id).get(0).readAtMillis()).min()
                     .orElseThrow(() -> new AssertionError("every turn-2 answer was written before the kill"));
             recoveryMs = recoveredAt - killedAt;
-            System.out.printf("recovery: %d ms from SIGKILL to the first final response computed after it%n", recoveryMs);
+            System.out.printf("recovery: %d ms from SIGKILL to the first final response computed after it"
+                            + " (job RESTARTING after %d ms, RUNNING again after %d ms)%n", recoveryMs,
+                    rest.lastEntered(jobId, "RESTARTING") - killedAt, rest.lastEntered(jobId, "RUNNING") - killedAt);
         }
 
         runEventIds.put(3, turn(run, committed, jobId, 3));

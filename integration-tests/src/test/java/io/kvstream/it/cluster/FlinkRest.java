@@ -133,6 +133,12 @@ public final class FlinkRest {
                 c.path("checkpointed_size").asLong(), c.path("end_to_end_duration").asLong());
     }
 
+    /** When the job last entered a state (epoch ms), or -1 if it never did. */
+    public long lastEntered(String jobId, String state) throws IOException, InterruptedException {
+        long t = get("/jobs/" + jobId).path("timestamps").path(state).asLong(0);
+        return t > 0 ? t : -1;
+    }
+
     /** Completed checkpoints still in the job's history, oldest first. */
     public List<CheckpointStats> completedCheckpoints(String jobId) throws IOException, InterruptedException {
         List<CheckpointStats> out = new ArrayList<>();
