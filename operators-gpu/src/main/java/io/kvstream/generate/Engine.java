@@ -7,6 +7,7 @@ import io.kvstream.kv.KvSpec;
 import io.kvstream.kv.RopeSpec;
 import io.kvstream.model.Model;
 import io.kvstream.model.ModelConfig;
+import io.kvstream.model.ModelFingerprint;
 import io.kvstream.model.ModelFormatException;
 import io.kvstream.model.ModelLoader;
 import io.kvstream.model.RopeStyle;
@@ -24,6 +25,8 @@ import javax.annotation.Nullable;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
 
 /**
  * A model ready to serve: weights, tokenizer, chat template, the optional vision projector and a
@@ -36,15 +39,17 @@ public final class Engine implements AutoCloseable {
     @Nullable private final ChatTemplate chatTemplate;
     @Nullable private final PatchProjector projector;
     private final ForwardBackend backend;
+    private final String fingerprint;
 
     private Engine(
             Model model, BpeTokenizer tokenizer, @Nullable ChatTemplate chatTemplate,
-            @Nullable PatchProjector projector, ForwardBackend backend) {
+            @Nullable PatchProjector projector, ForwardBackend backend, String fingerprint) {
         this.model = model;
         this.tokenizer = tokenizer;
         this.chatTemplate = chatTemplate;
         this.projector = projector;
         this.backend = backend;
+        this.fingerprint = fingerprint;
     }
 
     /**
@@ -100,7 +105,16 @@ public final class Engine implements AutoCloseable {
                             mmproj != null ? mmproj : modelPath,
                             projector.config().embeddingLength(), model.config().dim()));
         }
-        return new Engine(model, tokenizer, template, projector, BackendFactory.open(model, device, threads));
+        List<Path> shaping = new ArrayList<>(List.of(modelPath));
+        if (mmproj != null) {
+            shaping.add(mmproj);
+        }
+        if (tokenizerJson != null) {
+            shaping.add(tokenizerJson);
+        }
+        String fingerprint = ModelFingerprint.of(shaping.toArray(Path[]::new));
+        return new Engine(
+                model, tokenizer, template, projector, BackendFactory.open(model, device, threads), fingerprint);
     }
 
     private static TokenizerData readTokenizerJson(Path modelPath) throws IOException {
@@ -118,6 +132,14 @@ public final class Engine implements AutoCloseable {
         Path folder = Files.isDirectory(modelPath) ? modelPath : modelPath.toAbsolutePath().getParent();
         Path config = folder.resolve("config.json");
         return Files.isRegularFile(config) && Files.readString(config).contains("\"vision\"");
+    }
+
+    /**
+     * The {@link ModelFingerprint} of the files this engine was opened from (model, projector,
+     * tokenizer override): what stored KV caches record, so another model never reads them.
+     */
+    public String fingerprint() {
+        return fingerprint;
     }
 
     public Model model() {

@@ -56,6 +56,11 @@ public final class LocalCommand implements Callable<Integer> {
                     + " (default: ${DEFAULT-VALUE})")
     long hotSetMb = 256;
 
+    @Option(names = "--idle-timeout-s", paramLabel = "SECONDS",
+            description = "free a session's state after this long without an event, and say so; 0 never"
+                    + " (default: ${DEFAULT-VALUE})")
+    long idleTimeoutSeconds = 1800;
+
     @Option(names = "--max-sequences", paramLabel = "N", description = "sequences per batched step (default: ${DEFAULT-VALUE})")
     int maxSequences = 16;
 
@@ -239,6 +244,7 @@ public final class LocalCommand implements Callable<Integer> {
                 .maxSequences(sequences)
                 .maxInFlight(Math.max(64, sequences))
                 .hotSetBytes(hotSetBytes)
+                .idleTimeout(Duration.ofSeconds(idleTimeoutSeconds))
                 .build();
     }
 }

@@ -4,6 +4,7 @@ import io.kvstream.connect.KvstreamKafkaConfig;
 import io.kvstream.pipeline.model.ModelFiles;
 
 import org.apache.flink.util.ParameterTool;
+import org.apache.flink.util.TimeUtils;
 
 import javax.annotation.Nullable;
 
@@ -63,6 +64,9 @@ public final class JobArguments {
                     "requests generating at once per subtask; beyond it the operator backpressures"),
             new Option("hot-set-mb", "MB", "256", "decoded KV caches kept in memory between requests, per subtask"),
             new Option("recent-event-ids", "N", "64", "event ids remembered per session to drop producer retries"),
+            new Option("idle-timeout", "DURATION", "30 min",
+                    "a session without an event for this long is freed and told so (SessionClosed); 0 keeps"
+                            + " sessions until they end"),
             new Option("job-name", "NAME", "kvstream", "the Flink job's name"),
             new Option("help", "", null, "print this and exit"));
 
@@ -118,6 +122,7 @@ public final class JobArguments {
                 integer(o.name());
             }
         }
+        duration("idle-timeout");
         String delivery = values.get("delivery");
         if (!delivery.equals("exactly-once") && !delivery.equals("at-least-once")) {
             throw new IllegalArgumentException(
@@ -172,6 +177,7 @@ public final class JobArguments {
                 .maxInFlight(integer("max-in-flight"))
                 .hotSetBytes((long) integer("hot-set-mb") << 20)
                 .recentEventIds(integer("recent-event-ids"))
+                .idleTimeout(duration("idle-timeout"))
                 .build();
     }
 
@@ -183,6 +189,19 @@ public final class JobArguments {
 
     private static String location(String value) {
         return ModelFiles.isUri(value) ? value : Path.of(value).toAbsolutePath().normalize().toString();
+    }
+
+    private Duration duration(String name) {
+        String value = values.get(name);
+        if (value.trim().equals("0")) {
+            return Duration.ZERO;
+        }
+        try {
+            return TimeUtils.parseDuration(value);
+        } catch (IllegalArgumentException e) {
+            throw new IllegalArgumentException(
+                    "--" + name + " takes a duration such as 30 min, 90 s or 2 h, got '" + value + "'", e);
+        }
     }
 
     private int integer(String name) {

@@ -41,6 +41,8 @@ import java.time.Duration;
  * @param maxInFlight requests generating at once per subtask; beyond it the operator stops taking
  *     input (backpressure) until some finish
  * @param recentEventIds event ids remembered per session for deduplication
+ * @param idleTimeout a session with no event for this long is freed (its KV cache and chat state)
+ *     and told so with a {@code SessionClosed}; zero keeps sessions until they end
  */
 public record PipelineConfig(
         @Nullable KvstreamKafkaConfig kafka,
@@ -56,13 +58,16 @@ public record PipelineConfig(
         Duration maxWait,
         long hotSetBytes,
         int maxInFlight,
-        int recentEventIds)
+        int recentEventIds,
+        Duration idleTimeout)
         implements Serializable {
 
     public PipelineConfig {
         checkNotNull(modelPath, "modelPath");
         checkNotNull(kvSpec, "kvSpec");
         checkNotNull(maxWait, "maxWait");
+        checkNotNull(idleTimeout, "idleTimeout");
+        checkArgument(!idleTimeout.isNegative(), "idleTimeout must not be negative, got %s", idleTimeout);
         checkNotNull(device, "device");
         checkArgument(threads >= 0, "threads must not be negative (0: cores per slot), got %s", threads);
         Device.parse(device);
@@ -94,7 +99,7 @@ public record PipelineConfig(
     public PipelineConfig withoutKafka() {
         return new PipelineConfig(
                 null, modelPath, mmprojPath, tokenizerPath, threads, device, kvSpec, maxSequences,
-                maxStepTokens, prefillChunk, maxWait, hotSetBytes, maxInFlight, recentEventIds);
+                maxStepTokens, prefillChunk, maxWait, hotSetBytes, maxInFlight, recentEventIds, idleTimeout);
     }
 
     public Builder toBuilder() {
@@ -111,12 +116,14 @@ public record PipelineConfig(
                 .maxWait(maxWait)
                 .hotSetBytes(hotSetBytes)
                 .maxInFlight(maxInFlight)
-                .recentEventIds(recentEventIds);
+                .recentEventIds(recentEventIds)
+                .idleTimeout(idleTimeout);
     }
 
     /**
      * Defaults: full cache, 16 sequences, 512 tokens a step, chunks of 128, 256 MiB hot set, the
-     * TaskManager's cores divided by its slots, the device chosen automatically.
+     * TaskManager's cores divided by its slots, the device chosen automatically, sessions freed
+     * after 30 minutes without an event.
      */
     public static final class Builder {
         @Nullable private KvstreamKafkaConfig kafka;
@@ -133,6 +140,7 @@ public record PipelineConfig(
         private long hotSetBytes = 256L << 20;
         private int maxInFlight = 64;
         private int recentEventIds = 64;
+        private Duration idleTimeout = Duration.ofMinutes(30);
 
         private Builder(String modelPath) {
             this.modelPath = modelPath;
@@ -203,10 +211,15 @@ public record PipelineConfig(
             return this;
         }
 
+        public Builder idleTimeout(Duration idleTimeout) {
+            this.idleTimeout = idleTimeout;
+            return this;
+        }
+
         public PipelineConfig build() {
             return new PipelineConfig(
                     kafka, modelPath, mmprojPath, tokenizerPath, threads, device, kvSpec, maxSequences,
-                    maxStepTokens, prefillChunk, maxWait, hotSetBytes, maxInFlight, recentEventIds);
+                    maxStepTokens, prefillChunk, maxWait, hotSetBytes, maxInFlight, recentEventIds, idleTimeout);
         }
     }
 }

@@ -32,6 +32,7 @@ class JobArgumentsTest {
         // Relative paths are resolved where the job is submitted from.
         assertThat(Path.of(config.modelPath())).isAbsolute().hasFileName("m.gguf");
         assertThat(a.createTopics()).isTrue();
+        assertThat(config.idleTimeout()).isEqualTo(java.time.Duration.ofMinutes(30));
     }
 
     @Test
@@ -44,7 +45,8 @@ class JobArgumentsTest {
                 "--delivery", "at-least-once", "--model", "s3://bucket/m.gguf", "--mmproj", "/abs/p.gguf",
                 "--kv", "kivi2", "--device", "cpu", "--threads", "3", "--max-sequences", "8",
                 "--max-step-tokens", "256", "--prefill-chunk", "64", "--max-wait-ms", "7",
-                "--max-in-flight", "32", "--hot-set-mb", "16", "--recent-event-ids", "9").pipeline();
+                "--max-in-flight", "32", "--hot-set-mb", "16", "--recent-event-ids", "9",
+                "--idle-timeout", "90 s").pipeline();
         KvstreamKafkaConfig kafka = config.kafka();
         assertThat(kafka.bootstrapServers()).isEqualTo("broker:9093");
         assertThat(kafka.eventsTopic()).as("the option wins over the file").isEqualTo("ev");
@@ -64,6 +66,8 @@ class JobArgumentsTest {
         assertThat(config.maxInFlight()).isEqualTo(32);
         assertThat(config.hotSetBytes()).isEqualTo(16L << 20);
         assertThat(config.recentEventIds()).isEqualTo(9);
+        assertThat(config.idleTimeout()).isEqualTo(java.time.Duration.ofSeconds(90));
+        assertThat(JobArguments.parse("--model", "m", "--idle-timeout", "0").pipeline().idleTimeout()).isZero();
     }
 
     @Test
@@ -74,6 +78,8 @@ class JobArgumentsTest {
                 .hasMessageContaining("--model is required");
         assertThatThrownBy(() -> JobArguments.parse("--model", "m", "--threads", "many"))
                 .hasMessageContaining("--threads takes a whole number");
+        assertThatThrownBy(() -> JobArguments.parse("--model", "m", "--idle-timeout", "soon"))
+                .hasMessageContaining("--idle-timeout takes a duration");
         assertThatThrownBy(() -> JobArguments.parse("--model", "m", "--delivery", "twice"))
                 .hasMessageContaining("--delivery must be");
         assertThatThrownBy(() -> JobArguments.parse("--model", "m", "--kv"))

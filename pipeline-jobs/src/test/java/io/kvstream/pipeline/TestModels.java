@@ -10,7 +10,12 @@ public final class TestModels {
     private TestModels() {}
 
     public static PipelineConfig.Builder refmodel(String kvSpec) {
-        return PipelineConfig.builder(RefModel.file("refmodel-q8_0.gguf").toString())
+        return refmodel("refmodel-q8_0.gguf", kvSpec);
+    }
+
+    /** As {@link #refmodel(String)}, on another of the reference model's files. */
+    public static PipelineConfig.Builder refmodel(String file, String kvSpec) {
+        return PipelineConfig.builder(RefModel.file(file).toString())
                 .mmprojPath(RefModel.file("refmodel-mmproj-f16.gguf").toString())
                 .threads(2)
                 .device("cpu")

@@ -13,6 +13,7 @@ import io.kvstream.kv.codec.KvCodec;
 import io.kvstream.kv.evict.EvictionPolicy;
 import io.kvstream.kv.evict.Rerotation;
 import io.kvstream.kv.state.EncodedBlockSerializer;
+import io.kvstream.kv.state.HistoryChunks;
 import io.kvstream.kv.state.SessionMeta;
 
 import javax.annotation.Nullable;
@@ -61,6 +62,9 @@ public final class CompressedKvCache implements KvCache {
     private final int blockTokens;
     /** The largest encoding of an open run: its buffer, once grown to this, never grows again. */
     private final int openRunBytes;
+    /** Characters of a model fingerprint, for {@link #storedBytes()}. */
+    public static final int FINGERPRINT_CHARS = 32;
+    private static final String FINGERPRINT_PLACEHOLDER = "0".repeat(FINGERPRINT_CHARS);
     /** Per (layer, head), an open run's buffer left by a run that sealed, for the next block. */
     private final byte[][] spareOpenRuns;
     private final int heads;
@@ -448,19 +452,26 @@ public final class CompressedKvCache implements KvCache {
         return out;
     }
 
-    /** The session's metadata, with the token history the caller keeps. */
-    public SessionMeta sessionMeta(int[] history) {
-        return new SessionMeta(tokens, nextPosition(), specString, BlockFormat.VERSION, history.clone());
+    /**
+     * The session's metadata.
+     *
+     * @param model the fingerprint of the model that computed this cache
+     * @param historyLength the ids in the token history the caller stores beside it
+     */
+    public SessionMeta sessionMeta(String model, int historyLength) {
+        return SessionMeta.of(tokens, nextPosition(), specString, BlockFormat.VERSION, model, historyLength);
     }
 
     /**
      * Bytes the session takes in state: every live block as encoded (with its serializer's
-     * 8-byte framing) plus the session metadata with a token history of {@link #tokens()} ids,
-     * exactly as the serializers write them. Keys and RocksDB overhead are not counted.
+     * 8-byte framing), the session metadata (with a model fingerprint of {@link
+     * #FINGERPRINT_CHARS}) and a token history of {@link #tokens()} ids in {@link HistoryChunks},
+     * as the serializers write them. Keys and RocksDB overhead are not counted.
      */
     @Override
     public long storedBytes() {
-        long total = SessionMeta.serializedSize(specString, tokens);
+        long total = SessionMeta.serializedSize(specString, FINGERPRINT_PLACEHOLDER)
+                + HistoryChunks.serializedSize(tokens);
         for (EncodedBlock block : blocks()) {
             total += EncodedBlockSerializer.serializedSize(block.bytes().length);
         }

@@ -95,7 +95,7 @@ class CompressedKvCacheTest {
             sim.step(1, (l, q, t, slots, w) -> w[(q * 7 + slots) % slots] = 1f);
         }
         CompressedKvCache restored = cache(spec, 2);
-        restored.restore("s1", c.sessionMeta(new int[c.tokens()]), c.blocks());
+        restored.restore("s1", c.sessionMeta("model", c.tokens()), c.blocks());
         assertThat(restored.tokens()).isEqualTo(c.tokens());
         assertThat(restored.nextPosition()).isEqualTo(c.nextPosition());
         for (int l = 0; l < 2; l++) {
@@ -181,7 +181,8 @@ class CompressedKvCacheTest {
         c.clear();
         assertThat(c.dirtyBlocks()).containsExactly(0, 1, 2);
         assertThat(c.block(0)).isNull();
-        assertThat(c.storedBytes()).isEqualTo(SessionMeta.serializedSize("fp16", 0));
+        assertThat(c.storedBytes()).isEqualTo(
+                SessionMeta.serializedSize("fp16", "0".repeat(CompressedKvCache.FINGERPRINT_CHARS)));
     }
 
     @Test
@@ -193,6 +194,8 @@ class CompressedKvCacheTest {
         for (EncodedBlock b : blocks) {
             sum += 8 + b.bytes().length;
         }
-        assertThat(c.storedBytes()).isEqualTo(sum + c.sessionMeta(new int[100]).serializedSize());
+        assertThat(c.storedBytes()).isEqualTo(sum
+                + c.sessionMeta("0".repeat(CompressedKvCache.FINGERPRINT_CHARS), 100).serializedSize()
+                + io.kvstream.kv.state.HistoryChunks.serializedSize(100));
     }
 }

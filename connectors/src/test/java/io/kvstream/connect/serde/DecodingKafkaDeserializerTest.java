@@ -41,21 +41,8 @@ class DecodingKafkaDeserializerTest {
                 new RecordHeaders(), Optional.empty());
     }
 
-    private List<Decoded<SessionEvent>> deserialize(ConsumerRecord<byte[], byte[]> record)
-            throws Exception {
-        List<Decoded<SessionEvent>> out = new ArrayList<>();
-        deserializer.deserialize(
-                record,
-                new Collector<>() {
-                    @Override
-                    public void collect(Decoded<SessionEvent> r) {
-                        out.add(r);
-                    }
-
-                    @Override
-                    public void close() {}
-                });
-        return out;
+    private List<Decoded<SessionEvent>> deserialize(ConsumerRecord<byte[], byte[]> record) {
+        return deserialize(deserializer, record);
     }
 
     @Test

@@ -20,6 +20,8 @@ final class HotSession {
     int[] recompute;
     /** Why the session's stored state was lost, to tell the client once; null when it was not. */
     String lost;
+    /** Ids of the history already in state: the next store writes the chunks from there on. */
+    int storedHistory;
 
     HotSession(String id, CompressedKvCache cache, int[] history) {
         this.id = id;

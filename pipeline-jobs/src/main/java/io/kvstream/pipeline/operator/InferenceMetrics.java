@@ -29,6 +29,7 @@ final class InferenceMetrics {
     final Counter recomputedSessions;
     /** Sessions whose stored state could not be read nor recomputed, and so were reset. */
     final Counter lostSessions;
+    final Counter expiredSessions;
     final Counter duplicates;
     final Counter errors;
     private long cachedTokens;
@@ -47,6 +48,7 @@ final class InferenceMetrics {
         restoredSessions = g.counter("sessionsRestoredFromState");
         recomputedSessions = g.counter("sessionsRecomputed");
         lostSessions = g.counter("sessionsLost");
+        expiredSessions = g.counter("sessionsExpired");
         duplicates = g.counter("duplicateEvents");
         errors = g.counter("errorEvents");
         g.gauge("hotSessions", hotSessions::getAsLong);

@@ -14,12 +14,14 @@ import io.kvstream.kv.CompressedKvCache;
 import io.kvstream.kv.block.CorruptBlockException;
 import io.kvstream.kv.block.EncodedBlock;
 import io.kvstream.kv.state.EncodedBlockSerializer;
+import io.kvstream.kv.state.HistoryChunks;
 import io.kvstream.kv.state.SessionMeta;
 import io.kvstream.kv.state.SessionMetaSerializer;
 import io.kvstream.model.vision.VisionConfig;
 import io.kvstream.pipeline.PipelineConfig;
 import io.kvstream.pipeline.model.ModelFiles;
 import io.kvstream.pipeline.model.SlotThreads;
+import io.kvstream.schema.CloseReason;
 import io.kvstream.schema.ContextMessage;
 import io.kvstream.schema.EndOfSession;
 import io.kvstream.schema.ErrorCode;
@@ -27,6 +29,7 @@ import io.kvstream.schema.ErrorEvent;
 import io.kvstream.schema.FinalResponse;
 import io.kvstream.schema.ResponseEvent;
 import io.kvstream.schema.Sampling;
+import io.kvstream.schema.SessionClosed;
 import io.kvstream.schema.SessionEvent;
 import io.kvstream.schema.Timings;
 import io.kvstream.schema.TokenDelta;
@@ -48,19 +51,25 @@ import org.apache.flink.api.common.state.MapStateDescriptor;
 import org.apache.flink.api.common.state.ValueState;
 import org.apache.flink.api.common.state.ValueStateDescriptor;
 import org.apache.flink.api.common.typeutils.base.IntSerializer;
+import org.apache.flink.api.common.typeutils.base.LongSerializer;
 import org.apache.flink.api.common.typeutils.base.array.BytePrimitiveArraySerializer;
+import org.apache.flink.api.common.typeutils.base.array.IntPrimitiveArraySerializer;
 import org.apache.flink.api.common.typeutils.base.array.StringArraySerializer;
 import org.apache.flink.runtime.state.VoidNamespace;
 import org.apache.flink.runtime.state.VoidNamespaceSerializer;
 import org.apache.flink.streaming.api.operators.AbstractStreamOperator;
+import org.apache.flink.streaming.api.operators.InternalTimer;
+import org.apache.flink.streaming.api.operators.InternalTimerService;
 import org.apache.flink.streaming.api.operators.OneInputStreamOperator;
 import org.apache.flink.streaming.api.operators.StreamOperatorParameters;
+import org.apache.flink.streaming.api.operators.Triggerable;
 import org.apache.flink.streaming.runtime.streamrecord.StreamRecord;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 import javax.annotation.Nullable;
 
+import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.file.Path;
 import java.util.ArrayDeque;
@@ -81,7 +90,9 @@ import java.util.Map;
  * work, so input, timers and checkpoint barriers interleave with generation. From idle, the first
  * step waits (up to {@link PipelineConfig#maxWait()}) until a batch's worth of sequences or
  * tokens is queued. When {@link PipelineConfig#maxInFlight()} requests are generating, taking an
- * event that would start another runs steps first: the input backs up instead of a queue growing.
+ * event that would start another yields to the mailbox (steps, timers, checkpoint mails) until one
+ * finishes: the input backs up instead of a queue growing. After a restore, sessions with pending
+ * events resume within the same limit.
  *
  * <p><b>State</b> (keyed by session id): the events not yet finished, the head being the one in
  * flight ({@code pending}); the KV cache as encoded blocks ({@code kv-blocks}) and its metadata
@@ -101,7 +112,8 @@ import java.util.Map;
  * longest reply.
  */
 public final class SessionInferenceOperator extends AbstractStreamOperator<ResponseEvent>
-        implements OneInputStreamOperator<SessionEvent, ResponseEvent>, SessionRequest.Callbacks {
+        implements OneInputStreamOperator<SessionEvent, ResponseEvent>, SessionRequest.Callbacks,
+                Triggerable<String, VoidNamespace> {
 
     private static final long serialVersionUID = 1L;
 
@@ -125,14 +137,25 @@ public final class SessionInferenceOperator extends AbstractStreamOperator<Respo
     private transient ListState<SessionEvent> pending;
     private transient MapState<Integer, EncodedBlock> blocks;
     private transient ValueState<SessionMeta> meta;
-    private transient ValueState<ChatState> chat;
+    private transient MapState<Integer, int[]> history;
+    private transient ChatStore chat;
     private transient ValueState<byte[]> lastFrame;
     private transient ValueState<String[]> recentIds;
+    /** When the session's idle timer fires: the timer to delete when the next event comes. */
+    private transient ValueState<Long> idleDeadline;
+    private transient InternalTimerService<VoidNamespace> idleTimers;
 
     /** The request in flight per session. */
     private transient Map<String, SessionRequest> inFlight;
     /** Requests finished during a step or a submission, handled after it returns. */
     private transient ArrayDeque<SessionRequest> finished;
+    /**
+     * Sessions restored with events pending that have not started yet: they start as requests
+     * finish, so a restore does not put every session in flight (and in memory) at once.
+     */
+    private transient ArrayDeque<String> resuming;
+    /** The most requests in flight at once since open, for tests. */
+    private transient int mostInFlight;
     /** Arrival times of events waiting behind another request of their session. */
     private transient Map<String, Long> arrivals;
     private transient boolean draining;
@@ -175,6 +198,7 @@ public final class SessionInferenceOperator extends AbstractStreamOperator<Respo
         inFlight = new HashMap<>();
         finished = new ArrayDeque<>();
         arrivals = new HashMap<>();
+        resuming = new ArrayDeque<>();
         idleSinceNanos = -1;
 
         pendingDescriptor = new ListStateDescriptor<>("pending", SingleObjectTypeInfo.forRecord(SessionEvent.class));
@@ -182,17 +206,25 @@ public final class SessionInferenceOperator extends AbstractStreamOperator<Respo
         blocks = getRuntimeContext().getMapState(
                 new MapStateDescriptor<>("kv-blocks", IntSerializer.INSTANCE, EncodedBlockSerializer.INSTANCE));
         meta = getRuntimeContext().getState(new ValueStateDescriptor<>("kv-meta", SessionMetaSerializer.INSTANCE));
-        chat = getRuntimeContext().getState(new ValueStateDescriptor<>("chat", ChatStateSerializer.INSTANCE));
+        history = getRuntimeContext().getMapState(new MapStateDescriptor<>(
+                "history", IntSerializer.INSTANCE, IntPrimitiveArraySerializer.INSTANCE));
+        chat = new ChatStore(getRuntimeContext());
         lastFrame = getRuntimeContext().getState(
                 new ValueStateDescriptor<>("last-frame", BytePrimitiveArraySerializer.INSTANCE));
         recentIds = getRuntimeContext().getState(
                 new ValueStateDescriptor<>("recent-ids", StringArraySerializer.INSTANCE));
+        idleDeadline = getRuntimeContext().getState(
+                new ValueStateDescriptor<>("idle-deadline", LongSerializer.INSTANCE));
+        idleTimers = getInternalTimerService("idle-sessions", VoidNamespaceSerializer.INSTANCE, this);
 
         metrics = new InferenceMetrics(getMetricGroup(), hot::size, hot::bytes);
         resumePending();
     }
 
-    /** After a restore: resubmit every session that has events left, unfinished ones first. */
+    /**
+     * After a restore: every session that has events left resumes, within the in-flight limit;
+     * the rest start as requests finish ({@link #resumeWaiting}).
+     */
     private void resumePending() throws Exception {
         List<String> sessions = new ArrayList<>();
         this.<String>getKeyedStateBackend().applyToAllKeys(
@@ -205,7 +237,14 @@ public final class SessionInferenceOperator extends AbstractStreamOperator<Respo
         if (!sessions.isEmpty()) {
             LOG.info("Resuming {} sessions with events pending from the restored state", sessions.size());
         }
-        for (String session : sessions) {
+        resuming.addAll(sessions);
+        resumeWaiting();
+    }
+
+    /** Starts restored sessions while there is room in flight. */
+    private void resumeWaiting() throws Exception {
+        while (inFlight.size() < config.maxInFlight() && !resuming.isEmpty()) {
+            String session = resuming.poll();
             setCurrentKey(session);
             startNext(session);
         }
@@ -244,13 +283,18 @@ public final class SessionInferenceOperator extends AbstractStreamOperator<Respo
         }
         pending.add(event);
         arrivals.put(event.getEventId(), System.nanoTime());
+        touch();
         if (inFlight.containsKey(session)) {
             return;
         }
         if (inFlight.size() >= config.maxInFlight()) {
-            // Backpressure: serve what is in flight before taking on more.
-            while (inFlight.size() >= config.maxInFlight() && batcher.busy()) {
-                runStep();
+            // Backpressure: the input waits while the mailbox runs steps, timers and checkpoint
+            // mails, until a request finishes (as AsyncWaitOperator waits for a free slot).
+            while (inFlight.size() >= config.maxInFlight()) {
+                if (!stepping) {
+                    startStepping();
+                }
+                mailbox.yield();
             }
             setCurrentKey(session);
         }
@@ -277,6 +321,48 @@ public final class SessionInferenceOperator extends AbstractStreamOperator<Respo
         return true;
     }
 
+    // ------------------------------------------------------------------ idle sessions
+
+    /** Moves the current session's idle timer to a full timeout from now. */
+    private void touch() throws Exception {
+        long timeout = config.idleTimeout().toMillis();
+        if (timeout == 0) {
+            return;
+        }
+        Long previous = idleDeadline.value();
+        if (previous != null) {
+            idleTimers.deleteProcessingTimeTimer(VoidNamespace.INSTANCE, previous);
+        }
+        long deadline = getProcessingTimeService().getCurrentProcessingTime() + timeout;
+        idleTimers.registerProcessingTimeTimer(VoidNamespace.INSTANCE, deadline);
+        idleDeadline.update(deadline);
+    }
+
+    @Override
+    public void onProcessingTime(InternalTimer<String, VoidNamespace> timer) throws Exception {
+        String session = timer.getKey();
+        setCurrentKey(session);
+        idleDeadline.clear();
+        if (inFlight.containsKey(session) || pending.get().iterator().hasNext()) {
+            // Still being served (or waiting to resume after a restore): not idle.
+            touch();
+            return;
+        }
+        String[] ids = recentIds.value();
+        String lastEventId = ids == null || ids.length == 0 ? "" : ids[ids.length - 1];
+        long idleMs = config.idleTimeout().toMillis();
+        endSession(session);
+        metrics.expiredSessions.inc();
+        LOG.debug("Session {} closed after {} ms without an event", session, idleMs);
+        output.collect(new StreamRecord<>(new ResponseEvent(
+                lastEventId, session, new SessionClosed(CloseReason.IDLE, idleMs))));
+    }
+
+    @Override
+    public void onEventTime(InternalTimer<String, VoidNamespace> timer) {
+        // Sessions expire on processing time only.
+    }
+
     // ------------------------------------------------------------------ requests
 
     /** Starts the session's next pending event, if any; the current key must be the session. */
@@ -299,6 +385,7 @@ public final class SessionInferenceOperator extends AbstractStreamOperator<Respo
                     sampling(head), request);
             request.generation = generation;
             inFlight.put(session, request);
+            mostInFlight = Math.max(mostInFlight, inFlight.size());
             if (!stepping) {
                 if (idleSinceNanos < 0) {
                     idleSinceNanos = System.nanoTime();
@@ -320,6 +407,7 @@ public final class SessionInferenceOperator extends AbstractStreamOperator<Respo
         Object payload = event.getPayload();
         if (payload instanceof EndOfSession) {
             endSession(session);
+            emit(event, new SessionClosed(CloseReason.ENDED, 0L));
             return null;
         }
         try {
@@ -329,7 +417,7 @@ public final class SessionInferenceOperator extends AbstractStreamOperator<Respo
                 s.lost = null;
                 return null;
             }
-            ChatState held = chat.value();
+            ChatState held = chat.load();
             if (held == null) {
                 held = ChatState.start(template.render(List.of(), false));
             }
@@ -388,7 +476,8 @@ public final class SessionInferenceOperator extends AbstractStreamOperator<Respo
                 return null;
             }
             return new SessionRequest(
-                    event, s, kind, prompt, after, rendered, frame, cached, arrivalNanos, System.nanoTime(),
+                    event, s, kind, prompt, after, held.messages().size(), rendered, frame, cached, arrivalNanos,
+                    System.nanoTime(),
                     engine.tokenizer().newStreamingDecoder(), this);
         } catch (IllegalArgumentException | ChatTemplateException e) {
             error(event, ErrorCode.INVALID_REQUEST, e.getMessage());
@@ -406,36 +495,88 @@ public final class SessionInferenceOperator extends AbstractStreamOperator<Respo
         CompressedKvCache cache = engine.newCache(cacheSpec.kv());
         if (stored == null) {
             s = new HotSession(session, cache, NO_TOKENS);
-        } else {
+            hot.put(s);
+            return s;
+        }
+        int[] ids;
+        try {
+            ids = stored.inlineHistory() != null
+                    ? stored.inlineHistory()
+                    : HistoryChunks.join(historyChunks(), stored.historyLength());
+        } catch (IOException e) {
+            s = new HotSession(session, cache, NO_TOKENS);
+            reset(session, s, "its token history could not be read (" + e.getMessage() + ")");
+            hot.put(s);
+            return s;
+        }
+        String unusable = unusableBecause(stored);
+        if (unusable == null) {
             try {
                 cache.restore(session, stored, blocks.values());
-                s = new HotSession(session, cache, stored.history());
+                s = new HotSession(session, cache, ids);
+                // State of the first format keeps its history inline: the next store moves it to chunks.
+                s.storedHistory = stored.inlineHistory() != null ? 0 : ids.length;
                 metrics.restoredSessions.inc();
+                hot.put(s);
+                return s;
             } catch (CorruptBlockException e) {
-                blocks.clear();
-                s = new HotSession(session, cache, NO_TOKENS);
-                if (prompts.hasImagePositions(stored.history())) {
-                    // Frames went in as patch embeddings, which their token ids cannot reproduce:
-                    // recomputing would answer from a different session. Start over, and say so.
-                    LOG.warn("Session {}: stored KV cache unusable ({}) and it holds video frames;"
-                            + " the session starts over empty", session, e.getMessage());
-                    meta.clear();
-                    chat.clear();
-                    lastFrame.clear();
-                    s.lost = "The session's stored KV cache could not be read (" + e.getMessage()
-                            + ") and it held video frames, which cannot be recomputed from its token history;"
-                            + " the session was reset and this event was not processed.";
-                    metrics.lostSessions.inc();
-                } else {
-                    LOG.warn("Session {}: stored KV cache unusable ({}); recomputing {} tokens from its history",
-                            session, e.getMessage(), stored.history().length);
-                    s.recompute = stored.history();
-                    metrics.recomputedSessions.inc();
-                }
+                unusable = e.getMessage();
+                cache.clear();
             }
+        }
+        blocks.clear();
+        s = new HotSession(session, cache, NO_TOKENS);
+        if (prompts.hasImagePositions(ids)) {
+            // Frames went in as patch embeddings, which their token ids cannot reproduce:
+            // recomputing would answer from a different session. Start over, and say so.
+            reset(session, s, "its stored KV cache cannot be used (" + unusable + ") and it held video frames,"
+                    + " which cannot be recomputed from its token history");
+        } else {
+            LOG.warn("Session {}: stored KV cache not used ({}); recomputing {} tokens from its history",
+                    session, unusable, ids.length);
+            s.recompute = ids;
+            metrics.recomputedSessions.inc();
         }
         hot.put(s);
         return s;
+    }
+
+    /**
+     * Why stored blocks must not be fed to this job's attention, or null: keys and values are
+     * only meaningful to the weights that computed them, and another model of the same shape
+     * would read them without any error. State written before the model was recorded is trusted
+     * as it was before.
+     */
+    @Nullable
+    private String unusableBecause(SessionMeta stored) {
+        if (!stored.model().isEmpty() && !stored.model().equals(engine.fingerprint())) {
+            return "it was computed by another model (fingerprint " + stored.model() + "; this job runs "
+                    + engine.fingerprint() + ")";
+        }
+        if (!stored.spec().equals(cacheSpec.kv().toString())) {
+            return "it was stored with --kv " + stored.spec() + " and this job runs --kv " + cacheSpec.kv();
+        }
+        return null;
+    }
+
+    /** Starts the session over, empty, and has the next event answered with why. */
+    private void reset(String session, HotSession s, String why) throws Exception {
+        LOG.warn("Session {}: {}; the session starts over empty", session, why);
+        blocks.clear();
+        meta.clear();
+        history.clear();
+        chat.clear();
+        lastFrame.clear();
+        s.lost = "The session was reset: " + why + ". This event was not processed.";
+        metrics.lostSessions.inc();
+    }
+
+    private Map<Integer, int[]> historyChunks() throws Exception {
+        Map<Integer, int[]> chunks = new HashMap<>();
+        for (Map.Entry<Integer, int[]> e : history.entries()) {
+            chunks.put(e.getKey(), e.getValue());
+        }
+        return chunks;
     }
 
     private byte[] frameBytes(VideoFrame f) {
@@ -483,13 +624,20 @@ public final class SessionInferenceOperator extends AbstractStreamOperator<Respo
         return all;
     }
 
+    /** Frees everything the session holds, in memory and in state. */
     private void endSession(String session) throws Exception {
         hot.remove(session);
         blocks.clear();
         meta.clear();
+        history.clear();
         chat.clear();
         lastFrame.clear();
         recentIds.clear();
+        Long deadline = idleDeadline.value();
+        if (deadline != null) {
+            idleTimers.deleteProcessingTimeTimer(VoidNamespace.INSTANCE, deadline);
+            idleDeadline.clear();
+        }
         LOG.debug("Session {} ended", session);
     }
 
@@ -618,7 +766,7 @@ public final class SessionInferenceOperator extends AbstractStreamOperator<Respo
                 }
                 answer(r, reply, generated.length);
             }
-            chat.update(after);
+            chat.save(r.messagesBefore, after);
             if (r.frame != null) {
                 lastFrame.update(r.frame);
             }
@@ -627,6 +775,7 @@ public final class SessionInferenceOperator extends AbstractStreamOperator<Respo
         removeHead();
         hot.update(s);
         startNext(session);
+        resumeWaiting();
         hot.evict(inFlight.keySet());
     }
 
@@ -667,7 +816,16 @@ public final class SessionInferenceOperator extends AbstractStreamOperator<Respo
             }
         }
         cache.markClean();
-        meta.update(cache.sessionMeta(s.history()));
+        // Only the history's last chunk and new ones: a turn writes what it adds.
+        int length = s.historyLength();
+        if (length > s.storedHistory) {
+            int[] ids = s.history();
+            for (int c = HistoryChunks.firstChanged(s.storedHistory); c < HistoryChunks.chunks(length); c++) {
+                history.put(c, HistoryChunks.chunk(ids, length, c));
+            }
+            s.storedHistory = length;
+        }
+        meta.update(cache.sessionMeta(engine.fingerprint(), length));
         metrics.storedBytesPerSession.update(cache.storedBytes());
     }
 
@@ -712,6 +870,11 @@ public final class SessionInferenceOperator extends AbstractStreamOperator<Respo
     @VisibleForTesting
     long stepsRun() {
         return batcher.stepsRun();
+    }
+
+    @VisibleForTesting
+    int mostInFlight() {
+        return mostInFlight;
     }
 
     @VisibleForTesting

@@ -37,6 +37,8 @@ final class SessionRequest implements TokenListener {
     final Prompt prompt;
     /** Chat state once this request is fed (for replies, before the reply is added). */
     final ChatState chatAfter;
+    /** Messages the session's stored chat state held before this request. */
+    final int messagesBefore;
     /** For replies, the rendering of the messages the reply answers, generation prompt included. */
     @Nullable final String renderedPrompt;
     /** For frames, the frame to keep for the next frame's patch dropping. */
@@ -58,7 +60,7 @@ final class SessionRequest implements TokenListener {
 
     SessionRequest(
             SessionEvent event, HotSession session, Kind kind, Prompt prompt, ChatState chatAfter,
-            @Nullable String renderedPrompt, @Nullable byte[] frame, int cachedTokens,
+            int messagesBefore, @Nullable String renderedPrompt, @Nullable byte[] frame, int cachedTokens,
             long arrivalNanos, long startNanos, BpeTokenizer.StreamingDecoder decoder,
             Callbacks callbacks) {
         this.event = event;
@@ -66,6 +68,7 @@ final class SessionRequest implements TokenListener {
         this.kind = kind;
         this.prompt = prompt;
         this.chatAfter = chatAfter;
+        this.messagesBefore = messagesBefore;
         this.renderedPrompt = renderedPrompt;
         this.frame = frame;
         this.cachedTokens = cachedTokens;

@@ -50,6 +50,12 @@ final class Harness implements AutoCloseable {
         return this;
     }
 
+    /** Sets the operator's processing time, firing the timers due by then. */
+    Harness at(long processingTimeMillis) throws Exception {
+        harness.setProcessingTime(processingTimeMillis);
+        return this;
+    }
+
     /** Runs mails (steps) until none is left. */
     Harness drain() throws Exception {
         while (runMail()) {

@@ -4,6 +4,7 @@ import static io.kvstream.pipeline.Events.context;
 import static io.kvstream.pipeline.Events.end;
 import static io.kvstream.pipeline.Events.event;
 import static io.kvstream.pipeline.Events.frame;
+import static io.kvstream.pipeline.Events.query;
 import static io.kvstream.pipeline.Events.turn;
 import static org.assertj.core.api.Assertions.assertThat;
 
@@ -11,11 +12,13 @@ import io.kvstream.generate.Engine;
 import io.kvstream.pipeline.PipelineConfig;
 import io.kvstream.pipeline.Responses;
 import io.kvstream.pipeline.TestModels;
+import io.kvstream.schema.CloseReason;
 import io.kvstream.schema.ErrorCode;
 import io.kvstream.schema.ErrorEvent;
 import io.kvstream.schema.FinalResponse;
 import io.kvstream.schema.ResponseEvent;
 import io.kvstream.schema.Sampling;
+import io.kvstream.schema.SessionClosed;
 import io.kvstream.schema.TokenDelta;
 import io.kvstream.schema.UserTurn;
 import io.kvstream.testing.RefModel;
@@ -193,6 +196,87 @@ class SessionInferenceOperatorTest {
         }
     }
 
+    @Test
+    void theInFlightLimitHoldsForNewEventsAndForSessionsResumedAfterARestore() throws Exception {
+        io.kvstream.schema.SessionEvent[] turns = new io.kvstream.schema.SessionEvent[6];
+        for (int i = 0; i < turns.length; i++) {
+            turns[i] = turn("s" + i, "e" + i, REPEAT, 12);
+        }
+        Map<String, FinalResponse> unlimited;
+        try (Harness h = new Harness(config("kivi2"))) {
+            unlimited = Responses.finals(h.sendAndDrain(turns).output());
+        }
+        PipelineConfig two = config("kivi2").toBuilder().maxInFlight(2).build();
+        try (Harness h = new Harness(two)) {
+            // All at once: taking the third waits in the mailbox until one of the first two finishes.
+            Map<String, FinalResponse> limited = Responses.finals(h.send(turns).drain().output());
+            assertThat(h.operator().mostInFlight()).isEqualTo(2);
+            assertThat(limited.keySet()).isEqualTo(unlimited.keySet());
+            limited.forEach((id, r) -> assertThat(r.getText()).as(id).isEqualTo(unlimited.get(id).getText()));
+        }
+        OperatorSubtaskState snapshot;
+        List<ResponseEvent> before;
+        try (Harness h = new Harness(config("kivi2"))) {
+            h.send(turns).runMails(2);
+            assertThat(h.operator().mostInFlight()).isEqualTo(turns.length);
+            before = h.output();
+            snapshot = h.snapshot(1);
+        }
+        try (Harness h = new Harness(config("kivi2").toBuilder().maxInFlight(1).build(), snapshot)) {
+            Map<String, FinalResponse> resumed = Responses.finals(h.drain().output());
+            assertThat(h.operator().mostInFlight()).as("restored sessions resume one at a time").isEqualTo(1);
+            assertThat(Responses.finals(before)).isEmpty();
+            assertThat(resumed.keySet()).isEqualTo(unlimited.keySet());
+            resumed.forEach((id, r) -> assertThat(r.getText()).as(id).isEqualTo(unlimited.get(id).getText()));
+        }
+    }
+
+    @Test
+    void anIdleSessionIsFreedAndToldSoAlsoAfterARestoreWhileAnActiveOneIsKept() throws Exception {
+        PipelineConfig config = config("kivi2").toBuilder().idleTimeout(java.time.Duration.ofSeconds(60)).build();
+        OperatorSubtaskState snapshot;
+        try (Harness h = new Harness(config)) {
+            h.at(1_000).sendAndDrain(turn("a", "a1", FACT, 8));
+            h.at(30_000).sendAndDrain(turn("b", "b1", FACT, 8));
+            h.at(60_000);
+            assertThat(closed(h.output())).as("not idle for a full minute yet").isEmpty();
+            snapshot = h.snapshot(1);
+        }
+        try (Harness h = new Harness(config, snapshot)) {
+            // The timers came back with the state.
+            h.at(61_001);
+            assertThat(closed(h.output())).containsOnlyKeys("a");
+            ResponseEvent a = closed(h.output()).get("a");
+            assertThat(a.getEventId()).isEqualTo("a1");
+            assertThat(((SessionClosed) a.getPayload()).getReason()).isEqualTo(CloseReason.IDLE);
+            assertThat(((SessionClosed) a.getPayload()).getIdleMs()).isEqualTo(60_000L);
+            assertThat(h.operator().metrics().expiredSessions.getCount()).isEqualTo(1);
+            h.at(62_000).sendAndDrain(turn("a", "a2", QUESTION, 8), turn("b", "b2", QUESTION, 8));
+            Map<String, FinalResponse> finals = Responses.finals(h.output());
+            assertThat(finals.get("a2").getUsage().getCachedTokens()).as("a starts anew").isZero();
+            assertThat(finals.get("b2").getUsage().getCachedTokens()).as("b kept its cache").isPositive();
+            assertThat(finals.get("b2").getText()).isEqualTo("white");
+            h.sendAndDrain(end("b", "b-end"));
+            ResponseEvent b = closed(h.output()).get("b");
+            assertThat(b.getEventId()).isEqualTo("b-end");
+            assertThat(((SessionClosed) b.getPayload()).getReason()).isEqualTo(CloseReason.ENDED);
+            // An ended session's timer is gone with it: nothing more fires for b.
+            h.at(500_000);
+            assertThat(h.output().stream().filter(r -> r.getPayload() instanceof SessionClosed).count())
+                    .as("a idle (again, after a2), b ended").isEqualTo(3);
+        }
+    }
+
+    private static Map<String, ResponseEvent> closed(List<ResponseEvent> out) {
+        Map<String, ResponseEvent> bySession = new java.util.LinkedHashMap<>();
+        for (ResponseEvent r : out) {
+            if (r.getPayload() instanceof SessionClosed) {
+                bySession.put(r.getSessionId(), r);
+            }
+        }
+        return bySession;
+    }
+
     private static io.kvstream.schema.SessionEvent sampled(String session, String id, Sampling sampling) {
         return event(session, id, UserTurn.newBuilder().setText("hi").setMaxNewTokens(4).setSampling(sampling).build());
     }
@@ -240,6 +324,41 @@ class SessionInferenceOperatorTest {
             // The end of a session clears its state.
             h.sendAndDrain(end("s", "x"));
             assertThat(h.harness.numKeyedStateEntries()).isZero();
+        }
+    }
+
+    @Test
+    void stateOfAnotherModelIsNeverFedToAttention() throws Exception {
+        byte[] rgb = new byte[16 * 16 * 3];
+        new java.util.Random(5).nextBytes(rgb);
+        OperatorSubtaskState snapshot;
+        try (Harness h = new Harness(config("kivi2"))) {
+            h.sendAndDrain(turn("t", "t1", FACT, 8), frame("v", "f0", 0, 16, 16, rgb));
+            snapshot = h.snapshot(1);
+        }
+        // The same shapes and spec, other weights: the blocks would restore without any error.
+        PipelineConfig f16 = TestModels.refmodel("refmodel-f16.gguf", "kivi2").build();
+        Map<String, FinalResponse> fresh;
+        try (Harness h = new Harness(f16)) {
+            fresh = Responses.finals(h.sendAndDrain(turn("t", "t1", FACT, 8), turn("t", "t2", QUESTION, 8)).output());
+        }
+        try (Harness h = new Harness(f16, snapshot)) {
+            List<ResponseEvent> out = h.sendAndDrain(
+                    turn("t", "t2", QUESTION, 8), query("v", "q1", "what is in frame 0?", 8)).output();
+            FinalResponse t2 = Responses.finals(out).get("t2");
+            assertThat(t2.getUsage().getCachedTokens()).as("recomputed, not restored").isZero();
+            assertThat(t2.getText()).isEqualTo(fresh.get("t2").getText());
+            assertThat(h.operator().metrics().recomputedSessions.getCount()).isEqualTo(1);
+            assertThat(h.operator().metrics().restoredSessions.getCount()).isZero();
+            ErrorEvent video = Responses.errors(out).get("q1");
+            assertThat(video.getMessage()).contains("another model", "video frames", "reset");
+            assertThat(h.operator().metrics().lostSessions.getCount()).isEqualTo(1);
+        }
+        // Under the model that wrote it, the same state restores and is used.
+        try (Harness h = new Harness(config("kivi2"), snapshot)) {
+            FinalResponse t2 = Responses.finals(h.sendAndDrain(turn("t", "t2", QUESTION, 8)).output()).get("t2");
+            assertThat(t2.getUsage().getCachedTokens()).isPositive();
+            assertThat(h.operator().metrics().restoredSessions.getCount()).isEqualTo(1);
         }
     }
 

@@ -81,7 +81,7 @@ class BlockFormatTest {
     @Test
     void restoreNamesTheCorruptBlockAndLeavesTheCacheEmpty() {
         CompressedKvCache c = fed();
-        SessionMeta meta = c.sessionMeta(new int[150]);
+        SessionMeta meta = c.sessionMeta("model", 150);
         List<EncodedBlock> blocks = new ArrayList<>(c.blocks());
         byte[] bad = blocks.get(2).bytes().clone();
         bad[bad.length - 9] ^= (byte) 0x80;

@@ -27,9 +27,12 @@ class SessionMetaSerializerTest extends SerializerTestBase<SessionMeta> {
             history[i] = (i * 7919) % 32000;
         }
         return new SessionMeta[] {
-            new SessionMeta(0, 0, "full", 1, new int[0]),
-            new SessionMeta(3, 3, "kivi2", 1, new int[] {1, 2, 3}),
-            new SessionMeta(5000, 260, "kivi2+window:sink=4,recent=256", 1, history),
+            SessionMeta.of(0, 0, "full", 1, "", 0),
+            SessionMeta.of(3, 3, "kivi2", 1, "0123456789abcdef0123456789abcdef", 3),
+            SessionMeta.of(5000, 260, "kivi2+window:sink=4,recent=256", 1, "f", 5000),
+            // As the first format stored it: read, copied and written back with its history.
+            new SessionMeta(0, 0, "full", 1, "", 0, new int[0]),
+            new SessionMeta(5000, 260, "kivi2+window:sink=4,recent=256", 1, "", 5000, history),
         };
     }
 }
