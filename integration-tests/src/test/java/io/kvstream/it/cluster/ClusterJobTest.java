@@ -57,6 +57,9 @@ class ClusterJobTest {
 
     private static final ChatWorkload WORKLOAD = new ChatWorkload(SESSIONS, MAX_NEW_TOKENS);
 
+    /** The job's default topics are kvstream.events, kvstream.responses, kvstream.dead-letters. */
+    private static final String DEFAULT_PREFIX = "kvstream";
+
     private static Path work;
     private static KafkaBrokerProcess kafka;
     private static FlinkProcessCluster flink;
@@ -110,20 +113,26 @@ class ClusterJobTest {
         return config;
     }
 
+    /**
+     * The command line of the issue's acceptance: {@code --bootstrap --model --mmproj --kv kivi2
+     * --delivery exactly-once}, every other option at its default (threads per slot, device auto,
+     * the hot set, the in-flight limit). The run under failover uses the default topics; the
+     * reference run names its own.
+     */
     private static List<String> jobArgs(KvstreamKafkaConfig k) {
-        return List.of(
+        List<String> args = new java.util.ArrayList<>(List.of(
                 "--bootstrap", k.bootstrapServers(),
                 "--model", ClusterPaths.model().toString(),
                 "--mmproj", ClusterPaths.mmproj().toString(),
-                "--kv", "full",
-                "--delivery", "exactly-once",
-                "--events", k.eventsTopic(),
-                "--responses", k.responsesTopic(),
-                "--dead-letters", k.deadLettersTopic(),
-                "--threads", "1",
-                "--device", "cpu",
-                "--hot-set-mb", "64",
-                "--max-in-flight", "64");
+                "--kv", "kivi2",
+                "--delivery", "exactly-once"));
+        if (!k.eventsTopic().equals(DEFAULT_PREFIX + ".events")) {
+            args.addAll(List.of(
+                    "--events", k.eventsTopic(),
+                    "--responses", k.responsesTopic(),
+                    "--dead-letters", k.deadLettersTopic()));
+        }
+        return args;
     }
 
     private static String submit(KvstreamKafkaConfig k, int parallelism, String savepoint) throws Exception {
@@ -204,7 +213,7 @@ class ClusterJobTest {
     @Order(2)
     void killedTaskManagerLosesNoAnswerAndRepeatsNone() throws Exception {
         assumeTrue(reference.size() == SESSIONS * TURNS, "needs the reference run");
-        run = topics("run");
+        run = topics(DEFAULT_PREFIX);
         jobId = submit(run, 2, null);
         committed = new ResponseCollector(run, true);
         runEventIds.put(1, turn(run, committed, jobId, 1));
