@@ -88,9 +88,10 @@ public final class LocalCommand implements Callable<Integer> {
 
     @Mixin ReplayCommand.ReplayOptions replay;
 
-    @Option(names = "--bench", arity = "0..1", fallbackValue = "all", paramLabel = "restore|throughput|all",
+    @Option(names = "--bench", arity = "0..1", fallbackValue = "all", paramLabel = "restore|throughput|load|all",
             description = "measure (a) time to first token of a returning session, KV restored from state vs"
-                    + " re-prefilled, and (b) throughput at several concurrencies; then exit")
+                    + " re-prefilled, (b) throughput at several concurrencies, or (load) each of --bench-sessions with memory"
+                    + " and checkpoints, on one stack; all runs (a) and (b); then exit")
     @Nullable
     String bench;
 
@@ -185,8 +186,8 @@ public final class LocalCommand implements Callable<Integer> {
 
     private int bench() throws Exception {
         boolean all = bench.equals("all");
-        if (!all && !bench.equals("restore") && !bench.equals("throughput")) {
-            throw new IllegalArgumentException("--bench takes restore, throughput or all, not " + bench);
+        if (!all && !bench.equals("restore") && !bench.equals("throughput") && !bench.equals("load")) {
+            throw new IllegalArgumentException("--bench takes restore, throughput, load or all, not " + bench);
         }
         // The one-shot baseline runs on a second copy of the model with the pipeline's threads.
         try (Engine engine = Engine.open(modelOptions.modelPath(), null, modelOptions.tokenizerPath(),
@@ -197,6 +198,19 @@ public final class LocalCommand implements Callable<Integer> {
                 try (LocalStack stack = start(0, maxSequences)) {
                     new PipelineBench(stack.kafkaConfig(), engine, p.maxStepTokens(), p.prefillChunk(), System.out)
                             .restoreVsPrefill(benchHistory, benchRepeats);
+                }
+            }
+            if (bench.equals("load")) {
+                // One stack for every level: memory left after each shows whether idle sessions leave it.
+                long hotSet = hotSetMb << 20;
+                PipelineConfig p = pipelineConfig(hotSet, maxSequences);
+                try (LocalStack stack = start(hotSet, maxSequences)) {
+                    PipelineBench b = new PipelineBench(
+                            stack.kafkaConfig(), engine, p.maxStepTokens(), p.prefillChunk(), System.out);
+                    b.level(4, 2, benchMaxNew); // warm-up
+                    for (int sessions : benchSessions) {
+                        LoadBench.run(stack, b, sessions, benchTurns, benchMaxNew, hotSet, System.out);
+                    }
                 }
             }
             if (all || bench.equals("throughput")) {

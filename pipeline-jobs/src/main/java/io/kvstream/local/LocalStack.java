@@ -288,13 +288,13 @@ public final class LocalStack implements AutoCloseable {
      * @param lastFailure why the newest failed checkpoint failed, null when none did
      */
     public record CheckpointCounts(long completed, long failed, long lastStateBytes, long lastCheckpointedBytes,
-                                   @Nullable String lastFailure) {
+                                   long lastDurationMs, @Nullable String lastFailure) {
 
         @Override
         public String toString() {
-            return String.format("%d completed, %d failed; newest %.1f MiB of state, %.1f MiB uploaded%s",
+            return String.format("%d completed, %d failed; newest %.1f MiB of state, %.1f MiB uploaded, in %d ms%s",
                     completed, failed, lastStateBytes / 1048576.0, lastCheckpointedBytes / 1048576.0,
-                    lastFailure == null ? "" : "; last failure: " + lastFailure);
+                    lastDurationMs, lastFailure == null ? "" : "; last failure: " + lastFailure);
         }
     }
 
@@ -303,7 +303,7 @@ public final class LocalStack implements AutoCloseable {
         CheckpointStatsSnapshot stats =
                 flink.getExecutionGraph(jobId).get(10, TimeUnit.SECONDS).getCheckpointStatsSnapshot();
         if (stats == null) {
-            return new CheckpointCounts(0, 0, 0, 0, null);
+            return new CheckpointCounts(0, 0, 0, 0, 0, null);
         }
         CompletedCheckpointStats last = stats.getHistory().getLatestCompletedCheckpoint();
         FailedCheckpointStats failed = stats.getHistory().getLatestFailedCheckpoint();
@@ -312,6 +312,7 @@ public final class LocalStack implements AutoCloseable {
                 stats.getCounts().getNumberOfFailedCheckpoints(),
                 last == null ? 0 : last.getStateSize(),
                 last == null ? 0 : last.getCheckpointedSize(),
+                last == null ? 0 : last.getEndToEndDuration(),
                 failed == null ? null : failed.getFailureMessage());
     }
 

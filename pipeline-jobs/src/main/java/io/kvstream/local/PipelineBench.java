@@ -268,6 +268,14 @@ public final class PipelineBench {
         return EvalEvents.userTurn("repeat after me: " + words(r, 4 + r.nextInt(2)), maxNewTokens);
     }
 
+    /** One closed-loop level, without warm-up or printing: {@code sessions} sessions of {@code turns} turns. */
+    public ThroughputResult level(int sessions, int turns, int maxNewTokens) throws Exception {
+        try (SessionEventProducer producer = SessionEventProducer.create(config);
+                ResponseStream responses = ResponseStream.fromNow(config)) {
+            return closedLoop(producer, new Waiter(responses), sessions, turns, maxNewTokens, new Random(sessions));
+        }
+    }
+
     private ThroughputResult closedLoop(SessionEventProducer producer, Waiter waiter, int sessions, int turns,
                                         int maxNewTokens, Random r) throws Exception {
         String run = UUID.randomUUID().toString().substring(0, 8);
