@@ -3,7 +3,6 @@ package io.kvstream.pipeline.operator;
 import static org.apache.flink.util.Preconditions.checkState;
 
 import io.kvstream.kv.CacheSpec;
-import io.kvstream.connect.serde.SingleObjectTypeInfo;
 import io.kvstream.generate.ContinuousBatcher;
 import io.kvstream.generate.Engine;
 import io.kvstream.generate.FinishReason;
@@ -12,11 +11,7 @@ import io.kvstream.generate.Prompt;
 import io.kvstream.generate.PromptBuilder;
 import io.kvstream.kv.CompressedKvCache;
 import io.kvstream.kv.block.CorruptBlockException;
-import io.kvstream.kv.block.EncodedBlock;
-import io.kvstream.kv.state.EncodedBlockSerializer;
-import io.kvstream.kv.state.HistoryChunks;
 import io.kvstream.kv.state.SessionMeta;
-import io.kvstream.kv.state.SessionMetaSerializer;
 import io.kvstream.model.vision.VisionConfig;
 import io.kvstream.pipeline.PipelineConfig;
 import io.kvstream.runtime.ForwardBackend;
@@ -26,15 +21,11 @@ import io.kvstream.schema.CloseReason;
 import io.kvstream.schema.ContextMessage;
 import io.kvstream.schema.EndOfSession;
 import io.kvstream.schema.ErrorCode;
-import io.kvstream.schema.ErrorEvent;
-import io.kvstream.schema.FinalResponse;
 import io.kvstream.schema.ResponseEvent;
 import io.kvstream.schema.Sampling;
 import io.kvstream.schema.SessionClosed;
 import io.kvstream.schema.SessionEvent;
-import io.kvstream.schema.Timings;
 import io.kvstream.schema.TokenDelta;
-import io.kvstream.schema.Usage;
 import io.kvstream.schema.UserTurn;
 import io.kvstream.schema.VideoFrame;
 import io.kvstream.schema.VideoQuery;
@@ -45,17 +36,6 @@ import io.kvstream.tokenizer.ChatTemplateException;
 
 import org.apache.flink.annotation.VisibleForTesting;
 import org.apache.flink.api.common.operators.MailboxExecutor;
-import org.apache.flink.api.common.state.ListState;
-import org.apache.flink.api.common.state.ListStateDescriptor;
-import org.apache.flink.api.common.state.MapState;
-import org.apache.flink.api.common.state.MapStateDescriptor;
-import org.apache.flink.api.common.state.ValueState;
-import org.apache.flink.api.common.state.ValueStateDescriptor;
-import org.apache.flink.api.common.typeutils.base.IntSerializer;
-import org.apache.flink.api.common.typeutils.base.LongSerializer;
-import org.apache.flink.api.common.typeutils.base.array.BytePrimitiveArraySerializer;
-import org.apache.flink.api.common.typeutils.base.array.IntPrimitiveArraySerializer;
-import org.apache.flink.api.common.typeutils.base.array.StringArraySerializer;
 import org.apache.flink.runtime.state.VoidNamespace;
 import org.apache.flink.runtime.state.VoidNamespaceSerializer;
 import org.apache.flink.streaming.api.operators.AbstractStreamOperator;
@@ -72,12 +52,10 @@ import javax.annotation.Nullable;
 
 import java.io.IOException;
 import java.nio.ByteBuffer;
-import java.nio.file.Path;
 import java.util.ArrayDeque;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.HashMap;
-import java.util.Iterator;
 import java.util.List;
 import java.util.Map;
 import java.util.function.UnaryOperator;
@@ -138,24 +116,11 @@ public final class SessionInferenceOperator extends AbstractStreamOperator<Respo
     private transient int[] stopTokens;
     private transient HotSessions hot;
     private transient InferenceMetrics metrics;
+    private transient ResponseWriter responses;
 
-    private transient ListStateDescriptor<SessionEvent> pendingDescriptor;
-    private transient ListState<SessionEvent> pending;
-    private transient MapState<Integer, EncodedBlock> blocks;
-    private transient ValueState<SessionMeta> meta;
-    private transient MapState<Integer, int[]> history;
-    private transient ChatStore chat;
-    private transient ValueState<byte[]> lastFrame;
-    private transient ValueState<String[]> recentIds;
-    /**
-     * Starts of the session's head event so far, counted before it runs: a request that takes
-     * the task down is found here after the restore, and skipped once it used its attempts.
-     */
-    private transient ValueState<Integer> attempts;
+    private transient SessionStore store;
     /** Sessions whose head event runs in steps of its own: a step it shared failed. */
     private transient java.util.Set<String> isolating;
-    /** When the session's idle timer fires: the timer to delete when the next event comes. */
-    private transient ValueState<Long> idleDeadline;
     private transient InternalTimerService<VoidNamespace> idleTimers;
 
     /** The request in flight per session. */
@@ -223,25 +188,12 @@ public final class SessionInferenceOperator extends AbstractStreamOperator<Respo
         suspects = new java.util.LinkedHashSet<>();
         idleSinceNanos = -1;
 
-        pendingDescriptor = new ListStateDescriptor<>("pending", SingleObjectTypeInfo.forRecord(SessionEvent.class));
-        pending = getRuntimeContext().getListState(pendingDescriptor);
-        blocks = getRuntimeContext().getMapState(
-                new MapStateDescriptor<>("kv-blocks", IntSerializer.INSTANCE, EncodedBlockSerializer.INSTANCE));
-        meta = getRuntimeContext().getState(new ValueStateDescriptor<>("kv-meta", SessionMetaSerializer.INSTANCE));
-        history = getRuntimeContext().getMapState(new MapStateDescriptor<>(
-                "history", IntSerializer.INSTANCE, IntPrimitiveArraySerializer.INSTANCE));
-        chat = new ChatStore(getRuntimeContext());
-        lastFrame = getRuntimeContext().getState(
-                new ValueStateDescriptor<>("last-frame", BytePrimitiveArraySerializer.INSTANCE));
-        recentIds = getRuntimeContext().getState(
-                new ValueStateDescriptor<>("recent-ids", StringArraySerializer.INSTANCE));
-        attempts = getRuntimeContext().getState(new ValueStateDescriptor<>("attempts", IntSerializer.INSTANCE));
+        store = new SessionStore(getRuntimeContext(), config.recentEventIds());
         isolating = new java.util.HashSet<>();
-        idleDeadline = getRuntimeContext().getState(
-                new ValueStateDescriptor<>("idle-deadline", LongSerializer.INSTANCE));
         idleTimers = getInternalTimerService("idle-sessions", VoidNamespaceSerializer.INSTANCE, this);
 
         metrics = new InferenceMetrics(getMetricGroup(), hot::size, hot::bytes);
+        responses = new ResponseWriter(output, metrics);
         resumePending();
     }
 
@@ -252,7 +204,7 @@ public final class SessionInferenceOperator extends AbstractStreamOperator<Respo
     private void resumePending() throws Exception {
         List<String> sessions = new ArrayList<>();
         this.<String>getKeyedStateBackend().applyToAllKeys(
-                VoidNamespace.INSTANCE, VoidNamespaceSerializer.INSTANCE, pendingDescriptor,
+                VoidNamespace.INSTANCE, VoidNamespaceSerializer.INSTANCE, store.pendingDescriptor(),
                 (key, state) -> {
                     if (state.get().iterator().hasNext()) {
                         sessions.add(key);
@@ -263,7 +215,7 @@ public final class SessionInferenceOperator extends AbstractStreamOperator<Respo
         }
         for (String session : sessions) {
             setCurrentKey(session);
-            if (attempts.value() != null) {
+            if (store.attempts() > 0) {
                 suspects.add(session);
             } else {
                 resuming.add(session);
@@ -315,12 +267,12 @@ public final class SessionInferenceOperator extends AbstractStreamOperator<Respo
     public void processElement(StreamRecord<SessionEvent> element) throws Exception {
         SessionEvent event = element.getValue();
         String session = (String) getCurrentKey();
-        if (!remember(event.getEventId())) {
+        if (!store.remember(event.getEventId())) {
             metrics.duplicates.inc();
             LOG.debug("Dropping duplicate event {} of session {}", event.getEventId(), session);
             return;
         }
-        pending.add(event);
+        store.addPending(event);
         arrivals.put(event.getEventId(), System.nanoTime());
         touch();
         if (inFlight.containsKey(session) || suspects.contains(session)) {
@@ -340,26 +292,6 @@ public final class SessionInferenceOperator extends AbstractStreamOperator<Respo
         startNext(session);
     }
 
-    /** Adds an event id to the session's recent ids; false when it is there already. */
-    private boolean remember(String eventId) throws Exception {
-        String[] ids = recentIds.value();
-        if (ids == null) {
-            recentIds.update(new String[] {eventId});
-            return true;
-        }
-        for (String id : ids) {
-            if (id.equals(eventId)) {
-                return false;
-            }
-        }
-        int keep = Math.min(ids.length, config.recentEventIds() - 1);
-        String[] next = new String[keep + 1];
-        System.arraycopy(ids, ids.length - keep, next, 0, keep);
-        next[keep] = eventId;
-        recentIds.update(next);
-        return true;
-    }
-
     // ------------------------------------------------------------------ idle sessions
 
     /** Moves the current session's idle timer to a full timeout from now. */
@@ -368,33 +300,31 @@ public final class SessionInferenceOperator extends AbstractStreamOperator<Respo
         if (timeout == 0) {
             return;
         }
-        Long previous = idleDeadline.value();
+        Long previous = store.idleDeadline();
         if (previous != null) {
             idleTimers.deleteProcessingTimeTimer(VoidNamespace.INSTANCE, previous);
         }
         long deadline = getProcessingTimeService().getCurrentProcessingTime() + timeout;
         idleTimers.registerProcessingTimeTimer(VoidNamespace.INSTANCE, deadline);
-        idleDeadline.update(deadline);
+        store.idleDeadline(deadline);
     }
 
     @Override
     public void onProcessingTime(InternalTimer<String, VoidNamespace> timer) throws Exception {
         String session = timer.getKey();
         setCurrentKey(session);
-        idleDeadline.clear();
-        if (inFlight.containsKey(session) || pending.get().iterator().hasNext()) {
+        store.clearIdleDeadline();
+        if (inFlight.containsKey(session) || store.hasPending()) {
             // Still being served (or waiting to resume after a restore): not idle.
             touch();
             return;
         }
-        String[] ids = recentIds.value();
-        String lastEventId = ids == null || ids.length == 0 ? "" : ids[ids.length - 1];
+        String lastEventId = store.lastEventId();
         long idleMs = config.idleTimeout().toMillis();
         endSession(session);
         metrics.expiredSessions.inc();
         LOG.debug("Session {} closed after {} ms without an event", session, idleMs);
-        output.collect(new StreamRecord<>(new ResponseEvent(
-                lastEventId, session, new SessionClosed(CloseReason.IDLE, idleMs))));
+        responses.emit(lastEventId, session, new SessionClosed(CloseReason.IDLE, idleMs));
     }
 
     @Override
@@ -407,17 +337,16 @@ public final class SessionInferenceOperator extends AbstractStreamOperator<Respo
     /** Starts the session's next pending event, if any; the current key must be the session. */
     private void startNext(String session) throws Exception {
         while (!inFlight.containsKey(session)) {
-            Iterator<SessionEvent> it = pending.get().iterator();
-            if (!it.hasNext()) {
+            SessionEvent head = store.head();
+            if (head == null) {
                 return;
             }
-            SessionEvent head = it.next();
             Long arrived = arrivals.remove(head.getEventId());
-            int tries = attempts.value() == null ? 0 : attempts.value();
+            int tries = store.attempts();
             if (tries >= config.maxAttempts()) {
                 // It ran this often and never finished: it took the task down each time.
                 metrics.poisonRequests.inc();
-                error(head, ErrorCode.INTERNAL, String.format(
+                responses.error(head, ErrorCode.INTERNAL, String.format(
                         "Serving this event failed %d times (the task failed or its steps did); skipped", tries));
                 removeHead();
                 continue;
@@ -427,7 +356,7 @@ public final class SessionInferenceOperator extends AbstractStreamOperator<Respo
                 removeHead();
                 continue;
             }
-            attempts.update(tries + 1);
+            store.countAttempt();
             int maxNew = request.kind == SessionRequest.Kind.REPLY ? maxNewTokens(head) : 0;
             GenerationRequest generation = new GenerationRequest(
                     head.getEventId(), request.prompt, request.session.cache, maxNew, stopTokens,
@@ -459,17 +388,17 @@ public final class SessionInferenceOperator extends AbstractStreamOperator<Respo
         Object payload = event.getPayload();
         if (payload instanceof EndOfSession) {
             endSession(session);
-            emit(event, new SessionClosed(CloseReason.ENDED, 0L));
+            responses.emit(event, new SessionClosed(CloseReason.ENDED, 0L));
             return null;
         }
         try {
             HotSession s = session(session);
             if (s.lost != null) {
-                error(event, ErrorCode.INTERNAL, s.lost);
+                responses.error(event, ErrorCode.INTERNAL, s.lost);
                 s.lost = null;
                 return null;
             }
-            ChatState held = chat.load();
+            ChatState held = store.chat();
             if (held == null) {
                 held = ChatState.start(template.render(List.of(), false));
             }
@@ -513,16 +442,16 @@ public final class SessionInferenceOperator extends AbstractStreamOperator<Respo
                 VideoFrame f = (VideoFrame) payload;
                 frame = frameBytes(f);
                 prompts.appendText(prompt, held.unfedText());
-                prompts.appendFrame(prompt, f.getIndex(), frame, lastFrame.value());
+                prompts.appendFrame(prompt, f.getIndex(), frame, store.lastFrame());
                 kind = SessionRequest.Kind.FRAME;
                 after = held.fed();
             } else {
-                error(event, ErrorCode.INVALID_REQUEST, "Unknown payload "
+                responses.error(event, ErrorCode.INVALID_REQUEST, "Unknown payload "
                         + (payload == null ? "null" : payload.getClass().getSimpleName()));
                 return null;
             }
             if (prompt.length() > s.cache.remaining()) {
-                error(event, ErrorCode.CONTEXT_OVERFLOW, String.format(
+                responses.error(event, ErrorCode.CONTEXT_OVERFLOW, String.format(
                         "The event adds %d tokens; the session holds %d and has room for %d more (context %d)",
                         prompt.length(), s.cache.tokens(), s.cache.remaining(), engine.config().contextLength()));
                 return null;
@@ -532,13 +461,13 @@ public final class SessionInferenceOperator extends AbstractStreamOperator<Respo
                     System.nanoTime(),
                     engine.tokenizer().newStreamingDecoder(), this);
         } catch (IllegalArgumentException | ChatTemplateException e) {
-            error(event, ErrorCode.INVALID_REQUEST, e.getMessage());
+            responses.error(event, ErrorCode.INVALID_REQUEST, e.getMessage());
             return null;
         } catch (RuntimeException e) {
             // A fault of ours, not of the event's: this event fails, the session and the others go on.
             LOG.error("Event {} of session {}: preparing it failed", event.getEventId(), session, e);
             hot.remove(session);
-            error(event, ErrorCode.INTERNAL, "Preparing this event failed: " + e);
+            responses.error(event, ErrorCode.INTERNAL, "Preparing this event failed: " + e);
             return null;
         }
     }
@@ -549,7 +478,7 @@ public final class SessionInferenceOperator extends AbstractStreamOperator<Respo
         if (s != null) {
             return s;
         }
-        SessionMeta stored = meta.value();
+        SessionMeta stored = store.meta();
         CompressedKvCache cache = engine.newCache(cacheSpec.kv());
         if (stored == null) {
             s = new HotSession(session, cache, NO_TOKENS);
@@ -558,9 +487,7 @@ public final class SessionInferenceOperator extends AbstractStreamOperator<Respo
         }
         int[] ids;
         try {
-            ids = stored.inlineHistory() != null
-                    ? stored.inlineHistory()
-                    : HistoryChunks.join(historyChunks(), stored.historyLength());
+            ids = store.history(stored);
         } catch (IOException e) {
             s = new HotSession(session, cache, NO_TOKENS);
             reset(session, s, "its token history could not be read (" + e.getMessage() + ")");
@@ -570,7 +497,7 @@ public final class SessionInferenceOperator extends AbstractStreamOperator<Respo
         String unusable = unusableBecause(stored);
         if (unusable == null) {
             try {
-                cache.restore(session, stored, blocks.values());
+                cache.restore(session, stored, store.blocks());
                 s = new HotSession(session, cache, ids);
                 // State of the first format keeps its history inline: the next store moves it to chunks.
                 s.storedHistory = stored.inlineHistory() != null ? 0 : ids.length;
@@ -582,7 +509,7 @@ public final class SessionInferenceOperator extends AbstractStreamOperator<Respo
                 cache.clear();
             }
         }
-        blocks.clear();
+        store.dropBlocks();
         s = new HotSession(session, cache, NO_TOKENS);
         if (prompts.hasImagePositions(ids)) {
             // Frames went in as patch embeddings, which their token ids cannot reproduce:
@@ -620,21 +547,9 @@ public final class SessionInferenceOperator extends AbstractStreamOperator<Respo
     /** Starts the session over, empty, and has the next event answered with why. */
     private void reset(String session, HotSession s, String why) throws Exception {
         LOG.warn("Session {}: {}; the session starts over empty", session, why);
-        blocks.clear();
-        meta.clear();
-        history.clear();
-        chat.clear();
-        lastFrame.clear();
+        store.reset();
         s.lost = "The session was reset: " + why + ". This event was not processed.";
         metrics.lostSessions.inc();
-    }
-
-    private Map<Integer, int[]> historyChunks() throws Exception {
-        Map<Integer, int[]> chunks = new HashMap<>();
-        for (Map.Entry<Integer, int[]> e : history.entries()) {
-            chunks.put(e.getKey(), e.getValue());
-        }
-        return chunks;
     }
 
     private byte[] frameBytes(VideoFrame f) {
@@ -685,36 +600,17 @@ public final class SessionInferenceOperator extends AbstractStreamOperator<Respo
     /** Frees everything the session holds, in memory and in state. */
     private void endSession(String session) throws Exception {
         hot.remove(session);
-        blocks.clear();
-        meta.clear();
-        history.clear();
-        chat.clear();
-        lastFrame.clear();
-        recentIds.clear();
-        Long deadline = idleDeadline.value();
+        Long deadline = store.idleDeadline();
         if (deadline != null) {
             idleTimers.deleteProcessingTimeTimer(VoidNamespace.INSTANCE, deadline);
-            idleDeadline.clear();
         }
+        store.end();
         LOG.debug("Session {} ended", session);
     }
 
     private void removeHead() throws Exception {
-        attempts.clear();
         isolating.remove((String) getCurrentKey());
-        List<SessionEvent> rest = new ArrayList<>();
-        Iterator<SessionEvent> it = pending.get().iterator();
-        if (it.hasNext()) {
-            it.next();
-        }
-        while (it.hasNext()) {
-            rest.add(it.next());
-        }
-        if (rest.isEmpty()) {
-            pending.clear();
-        } else {
-            pending.update(rest);
-        }
+        store.removeHead();
     }
 
     // ------------------------------------------------------------------ steps
@@ -777,7 +673,7 @@ public final class SessionInferenceOperator extends AbstractStreamOperator<Respo
         }
         metrics.generatedTokens.inc();
         String text = request.decoder.feed(token);
-        emit(request.event, new TokenDelta(request.deltas++, text, List.of(token)));
+        responses.emit(request.event, new TokenDelta(request.deltas++, text, List.of(token)));
     }
 
     @Override
@@ -812,7 +708,7 @@ public final class SessionInferenceOperator extends AbstractStreamOperator<Respo
                 resumeWaiting();
                 return;
             }
-            error(r.event, ErrorCode.INTERNAL, r.error != null ? r.error : "request failed");
+            responses.error(r.event, ErrorCode.INTERNAL, r.error != null ? r.error : "request failed");
         } else {
             try {
                 finished(r);
@@ -820,7 +716,7 @@ public final class SessionInferenceOperator extends AbstractStreamOperator<Respo
                 LOG.error("Event {} of session {}: storing or answering it failed", r.event.getEventId(), session, e);
                 // What was stored of it is checked at the session's next restore.
                 hot.remove(session);
-                error(r.event, ErrorCode.INTERNAL, "Storing or answering this event failed: " + e);
+                responses.error(r.event, ErrorCode.INTERNAL, "Storing or answering this event failed: " + e);
             }
         }
         if (session.equals(suspectRunning)) {
@@ -838,7 +734,7 @@ public final class SessionInferenceOperator extends AbstractStreamOperator<Respo
      */
     private boolean retried(SessionRequest r) throws Exception {
         String session = r.sessionId();
-        int tries = attempts.value() == null ? 0 : attempts.value();
+        int tries = store.attempts();
         if (r.reason != FinishReason.STEP_FAILED || tries >= config.maxAttempts()) {
             return false;
         }
@@ -863,15 +759,16 @@ public final class SessionInferenceOperator extends AbstractStreamOperator<Respo
             after = replied(r, generated, held, reply);
             String rest = r.decoder.flush();
             if (!rest.isEmpty()) {
-                emit(r.event, new TokenDelta(r.deltas++, rest, List.of()));
+                responses.emit(r.event, new TokenDelta(r.deltas++, rest, List.of()));
             }
-            answer(r, reply, generated.length);
+            responses.answer(r, reply, generated.length);
         }
-        chat.save(r.messagesBefore, after);
+        store.saveChat(r.messagesBefore, after);
         if (r.frame != null) {
-            lastFrame.update(r.frame);
+            store.saveFrame(r.frame);
         }
-        store(s);
+        store.store(s, engine.fingerprint());
+        metrics.storedBytesPerSession.update(s.cache.storedBytes());
         hot.update(s);
     }
 
@@ -898,67 +795,6 @@ public final class SessionInferenceOperator extends AbstractStreamOperator<Respo
             unfed = rendered.substring(common);
         }
         return new ChatState(messages, Arrays.copyOfRange(generated, held, generated.length), unfed);
-    }
-
-    /** Writes the blocks the finished request changed, and the session's metadata. */
-    private void store(HotSession s) throws Exception {
-        CompressedKvCache cache = s.cache;
-        for (int b : cache.dirtyBlocks()) {
-            EncodedBlock block = cache.block(b);
-            if (block == null) {
-                blocks.remove(b);
-            } else {
-                blocks.put(b, block);
-            }
-        }
-        cache.markClean();
-        // Only the history's last chunk and new ones: a turn writes what it adds.
-        int length = s.historyLength();
-        if (length > s.storedHistory) {
-            int[] ids = s.history();
-            for (int c = HistoryChunks.firstChanged(s.storedHistory); c < HistoryChunks.chunks(length); c++) {
-                history.put(c, HistoryChunks.chunk(ids, length, c));
-            }
-            s.storedHistory = length;
-        }
-        meta.update(cache.sessionMeta(engine.fingerprint(), length));
-        metrics.storedBytesPerSession.update(cache.storedBytes());
-    }
-
-    private void answer(SessionRequest r, String text, int generated) {
-        long now = System.nanoTime();
-        io.kvstream.schema.FinishReason reason;
-        switch (r.reason) {
-            case STOP:
-                reason = io.kvstream.schema.FinishReason.STOP;
-                break;
-            case LENGTH:
-                reason = io.kvstream.schema.FinishReason.LENGTH;
-                break;
-            case CONTEXT:
-                reason = io.kvstream.schema.FinishReason.CONTEXT;
-                break;
-            default:
-                reason = io.kvstream.schema.FinishReason.ERROR;
-        }
-        metrics.countPrompt(r.cachedTokens, r.prompt.length());
-        long ttft = r.firstTokenNanos > 0 ? r.firstTokenNanos - r.arrivalNanos : now - r.arrivalNanos;
-        emit(r.event, new FinalResponse(
-                text, reason,
-                new Usage(r.prompt.length(), r.cachedTokens, generated),
-                new Timings(
-                        (r.startNanos - r.arrivalNanos) / 1_000_000, ttft / 1_000_000,
-                        (now - r.arrivalNanos) / 1_000_000)));
-    }
-
-    private void error(SessionEvent event, ErrorCode code, String message) {
-        metrics.errors.inc();
-        LOG.info("Event {} of session {}: {} {}", event.getEventId(), event.getSessionId(), code, message);
-        emit(event, new ErrorEvent(code, message));
-    }
-
-    private void emit(SessionEvent event, Object payload) {
-        output.collect(new StreamRecord<>(new ResponseEvent(event.getEventId(), event.getSessionId(), payload)));
     }
 
     // ------------------------------------------------------------------ for tests
