@@ -2,7 +2,6 @@ package io.kvstream.generate;
 
 import io.kvstream.tokenizer.ChatMessage;
 import io.kvstream.tokenizer.ChatTemplate;
-import io.kvstream.tokenizer.ChatTemplateException;
 
 import java.util.ArrayList;
 import java.util.Collections;
@@ -66,21 +65,26 @@ public final class Transcript {
      * Records the reply generated after {@link #turn}: the cache now holds the rendering up to
      * the generation prompt plus {@code reply}; what the template adds after it becomes owed.
      *
-     * @throws ChatTemplateException if the template does not render the reply the way the cache
-     *     holds it, so the session cannot be continued incrementally
+     * @return false when the template renders the reply otherwise than the cache holds it (a
+     *     template that rewrites replies): the owed text then starts where the two part, which
+     *     keeps the session going with the template's rendering from there on
      */
-    public void reply(String reply) {
+    public boolean reply(String reply) {
         String prompt = template.render(held, true);
         held.add(ChatMessage.assistant(reply));
         String rendered = template.render(held, false);
         String cached = prompt + reply;
-        if (!rendered.startsWith(cached)) {
-            throw new ChatTemplateException(
-                    "the chat template renders an assistant reply differently from its generation"
-                            + " prompt followed by the reply, so the session cannot be continued"
-                            + " from its cache");
+        if (rendered.startsWith(cached)) {
+            owed = rendered.substring(cached.length());
+            return true;
         }
-        owed = rendered.substring(cached.length());
+        int common = 0;
+        int most = Math.min(cached.length(), rendered.length());
+        while (common < most && cached.charAt(common) == rendered.charAt(common)) {
+            common++;
+        }
+        owed = rendered.substring(common);
+        return false;
     }
 
     public List<ChatMessage> messages() {

@@ -12,25 +12,17 @@ import io.kvstream.generate.PromptBuilder;
 import io.kvstream.kv.CompressedKvCache;
 import io.kvstream.kv.block.CorruptBlockException;
 import io.kvstream.kv.state.SessionMeta;
-import io.kvstream.model.vision.VisionConfig;
 import io.kvstream.pipeline.PipelineConfig;
 import io.kvstream.runtime.ForwardBackend;
 import io.kvstream.pipeline.model.ModelFiles;
 import io.kvstream.pipeline.model.SlotThreads;
 import io.kvstream.schema.CloseReason;
-import io.kvstream.schema.ContextMessage;
 import io.kvstream.schema.EndOfSession;
 import io.kvstream.schema.ErrorCode;
 import io.kvstream.schema.ResponseEvent;
-import io.kvstream.schema.Sampling;
 import io.kvstream.schema.SessionClosed;
 import io.kvstream.schema.SessionEvent;
 import io.kvstream.schema.TokenDelta;
-import io.kvstream.schema.UserTurn;
-import io.kvstream.schema.VideoFrame;
-import io.kvstream.schema.VideoQuery;
-import io.kvstream.sampling.SamplingParams;
-import io.kvstream.tokenizer.ChatMessage;
 import io.kvstream.tokenizer.ChatTemplate;
 import io.kvstream.tokenizer.ChatTemplateException;
 
@@ -51,7 +43,6 @@ import org.slf4j.LoggerFactory;
 import javax.annotation.Nullable;
 
 import java.io.IOException;
-import java.nio.ByteBuffer;
 import java.util.ArrayDeque;
 import java.util.ArrayList;
 import java.util.Arrays;
@@ -111,6 +102,7 @@ public final class SessionInferenceOperator extends AbstractStreamOperator<Respo
     private transient Engine engine;
     private transient ChatTemplate template;
     private transient PromptBuilder prompts;
+    private transient EventPrompts eventPrompts;
     private transient CacheSpec cacheSpec;
     private transient ContinuousBatcher batcher;
     private transient int[] stopTokens;
@@ -176,6 +168,9 @@ public final class SessionInferenceOperator extends AbstractStreamOperator<Respo
         template = engine.chatTemplate();
         checkState(template != null, "The model %s has no chat template", config.modelPath());
         prompts = engine.prompts(cacheSpec.dropThreshold());
+        eventPrompts = new EventPrompts(
+                template, prompts, engine.projector() != null ? engine.projector().config() : null,
+                engine.config().contextLength());
         stopTokens = engine.stopTokens();
         batcher = new ContinuousBatcher(
                 backendDecorator.apply(engine.backend()), config.maxSequences(), config.maxStepTokens(),
@@ -357,10 +352,10 @@ public final class SessionInferenceOperator extends AbstractStreamOperator<Respo
                 continue;
             }
             store.countAttempt();
-            int maxNew = request.kind == SessionRequest.Kind.REPLY ? maxNewTokens(head) : 0;
+            int maxNew = request.kind == SessionRequest.Kind.REPLY ? eventPrompts.maxNewTokens(head) : 0;
             GenerationRequest generation = new GenerationRequest(
                     head.getEventId(), request.prompt, request.session.cache, maxNew, stopTokens,
-                    sampling(head), request);
+                    EventPrompts.sampling(head), request);
             if (isolating.contains(session)) {
                 generation.isolate();
             }
@@ -400,7 +395,7 @@ public final class SessionInferenceOperator extends AbstractStreamOperator<Respo
             }
             ChatState held = store.chat();
             if (held == null) {
-                held = ChatState.start(template.render(List.of(), false));
+                held = eventPrompts.newSession();
             }
             Prompt prompt = new Prompt();
             int cached = s.cache.tokens();
@@ -409,47 +404,7 @@ public final class SessionInferenceOperator extends AbstractStreamOperator<Respo
                 cached = 0;
             }
             prompt.add(held.unfedTokens());
-            SessionRequest.Kind kind;
-            ChatState after;
-            String rendered = null;
-            byte[] frame = null;
-            if (payload instanceof UserTurn || payload instanceof VideoQuery) {
-                String text = payload instanceof UserTurn
-                        ? ((UserTurn) payload).getText() : ((VideoQuery) payload).getText();
-                int maxNew = maxNewTokens(event);
-                if (maxNew > engine.config().contextLength()) {
-                    throw new IllegalArgumentException(String.format(
-                            "max_new_tokens %d is more than the model's context of %d tokens",
-                            maxNew, engine.config().contextLength()));
-                }
-                sampling(event);
-                ChatMessage user = ChatMessage.user(text);
-                List<ChatMessage> messages = append(held.messages(), user);
-                rendered = template.render(messages, true);
-                prompts.appendText(
-                        prompt, held.unfedText() + template.renderAppended(held.messages(), List.of(user), true));
-                kind = SessionRequest.Kind.REPLY;
-                after = new ChatState(messages, NO_TOKENS, "");
-            } else if (payload instanceof ContextMessage) {
-                ContextMessage m = (ContextMessage) payload;
-                ChatMessage message = new ChatMessage(m.getRole(), m.getText());
-                List<ChatMessage> messages = append(held.messages(), message);
-                prompts.appendText(
-                        prompt, held.unfedText() + template.renderAppended(held.messages(), List.of(message), false));
-                kind = SessionRequest.Kind.CONTEXT;
-                after = new ChatState(messages, NO_TOKENS, "");
-            } else if (payload instanceof VideoFrame) {
-                VideoFrame f = (VideoFrame) payload;
-                frame = frameBytes(f);
-                prompts.appendText(prompt, held.unfedText());
-                prompts.appendFrame(prompt, f.getIndex(), frame, store.lastFrame());
-                kind = SessionRequest.Kind.FRAME;
-                after = held.fed();
-            } else {
-                responses.error(event, ErrorCode.INVALID_REQUEST, "Unknown payload "
-                        + (payload == null ? "null" : payload.getClass().getSimpleName()));
-                return null;
-            }
+            EventPrompts.Plan plan = eventPrompts.plan(event, held, store.lastFrame(), prompt);
             if (prompt.length() > s.cache.remaining()) {
                 responses.error(event, ErrorCode.CONTEXT_OVERFLOW, String.format(
                         "The event adds %d tokens; the session holds %d and has room for %d more (context %d)",
@@ -457,9 +412,8 @@ public final class SessionInferenceOperator extends AbstractStreamOperator<Respo
                 return null;
             }
             return new SessionRequest(
-                    event, s, kind, prompt, after, held.messages().size(), rendered, frame, cached, arrivalNanos,
-                    System.nanoTime(),
-                    engine.tokenizer().newStreamingDecoder(), this);
+                    event, s, plan.kind(), prompt, plan.chatAfter(), held.messages().size(), plan.frame(), cached,
+                    arrivalNanos, System.nanoTime(), engine.tokenizer().newStreamingDecoder(), this);
         } catch (IllegalArgumentException | ChatTemplateException e) {
             responses.error(event, ErrorCode.INVALID_REQUEST, e.getMessage());
             return null;
@@ -550,51 +504,6 @@ public final class SessionInferenceOperator extends AbstractStreamOperator<Respo
         store.reset();
         s.lost = "The session was reset: " + why + ". This event was not processed.";
         metrics.lostSessions.inc();
-    }
-
-    private byte[] frameBytes(VideoFrame f) {
-        VisionConfig vc = engine.projector() != null ? engine.projector().config() : null;
-        if (vc == null) {
-            throw new IllegalArgumentException("A video frame needs a vision projector; the job has none");
-        }
-        ByteBuffer rgb = f.getRgb();
-        if (f.getWidth() != vc.frameSize() || f.getHeight() != vc.frameSize()
-                || rgb == null || rgb.remaining() != vc.frameBytes()) {
-            throw new IllegalArgumentException(String.format(
-                    "Frame %d is %dx%d with %d bytes; the projector takes %dx%d RGB frames of %d bytes",
-                    f.getIndex(), f.getWidth(), f.getHeight(), rgb == null ? 0 : rgb.remaining(),
-                    vc.frameSize(), vc.frameSize(), vc.frameBytes()));
-        }
-        byte[] bytes = new byte[rgb.remaining()];
-        rgb.duplicate().get(bytes);
-        return bytes;
-    }
-
-    private static int maxNewTokens(SessionEvent event) {
-        Object p = event.getPayload();
-        int n = p instanceof UserTurn ? ((UserTurn) p).getMaxNewTokens()
-                : p instanceof VideoQuery ? ((VideoQuery) p).getMaxNewTokens() : 0;
-        if (n < 0) {
-            throw new IllegalArgumentException("max_new_tokens must be >= 0, got " + n);
-        }
-        return n;
-    }
-
-    private static SamplingParams sampling(SessionEvent event) {
-        Object p = event.getPayload();
-        Sampling s = p instanceof UserTurn ? ((UserTurn) p).getSampling()
-                : p instanceof VideoQuery ? ((VideoQuery) p).getSampling() : null;
-        if (s == null) {
-            return SamplingParams.GREEDY;
-        }
-        return new SamplingParams(s.getTemperature(), s.getTopK(), s.getTopP(), s.getRepetitionPenalty(), s.getSeed());
-    }
-
-    private static List<ChatMessage> append(List<ChatMessage> messages, ChatMessage m) {
-        List<ChatMessage> all = new ArrayList<>(messages.size() + 1);
-        all.addAll(messages);
-        all.add(m);
-        return all;
     }
 
     /** Frees everything the session holds, in memory and in state. */
@@ -756,7 +665,8 @@ public final class SessionInferenceOperator extends AbstractStreamOperator<Respo
         ChatState after = r.chatAfter;
         if (r.kind == SessionRequest.Kind.REPLY) {
             String reply = engine.tokenizer().decode(generated);
-            after = replied(r, generated, held, reply);
+            after = eventPrompts.replied(
+                    r.sessionId(), r.chatAfter, reply, Arrays.copyOfRange(generated, held, generated.length));
             String rest = r.decoder.flush();
             if (!rest.isEmpty()) {
                 responses.emit(r.event, new TokenDelta(r.deltas++, rest, List.of()));
@@ -770,31 +680,6 @@ public final class SessionInferenceOperator extends AbstractStreamOperator<Respo
         store.store(s, engine.fingerprint());
         metrics.storedBytesPerSession.update(s.cache.storedBytes());
         hot.update(s);
-    }
-
-    /**
-     * The chat state after a reply: the reply joins the messages, and what the template renders
-     * after it that the cache does not hold (the end-of-turn token, a last token drawn at the
-     * limit) is left for the next prompt.
-     */
-    private ChatState replied(SessionRequest r, int[] generated, int held, String reply) {
-        List<ChatMessage> messages = append(r.chatAfter.messages(), ChatMessage.assistant(reply));
-        String rendered = template.render(messages, false);
-        String fed = r.renderedPrompt + reply;
-        String unfed;
-        if (rendered.startsWith(fed)) {
-            unfed = rendered.substring(fed.length());
-        } else {
-            int common = 0;
-            int max = Math.min(fed.length(), rendered.length());
-            while (common < max && fed.charAt(common) == rendered.charAt(common)) {
-                common++;
-            }
-            LOG.warn("Session {}: the template renders the reply differently from what was generated;"
-                    + " continuing after character {}", r.sessionId(), common);
-            unfed = rendered.substring(common);
-        }
-        return new ChatState(messages, Arrays.copyOfRange(generated, held, generated.length), unfed);
     }
 
     // ------------------------------------------------------------------ for tests

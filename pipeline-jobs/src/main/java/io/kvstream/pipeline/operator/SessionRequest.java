@@ -39,8 +39,6 @@ final class SessionRequest implements TokenListener {
     final ChatState chatAfter;
     /** Messages the session's stored chat state held before this request. */
     final int messagesBefore;
-    /** For replies, the rendering of the messages the reply answers, generation prompt included. */
-    @Nullable final String renderedPrompt;
     /** For frames, the frame to keep for the next frame's patch dropping. */
     @Nullable final byte[] frame;
     /** Tokens the session's cache held before the request, served from memory or state. */
@@ -60,7 +58,7 @@ final class SessionRequest implements TokenListener {
 
     SessionRequest(
             SessionEvent event, HotSession session, Kind kind, Prompt prompt, ChatState chatAfter,
-            int messagesBefore, @Nullable String renderedPrompt, @Nullable byte[] frame, int cachedTokens,
+            int messagesBefore, @Nullable byte[] frame, int cachedTokens,
             long arrivalNanos, long startNanos, BpeTokenizer.StreamingDecoder decoder,
             Callbacks callbacks) {
         this.event = event;
@@ -69,7 +67,6 @@ final class SessionRequest implements TokenListener {
         this.prompt = prompt;
         this.chatAfter = chatAfter;
         this.messagesBefore = messagesBefore;
-        this.renderedPrompt = renderedPrompt;
         this.frame = frame;
         this.cachedTokens = cachedTokens;
         this.tokensBefore = session.cache.tokens();
