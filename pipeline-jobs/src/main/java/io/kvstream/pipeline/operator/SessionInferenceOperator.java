@@ -9,9 +9,6 @@ import io.kvstream.generate.FinishReason;
 import io.kvstream.generate.GenerationRequest;
 import io.kvstream.generate.Prompt;
 import io.kvstream.generate.PromptBuilder;
-import io.kvstream.kv.CompressedKvCache;
-import io.kvstream.kv.block.CorruptBlockException;
-import io.kvstream.kv.state.SessionMeta;
 import io.kvstream.pipeline.PipelineConfig;
 import io.kvstream.runtime.ForwardBackend;
 import io.kvstream.pipeline.model.ModelFiles;
@@ -42,7 +39,6 @@ import org.slf4j.LoggerFactory;
 
 import javax.annotation.Nullable;
 
-import java.io.IOException;
 import java.util.ArrayDeque;
 import java.util.ArrayList;
 import java.util.Arrays;
@@ -103,6 +99,7 @@ public final class SessionInferenceOperator extends AbstractStreamOperator<Respo
     private transient ChatTemplate template;
     private transient PromptBuilder prompts;
     private transient EventPrompts eventPrompts;
+    private transient SessionLoader loader;
     private transient CacheSpec cacheSpec;
     private transient ContinuousBatcher batcher;
     private transient int[] stopTokens;
@@ -188,6 +185,7 @@ public final class SessionInferenceOperator extends AbstractStreamOperator<Respo
         idleTimers = getInternalTimerService("idle-sessions", VoidNamespaceSerializer.INSTANCE, this);
 
         metrics = new InferenceMetrics(getMetricGroup(), hot::size, hot::bytes);
+        loader = new SessionLoader(engine, cacheSpec.kv(), prompts, hot, store, metrics);
         responses = new ResponseWriter(output, metrics);
         resumePending();
     }
@@ -387,7 +385,7 @@ public final class SessionInferenceOperator extends AbstractStreamOperator<Respo
             return null;
         }
         try {
-            HotSession s = session(session);
+            HotSession s = loader.load(session);
             if (s.lost != null) {
                 responses.error(event, ErrorCode.INTERNAL, s.lost);
                 s.lost = null;
@@ -424,86 +422,6 @@ public final class SessionInferenceOperator extends AbstractStreamOperator<Respo
             responses.error(event, ErrorCode.INTERNAL, "Preparing this event failed: " + e);
             return null;
         }
-    }
-
-    /** The session's decoded cache: hot, restored from its blocks, or new. */
-    private HotSession session(String session) throws Exception {
-        HotSession s = hot.get(session);
-        if (s != null) {
-            return s;
-        }
-        SessionMeta stored = store.meta();
-        CompressedKvCache cache = engine.newCache(cacheSpec.kv());
-        if (stored == null) {
-            s = new HotSession(session, cache, NO_TOKENS);
-            hot.put(s);
-            return s;
-        }
-        int[] ids;
-        try {
-            ids = store.history(stored);
-        } catch (IOException e) {
-            s = new HotSession(session, cache, NO_TOKENS);
-            reset(session, s, "its token history could not be read (" + e.getMessage() + ")");
-            hot.put(s);
-            return s;
-        }
-        String unusable = unusableBecause(stored);
-        if (unusable == null) {
-            try {
-                cache.restore(session, stored, store.blocks());
-                s = new HotSession(session, cache, ids);
-                // State of the first format keeps its history inline: the next store moves it to chunks.
-                s.storedHistory = stored.inlineHistory() != null ? 0 : ids.length;
-                metrics.restoredSessions.inc();
-                hot.put(s);
-                return s;
-            } catch (CorruptBlockException e) {
-                unusable = e.getMessage();
-                cache.clear();
-            }
-        }
-        store.dropBlocks();
-        s = new HotSession(session, cache, NO_TOKENS);
-        if (prompts.hasImagePositions(ids)) {
-            // Frames went in as patch embeddings, which their token ids cannot reproduce:
-            // recomputing would answer from a different session. Start over, and say so.
-            reset(session, s, "its stored KV cache cannot be used (" + unusable + ") and it held video frames,"
-                    + " which cannot be recomputed from its token history");
-        } else {
-            LOG.warn("Session {}: stored KV cache not used ({}); recomputing {} tokens from its history",
-                    session, unusable, ids.length);
-            s.recompute = ids;
-            metrics.recomputedSessions.inc();
-        }
-        hot.put(s);
-        return s;
-    }
-
-    /**
-     * Why stored blocks must not be fed to this job's attention, or null: keys and values are
-     * only meaningful to the weights that computed them, and another model of the same shape
-     * would read them without any error. State written before the model was recorded is trusted
-     * as it was before.
-     */
-    @Nullable
-    private String unusableBecause(SessionMeta stored) {
-        if (!stored.model().isEmpty() && !stored.model().equals(engine.fingerprint())) {
-            return "it was computed by another model (fingerprint " + stored.model() + "; this job runs "
-                    + engine.fingerprint() + ")";
-        }
-        if (!stored.spec().equals(cacheSpec.kv().toString())) {
-            return "it was stored with --kv " + stored.spec() + " and this job runs --kv " + cacheSpec.kv();
-        }
-        return null;
-    }
-
-    /** Starts the session over, empty, and has the next event answered with why. */
-    private void reset(String session, HotSession s, String why) throws Exception {
-        LOG.warn("Session {}: {}; the session starts over empty", session, why);
-        store.reset();
-        s.lost = "The session was reset: " + why + ". This event was not processed.";
-        metrics.lostSessions.inc();
     }
 
     /** Frees everything the session holds, in memory and in state. */
