@@ -32,8 +32,13 @@ import static org.assertj.core.api.Assertions.assertThat;
  * <p>The events are sent as raw records, byte for byte the same each time, as a retry is: not
  * through {@code SessionEventProducer}, whose idempotence would hide a retry from the job.
  *
- * <p>Broken on purpose ({@code SessionInferenceOperator.remember} returning true for every id),
- * it fails: "[final responses to the event sent three times] Expected size: 1 but was: 3".
+ * <p>Broken on purpose, it fails:
+ * <ul>
+ *   <li>no deduplication ({@code SessionInferenceOperator.remember} never finding an id): "[final
+ *       responses to the event sent twice] Expected size: 1 but was: 2";
+ *   <li>the ids seen kept in a field of the operator instead of keyed state, so a restart forgets
+ *       them: "[final responses to the event sent three times] Expected size: 1 but was: 2".
+ * </ul>
  */
 class ProducerRetryTest {
 
