@@ -18,7 +18,9 @@ import org.apache.flink.runtime.checkpoint.FailedCheckpointStats;
 import org.apache.flink.runtime.execution.ExecutionState;
 import org.apache.flink.runtime.executiongraph.AccessExecutionGraph;
 import org.apache.flink.runtime.executiongraph.AccessExecutionVertex;
+import org.apache.flink.core.execution.SavepointFormatType;
 import org.apache.flink.runtime.jobgraph.JobGraph;
+import org.apache.flink.runtime.jobgraph.SavepointRestoreSettings;
 import org.apache.flink.runtime.jobmaster.JobResult;
 import org.apache.flink.runtime.minicluster.MiniCluster;
 import org.apache.flink.runtime.minicluster.MiniClusterConfiguration;
@@ -27,6 +29,8 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 import javax.annotation.Nullable;
+
+import static org.apache.flink.util.Preconditions.checkState;
 
 import java.io.PrintStream;
 import java.nio.file.Files;
@@ -46,7 +50,9 @@ import java.util.concurrent.TimeoutException;
  *
  * <p>Every start is a fresh stack: the broker's log lives in a temporary folder, so a new stack
  * has empty topics and its job starts without state. Checkpoints serve recovery within a run
- * (a failed task restarts from the last one), not across runs.
+ * (a failed task restarts from the last one), not across runs. Within a run, {@link
+ * #stopWithSavepoint} and {@link #restart} stop the job and run it again from its state, at
+ * another parallelism if wanted, as an operator rescaling a deployment would.
  */
 public final class LocalStack implements AutoCloseable {
 
@@ -63,6 +69,7 @@ public final class LocalStack implements AutoCloseable {
         Path checkpointDir = Paths.get("kvstream-local", "checkpoints");
         Duration checkpointInterval = Duration.ofSeconds(10);
         int parallelism = 1;
+        int slots = 0;
         int partitions = 4;
         int restartAttempts = 3;
         final Map<String, String> flinkConfig = new LinkedHashMap<>();
@@ -82,6 +89,19 @@ public final class LocalStack implements AutoCloseable {
         public Settings parallelism(int parallelism) {
             this.parallelism = parallelism;
             return this;
+        }
+
+        /**
+         * Slots of the MiniCluster's one task manager when more than the parallelism: room for
+         * {@link LocalStack#restart} at a higher one.
+         */
+        public Settings slots(int slots) {
+            this.slots = slots;
+            return this;
+        }
+
+        int slotCount() {
+            return Math.max(slots, parallelism);
         }
 
         /** Partitions of the events and responses topics. */
@@ -112,16 +132,20 @@ public final class LocalStack implements AutoCloseable {
     private final LocalKafka kafka;
     private final KvstreamKafkaConfig kafkaConfig;
     private final MiniCluster flink;
-    private final JobID jobId;
+    private final Configuration conf;
+    private volatile JobID jobId;
     private final Path checkpointDir;
     private final Duration startup;
     private volatile boolean closed;
+    /** False between {@link #stopWithSavepoint} and {@link #restart}: nothing to cancel. */
+    private volatile boolean running = true;
 
-    private LocalStack(LocalKafka kafka, KvstreamKafkaConfig kafkaConfig, MiniCluster flink, JobID jobId,
-                       Path checkpointDir, Duration startup) {
+    private LocalStack(LocalKafka kafka, KvstreamKafkaConfig kafkaConfig, MiniCluster flink, Configuration conf,
+                       JobID jobId, Path checkpointDir, Duration startup) {
         this.kafka = kafka;
         this.kafkaConfig = kafkaConfig;
         this.flink = flink;
+        this.conf = conf;
         this.jobId = jobId;
         this.checkpointDir = checkpointDir;
         this.startup = startup;
@@ -143,16 +167,11 @@ public final class LocalStack implements AutoCloseable {
             flink = new MiniCluster(new MiniClusterConfiguration.Builder()
                     .setConfiguration(conf)
                     .setNumTaskManagers(1)
-                    .setNumSlotsPerTaskManager(settings.parallelism)
+                    .setNumSlotsPerTaskManager(settings.slotCount())
                     .build());
             flink.start();
             long flinkReady = System.nanoTime();
-            StreamExecutionEnvironment env = new StreamExecutionEnvironment(conf);
-            env.setParallelism(settings.parallelism);
-            job.build(env, kafkaConfig);
-            JobGraph graph = env.getStreamGraph().getJobGraph(LocalStack.class.getClassLoader(), null);
-            JobID id = flink.submitJob(graph).get(60, TimeUnit.SECONDS).getJobID();
-            awaitRunning(flink, id, Duration.ofSeconds(60));
+            JobID id = submit(flink, conf, job, kafkaConfig, settings.parallelism, null);
             long end = System.nanoTime();
             Duration startup = Duration.ofNanos(end - t0);
             LOG.info("Local stack up in {} ms (Kafka {} ms, topics {} ms, Flink {} ms, job and model {} ms):"
@@ -160,7 +179,7 @@ public final class LocalStack implements AutoCloseable {
                     startup.toMillis(), (kafkaReady - t0) / 1_000_000, (topicsReady - kafkaReady) / 1_000_000,
                     (flinkReady - topicsReady) / 1_000_000, (end - flinkReady) / 1_000_000,
                     kafka.bootstrapServers(), checkpoints);
-            return new LocalStack(kafka, kafkaConfig, flink, id, checkpoints, startup);
+            return new LocalStack(kafka, kafkaConfig, flink, conf, id, checkpoints, startup);
         } catch (Exception | Error e) {
             if (flink != null) {
                 closeQuietly(flink);
@@ -168,6 +187,50 @@ public final class LocalStack implements AutoCloseable {
             kafka.close();
             throw e;
         }
+    }
+
+    /** Builds the job, submits it (restoring {@code savepoint} when given) and waits until it runs. */
+    private static JobID submit(MiniCluster flink, Configuration conf, JobDefinition job, KvstreamKafkaConfig kafka,
+                                int parallelism, @Nullable String savepoint) throws Exception {
+        StreamExecutionEnvironment env = new StreamExecutionEnvironment(conf);
+        env.setParallelism(parallelism);
+        job.build(env, kafka);
+        JobGraph graph = env.getStreamGraph().getJobGraph(LocalStack.class.getClassLoader(), null);
+        if (savepoint != null) {
+            // Not allowing unrestored state: a savepoint whose operators the job lacks is an error.
+            graph.setSavepointRestoreSettings(SavepointRestoreSettings.forPath(savepoint, false));
+        }
+        JobID id = flink.submitJob(graph).get(60, TimeUnit.SECONDS).getJobID();
+        awaitRunning(flink, id, Duration.ofSeconds(60));
+        return id;
+    }
+
+    /**
+     * Stops the job with a savepoint in {@code dir}: sources stop, the sinks commit what they
+     * wrote, and the state is written out. Returns the savepoint's path, for {@link #restart}.
+     * The broker and the MiniCluster stay up.
+     */
+    public synchronized String stopWithSavepoint(Path dir) throws Exception {
+        checkState(running, "The job is not running");
+        Files.createDirectories(dir);
+        String path = flink.stopWithSavepoint(jobId, dir.toAbsolutePath().toUri().toString(), false,
+                SavepointFormatType.CANONICAL).get(120, TimeUnit.SECONDS);
+        flink.requestJobResult(jobId).get(60, TimeUnit.SECONDS);
+        running = false;
+        LOG.info("Job {} stopped with savepoint {}", jobId, path);
+        return path;
+    }
+
+    /**
+     * Runs the job again after {@link #stopWithSavepoint}, from that savepoint, at {@code
+     * parallelism} (at most the slots of the {@link Settings}); returns once it runs. The job may
+     * be built anew, but its operators' uids must match the savepoint's.
+     */
+    public synchronized void restart(JobDefinition job, int parallelism, String savepoint) throws Exception {
+        checkState(!running, "Stop the job first");
+        jobId = submit(flink, conf, job, kafkaConfig, parallelism, savepoint);
+        running = true;
+        LOG.info("Job {} restored from {} at parallelism {}", jobId, savepoint, parallelism);
     }
 
     static KvstreamKafkaConfig kafkaConfig(String bootstrap, Settings settings) {
@@ -211,7 +274,7 @@ public final class LocalStack implements AutoCloseable {
         conf.set(ExecutionOptions.BUFFER_TIMEOUT, Duration.ofMillis(5));
         // Several stacks (tests, other users) may share the machine: no fixed web UI port.
         conf.set(RestOptions.BIND_PORT, "0");
-        conf.set(TaskManagerOptions.NUM_TASK_SLOTS, settings.parallelism);
+        conf.set(TaskManagerOptions.NUM_TASK_SLOTS, settings.slotCount());
         // Models and KV caches live on the heap of this one JVM, not in Flink's memory budget.
         conf.setString("taskmanager.memory.managed.fraction", "0.1");
         settings.flinkConfig.forEach(conf::setString);
@@ -350,7 +413,9 @@ public final class LocalStack implements AutoCloseable {
         long t0 = System.nanoTime();
         try {
             // Cancel first, so the sinks stop writing before the broker goes.
-            flink.cancelJob(jobId).get(30, TimeUnit.SECONDS);
+            if (running) {
+                flink.cancelJob(jobId).get(30, TimeUnit.SECONDS);
+            }
             CompletableFuture<JobResult> result = flink.requestJobResult(jobId);
             result.get(30, TimeUnit.SECONDS);
         } catch (Exception e) {
