@@ -76,10 +76,7 @@ class RequestFailureTest {
 
     @Test
     void aStepThatFailsEndsOnlyTheRequestThatFailsIt() throws Exception {
-        Map<String, FinalResponse> expected;
-        try (Harness h = new Harness(config())) {
-            expected = Responses.finals(h.sendAndDrain(turn("a", "a1", FACT, 8), turn("a", "a2", QUESTION, 8)).output());
-        }
+        Map<String, FinalResponse> expected = unpoisoned();
         AtomicInteger failures = new AtomicInteger();
         SessionInferenceOperator.backendDecorator =
                 b -> new Poisoned(b, imageToken, failures, () -> new IllegalStateException("injected"));
@@ -103,10 +100,7 @@ class RequestFailureTest {
 
     @Test
     void aRequestThatTakesTheTaskDownIsSkippedAfterItsAttemptsAndNoOneElseIs() throws Exception {
-        Map<String, FinalResponse> expected;
-        try (Harness h = new Harness(config())) {
-            expected = Responses.finals(h.sendAndDrain(turn("a", "a1", FACT, 8), turn("a", "a2", QUESTION, 8)).output());
-        }
+        Map<String, FinalResponse> expected = unpoisoned();
         AtomicInteger failures = new AtomicInteger();
         SessionInferenceOperator.backendDecorator =
                 b -> new Poisoned(b, imageToken, failures, () -> new OutOfMemoryError("injected"));
@@ -148,6 +142,13 @@ class RequestFailureTest {
             assertThat(finals.get(s + "2").getText()).as(s).isEqualTo(expected.get("a2").getText());
         }
         assertThat(finals).containsKey("p2");
+    }
+
+    /** What a session of the fact and the question answers without any poison about. */
+    private static Map<String, FinalResponse> unpoisoned() throws Exception {
+        try (Harness h = new Harness(config())) {
+            return Responses.finals(h.sendAndDrain(turn("a", "a1", FACT, 8), turn("a", "a2", QUESTION, 8)).output());
+        }
     }
 
     private static void closeQuietly(Harness h) {
