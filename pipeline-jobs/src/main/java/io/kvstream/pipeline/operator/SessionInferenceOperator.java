@@ -50,33 +50,35 @@ import java.util.function.UnaryOperator;
 /**
  * Serves the sessions of one subtask: events of a session strictly in order, one request in
  * flight per session, the requests of all sessions batched into the steps of one {@link
- * ContinuousBatcher}.
+ * ContinuousBatcher}. This class holds the request flow; its parts are each a class of their own:
+ * <ul>
+ *   <li>{@link StepScheduler}: steps as mails of the task's mailbox, so input, timers and
+ *       checkpoint barriers interleave with generation;
+ *   <li>{@link SessionStore}: every piece of a session's keyed state, and what a turn writes;
+ *   <li>{@link SessionLoader}: a session's cache from the hot set or its stored blocks, never
+ *       from blocks another model or spec wrote;
+ *   <li>{@link EventPrompts}: what an event feeds, through the chat-delta {@code Transcript}
+ *       that offline eval uses too, and the validation of events;
+ *   <li>{@link ResponseWriter}: deltas, final responses, errors and session closings.
+ * </ul>
  *
- * <p><b>Driving.</b> Steps run as mails of the task's mailbox: after an event is taken, a step
- * mail is enqueued that runs one batched forward step and enqueues itself again while there is
- * work, so input, timers and checkpoint barriers interleave with generation. From idle, the first
- * step waits (up to {@link PipelineConfig#maxWait()}) until a batch's worth of sequences or
- * tokens is queued. When {@link PipelineConfig#maxInFlight()} requests are generating, taking an
- * event that would start another yields to the mailbox (steps, timers, checkpoint mails) until one
- * finishes: the input backs up instead of a queue growing. After a restore, sessions with pending
- * events resume within the same limit.
+ * <p><b>Backpressure.</b> When {@link PipelineConfig#maxInFlight()} requests are generating,
+ * taking an event that would start another yields to the mailbox until one finishes. After a
+ * restore, sessions with pending events resume within the same limit; those whose head event had
+ * started are suspects of having taken the task down and run one at a time, on their own.
  *
- * <p><b>State</b> (keyed by session id): the events not yet finished, the head being the one in
- * flight ({@code pending}); the KV cache as encoded blocks ({@code kv-blocks}) and its metadata
- * with the token history ({@code kv-meta}); the chat messages held ({@code chat}); the last video
- * frame ({@code last-frame}); recently seen event ids ({@code recent-ids}). Decoded caches of
- * recently used sessions stay in memory ({@link HotSessions}); any other session is restored
- * from its blocks when it returns.
+ * <p><b>Checkpoints</b> never wait for generation. A request stays pending until it finishes,
+ * and only then are its KV blocks, history and chat written; so a snapshot holds every session
+ * as of its last finished request plus the requests not finished yet. After a restore {@link
+ * #open()} resubmits them, and a request runs again from its start: seeded sampling and
+ * batch-independent steps make it produce the same tokens. Its final response is emitted once;
+ * token deltas streamed before the checkpoint are emitted again with the same sequence numbers,
+ * which readers use to drop duplicates. Finishing the in-flight work before the barrier instead
+ * would hold every checkpoint for as long as the longest reply.
  *
- * <p><b>Checkpoints</b> never wait for generation. A request stays in {@code pending} until it
- * finishes, and only then are its KV blocks, metadata and chat state written; so a snapshot holds
- * every session as of its last finished request plus the requests not finished yet. After a
- * restore, {@link #open()} resubmits the head of every session's pending events, and the request
- * runs again from its start: seeded sampling and batch-independent steps make it produce the same
- * tokens. Its final response is emitted once; token deltas streamed before the checkpoint are
- * emitted again with the same sequence numbers, which readers use to drop duplicates. Finishing
- * the in-flight work before the barrier instead would hold every checkpoint for as long as the
- * longest reply.
+ * <p><b>Failures</b> of one request end that request only (see {@link #complete}); a step that
+ * fails is retried request by request, and starts are counted in state so a request that takes
+ * the task down is skipped after its attempts.
  */
 public final class SessionInferenceOperator extends AbstractStreamOperator<ResponseEvent>
         implements OneInputStreamOperator<SessionEvent, ResponseEvent>, SessionRequest.Callbacks,
@@ -133,11 +135,7 @@ public final class SessionInferenceOperator extends AbstractStreamOperator<Respo
     /** Arrival times of events waiting behind another request of their session. */
     private transient Map<String, Long> arrivals;
     private transient boolean draining;
-    private transient boolean stepping;
-    private transient boolean waitTimerSet;
-    /** While not stepping: when the first waiting request was submitted, and the tokens queued. */
-    private transient long idleSinceNanos;
-    private transient long queuedTokens;
+    private transient StepScheduler steps;
 
     public SessionInferenceOperator(StreamOperatorParameters<ResponseEvent> parameters, PipelineConfig config) {
         super(parameters);
@@ -178,7 +176,9 @@ public final class SessionInferenceOperator extends AbstractStreamOperator<Respo
         arrivals = new HashMap<>();
         resuming = new ArrayDeque<>();
         suspects = new java.util.LinkedHashSet<>();
-        idleSinceNanos = -1;
+        steps = new StepScheduler(
+                mailbox, getProcessingTimeService(), batcher, config.maxWait(), config.maxSequences(),
+                config.maxStepTokens(), () -> inFlight.size(), this::runStep);
 
         store = new SessionStore(getRuntimeContext(), config.recentEventIds());
         isolating = new java.util.HashSet<>();
@@ -275,9 +275,7 @@ public final class SessionInferenceOperator extends AbstractStreamOperator<Respo
             // Backpressure: the input waits while the mailbox runs steps, timers and checkpoint
             // mails, until a request finishes (as AsyncWaitOperator waits for a free slot).
             while (inFlight.size() >= config.maxInFlight()) {
-                if (!stepping) {
-                    startStepping();
-                }
+                steps.startNow();
                 mailbox.yield();
             }
             setCurrentKey(session);
@@ -360,15 +358,10 @@ public final class SessionInferenceOperator extends AbstractStreamOperator<Respo
             request.generation = generation;
             inFlight.put(session, request);
             mostInFlight = Math.max(mostInFlight, inFlight.size());
-            if (!stepping) {
-                if (idleSinceNanos < 0) {
-                    idleSinceNanos = System.nanoTime();
-                }
-                queuedTokens += request.prompt.length();
-            }
+            steps.submitted(request.prompt.length());
             batcher.submit(generation);
             drainFinished();
-            scheduleSteps();
+            steps.schedule();
         }
     }
 
@@ -441,44 +434,6 @@ public final class SessionInferenceOperator extends AbstractStreamOperator<Respo
     }
 
     // ------------------------------------------------------------------ steps
-
-    private void scheduleSteps() {
-        if (stepping || !batcher.busy()) {
-            return;
-        }
-        long waitNanos = config.maxWait().toNanos();
-        if (waitNanos == 0
-                || inFlight.size() >= config.maxSequences()
-                || queuedTokens >= config.maxStepTokens()
-                || System.nanoTime() - idleSinceNanos >= waitNanos) {
-            startStepping();
-        } else if (!waitTimerSet) {
-            waitTimerSet = true;
-            long at = getProcessingTimeService().getCurrentProcessingTime() + Math.max(1, config.maxWait().toMillis());
-            getProcessingTimeService().registerTimer(at, time -> {
-                waitTimerSet = false;
-                if (!stepping && batcher.busy()) {
-                    startStepping();
-                }
-            });
-        }
-    }
-
-    private void startStepping() {
-        stepping = true;
-        mailbox.execute(this::stepMail, "kvstream inference step");
-    }
-
-    private void stepMail() throws Exception {
-        runStep();
-        if (batcher.busy()) {
-            mailbox.execute(this::stepMail, "kvstream inference step");
-        } else {
-            stepping = false;
-            idleSinceNanos = -1;
-            queuedTokens = 0;
-        }
-    }
 
     private void runStep() throws Exception {
         int sequences = Math.min(inFlight.size(), config.maxSequences());
