@@ -11,6 +11,8 @@ import org.apache.flink.configuration.PipelineOptions;
 import org.apache.flink.configuration.RestOptions;
 import org.apache.flink.configuration.RestartStrategyOptions;
 import org.apache.flink.configuration.StateBackendOptions;
+import org.apache.flink.configuration.StateRecoveryOptions;
+import org.apache.flink.core.execution.SavepointFormatType;
 import org.apache.flink.configuration.TaskManagerOptions;
 import org.apache.flink.runtime.checkpoint.CheckpointStatsSnapshot;
 import org.apache.flink.runtime.checkpoint.CompletedCheckpointStats;
@@ -112,16 +114,20 @@ public final class LocalStack implements AutoCloseable {
     private final LocalKafka kafka;
     private final KvstreamKafkaConfig kafkaConfig;
     private final MiniCluster flink;
-    private final JobID jobId;
+    private final Configuration flinkConf;
+    private final int parallelism;
+    private volatile JobID jobId;
     private final Path checkpointDir;
     private final Duration startup;
     private volatile boolean closed;
 
-    private LocalStack(LocalKafka kafka, KvstreamKafkaConfig kafkaConfig, MiniCluster flink, JobID jobId,
-                       Path checkpointDir, Duration startup) {
+    private LocalStack(LocalKafka kafka, KvstreamKafkaConfig kafkaConfig, MiniCluster flink, Configuration flinkConf,
+                       int parallelism, JobID jobId, Path checkpointDir, Duration startup) {
         this.kafka = kafka;
         this.kafkaConfig = kafkaConfig;
         this.flink = flink;
+        this.flinkConf = flinkConf;
+        this.parallelism = parallelism;
         this.jobId = jobId;
         this.checkpointDir = checkpointDir;
         this.startup = startup;
@@ -147,12 +153,7 @@ public final class LocalStack implements AutoCloseable {
                     .build());
             flink.start();
             long flinkReady = System.nanoTime();
-            StreamExecutionEnvironment env = new StreamExecutionEnvironment(conf);
-            env.setParallelism(settings.parallelism);
-            job.build(env, kafkaConfig);
-            JobGraph graph = env.getStreamGraph().getJobGraph(LocalStack.class.getClassLoader(), null);
-            JobID id = flink.submitJob(graph).get(60, TimeUnit.SECONDS).getJobID();
-            awaitRunning(flink, id, Duration.ofSeconds(60));
+            JobID id = submit(flink, conf, settings.parallelism, job, kafkaConfig);
             long end = System.nanoTime();
             Duration startup = Duration.ofNanos(end - t0);
             LOG.info("Local stack up in {} ms (Kafka {} ms, topics {} ms, Flink {} ms, job and model {} ms):"
@@ -160,7 +161,7 @@ public final class LocalStack implements AutoCloseable {
                     startup.toMillis(), (kafkaReady - t0) / 1_000_000, (topicsReady - kafkaReady) / 1_000_000,
                     (flinkReady - topicsReady) / 1_000_000, (end - flinkReady) / 1_000_000,
                     kafka.bootstrapServers(), checkpoints);
-            return new LocalStack(kafka, kafkaConfig, flink, id, checkpoints, startup);
+            return new LocalStack(kafka, kafkaConfig, flink, conf, settings.parallelism, id, checkpoints, startup);
         } catch (Exception | Error e) {
             if (flink != null) {
                 closeQuietly(flink);
@@ -168,6 +169,44 @@ public final class LocalStack implements AutoCloseable {
             kafka.close();
             throw e;
         }
+    }
+
+    private static JobID submit(MiniCluster flink, Configuration conf, int parallelism, JobDefinition job,
+                                KvstreamKafkaConfig kafkaConfig) throws Exception {
+        StreamExecutionEnvironment env = new StreamExecutionEnvironment(conf);
+        env.setParallelism(parallelism);
+        job.build(env, kafkaConfig);
+        JobGraph graph = env.getStreamGraph().getJobGraph(LocalStack.class.getClassLoader(), null);
+        JobID id = flink.submitJob(graph).get(60, TimeUnit.SECONDS).getJobID();
+        awaitRunning(flink, id, Duration.ofSeconds(60));
+        return id;
+    }
+
+    /**
+     * Stops the job with a savepoint in Flink's canonical format (the same bytes whatever the
+     * state backend) under {@code dir}, and returns the savepoint's path. Without draining: what
+     * is still in flight stays in the savepoint. Tests use it to restart a job, maybe another one,
+     * from the state the first left.
+     */
+    public synchronized String stopWithSavepoint(Path dir) throws Exception {
+        String path = flink.stopWithSavepoint(jobId, dir.toAbsolutePath().toUri().toString(), false,
+                SavepointFormatType.CANONICAL).get(120, TimeUnit.SECONDS);
+        flink.requestJobResult(jobId).get(60, TimeUnit.SECONDS);
+        return path;
+    }
+
+    /**
+     * Submits a job on this stack's Kafka and Flink, restored from {@code savepoint}; returns once
+     * it runs. The previous job must have ended (see {@link #stopWithSavepoint}). The job may be
+     * built differently (another model, another {@code --kv}): that is what it is for.
+     */
+    public synchronized void restore(JobDefinition job, String savepoint) throws Exception {
+        if (!flink.getJobStatus(jobId).get(10, TimeUnit.SECONDS).isGloballyTerminalState()) {
+            throw new IllegalStateException("Job " + jobId + " still runs: stop it before restoring another");
+        }
+        Configuration conf = new Configuration(flinkConf);
+        conf.set(StateRecoveryOptions.SAVEPOINT_PATH, savepoint);
+        jobId = submit(flink, conf, parallelism, job, kafkaConfig);
     }
 
     static KvstreamKafkaConfig kafkaConfig(String bootstrap, Settings settings) {
