@@ -26,7 +26,7 @@ import java.util.concurrent.atomic.AtomicInteger;
  * Issue #10, point 6: a failure in the middle of serving (an Error out of the forward pass, or a
  * failed checkpoint) restarts the job from its last checkpoint, and every request still gets
  * exactly one final answer, the one a run without failure gives, under exactly-once delivery
- * read with {@code read_committed}. Sampling is seeded at temperature 0.8, so a rerun that drew
+ * read with {@code read_committed}. Sampling is seeded at temperature 2.5, so a rerun that drew
  * other tokens, or a lost or repeated request, shows.
  *
  * <p>Broken on purpose (the Kafka sink at-least-once while the reader still reads committed
@@ -87,8 +87,9 @@ class InjectedFailureTest {
         });
         Map<String, String> reference = run(tmp.resolve("reference"), opens);
         assertThat(opens.get()).as("no restart without a failure").isEqualTo(1);
-        // Seeded sampling, not greedy: the sessions' answers differ from one another.
-        assertThat(reference.get("a2")).isNotEqualTo(reference.get("b2"));
+        // Seeded sampling, not greedy: the same turns draw different answers in different sessions.
+        assertThat(new java.util.HashSet<>(List.of(reference.get("a2"), reference.get("b2"), reference.get("c2"))))
+                .as("second turns %s", reference).hasSizeGreaterThan(1);
         return reference;
     }
 

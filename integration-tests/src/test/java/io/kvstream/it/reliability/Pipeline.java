@@ -78,9 +78,9 @@ final class Pipeline {
         return (env, kafka) -> InferenceJob.build(env, config.toBuilder().kafka(kafka).build());
     }
 
-    /** A user turn sampled at temperature 0.8 with its own seed: a rerun must draw the same tokens. */
+    /** A user turn sampled at temperature 2.5 with its own seed: a rerun must draw the same tokens. */
     static SessionEvent turn(String session, String id, String text, int maxNew, long seed) {
-        Sampling sampling = Sampling.newBuilder().setTemperature(0.8f).setSeed(seed).build();
+        Sampling sampling = Sampling.newBuilder().setTemperature(2.5f).setSeed(seed).build();
         return event(session, id, UserTurn.newBuilder().setText(text).setMaxNewTokens(maxNew).setSampling(sampling).build());
     }
 
@@ -122,7 +122,7 @@ final class Pipeline {
      * second answer committed by a later checkpoint shows too.
      */
     static Map<String, List<ResponseEvent>> answers(KvstreamKafkaConfig kafka, Collection<String> ids,
-                                                    Duration timeout, Duration settle) {
+                                                    Duration timeout, Duration settle) throws Exception {
         Properties props = kafka.clientProperties(KvstreamKafkaConfig.Client.CONSUMER);
         props.remove(ConsumerConfig.GROUP_ID_CONFIG);
         props.setProperty(ConsumerConfig.ENABLE_AUTO_COMMIT_CONFIG, "false");
