@@ -98,11 +98,14 @@ class InjectedFailureTest {
             throws Exception {
         Map<String, String> reference = reference(tmp);
         AtomicInteger opens = new AtomicInteger();
-        AtomicInteger steps = new AtomicInteger();
+        AtomicInteger crashes = new AtomicInteger();
         FailureHooks.decorateBackend(b -> {
             opens.incrementAndGet();
-            // The 6th step of the run, in the middle of the first turns' generation: once.
-            return new FailingBackend(b, batch -> steps.incrementAndGet() == 6,
+            // Once, at the first prefill of a second turn: a first turn was answered (written to
+            // Kafka, not yet committed), other sessions may be generating.
+            return new FailingBackend(b, batch -> batch.stream()
+                            .anyMatch(step -> step.cache().tokens() > 0 && step.count() > 1)
+                            && crashes.compareAndSet(0, 1),
                     () -> new Error("injected: the forward pass crashed"));
         });
         Map<String, String> got = run(tmp.resolve("failing"), opens);
