@@ -7,6 +7,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 
 import io.kvstream.generate.Engine;
 import io.kvstream.local.LocalStack;
+import io.kvstream.pipeline.PipelineConfig;
 import io.kvstream.pipeline.operator.FailureHooks;
 import io.kvstream.kv.KvCache;
 import io.kvstream.schema.ErrorEvent;
@@ -91,12 +92,21 @@ class PoisonRequestTest {
             throws Exception {
         AtomicInteger opens = new AtomicInteger();
         AtomicInteger failures = new AtomicInteger();
+        AtomicInteger widestFailedStep = new AtomicInteger();
         FailureHooks.decorateBackend(b -> {
             opens.incrementAndGet();
-            return new FailingBackend(b, batch -> FailingBackend.carries(batch, imageToken) && failures.incrementAndGet() > 0,
-                    () -> new IllegalStateException("injected: a step with the poison"));
+            return new FailingBackend(b, batch -> {
+                if (!FailingBackend.carries(batch, imageToken)) {
+                    return false;
+                }
+                failures.incrementAndGet();
+                widestFailedStep.accumulateAndGet(batch.size(), Math::max);
+                return true;
+            }, () -> new IllegalStateException("injected: a step with the poison"));
         });
-        try (LocalStack stack = Pipeline.start(tmp, Pipeline.config("refmodel-q8_0.gguf", "kivi2").build(), 0)) {
+        // The first step waits up to 500 ms for a full batch: the poison shares it with the others.
+        PipelineConfig config = Pipeline.config("refmodel-q8_0.gguf", "kivi2").maxWait(Duration.ofMillis(500)).build();
+        try (LocalStack stack = Pipeline.start(tmp, config, 0)) {
             reference(stack);
             Pipeline.send(stack.kafkaConfig(), events(POISON));
             List<String> ids = new java.util.ArrayList<>(IDS);
@@ -106,6 +116,7 @@ class PoisonRequestTest {
             ErrorEvent poison = Pipeline.error(answers, "p1");
             assertThat(poison.getMessage()).contains("injected");
             assertThat(failures.get()).as("its attempts, no more").isEqualTo(3);
+            assertThat(widestFailedStep.get()).as("sessions in the poison's first step").isGreaterThan(1);
             assertOthersAnsweredAsTheReference(answers);
             assertThat(opens.get()).as("the job never restarted").isEqualTo(1);
         }
