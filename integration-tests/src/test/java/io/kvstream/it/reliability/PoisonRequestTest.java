@@ -113,11 +113,11 @@ class PoisonRequestTest {
             ids.addAll(List.of("r1", "r2"));
             Map<String, List<ResponseEvent>> answers =
                     Pipeline.answers(stack.kafkaConfig(), ids, Duration.ofSeconds(60), Duration.ofSeconds(1));
+            assertThat(widestFailedStep.get()).as("sessions in the poison's first step").isGreaterThan(1);
+            assertOthersAnsweredAsTheReference(answers);
             ErrorEvent poison = Pipeline.error(answers, "p1");
             assertThat(poison.getMessage()).contains("injected");
             assertThat(failures.get()).as("its attempts, no more").isEqualTo(3);
-            assertThat(widestFailedStep.get()).as("sessions in the poison's first step").isGreaterThan(1);
-            assertOthersAnsweredAsTheReference(answers);
             assertThat(opens.get()).as("the job never restarted").isEqualTo(1);
         }
     }
