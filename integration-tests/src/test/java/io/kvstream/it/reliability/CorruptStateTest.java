@@ -24,8 +24,8 @@ import java.util.stream.Stream;
  * text session is recomputed from its token history ({@code cached_tokens} 0, the right answer);
  * the video session is reset with an error naming the checksum mismatch; the job does not fail.
  *
- * <p>Broken on purpose (the operator catching no {@code CorruptBlockException} on restore), the
- * test fails with "No answer within PT1M to [f1, f2, q1, t2]" after the job failed.
+ * <p>Broken on purpose ({@code BlockFormat.read} not checking the CRC32C), the test fails with
+ * "[recomputed, not restored] expected: 0 but was: 12": the damaged blocks were fed to attention.
  */
 class CorruptStateTest {
 

@@ -29,9 +29,10 @@ import java.util.concurrent.atomic.AtomicInteger;
  * read with {@code read_committed}. Sampling is seeded at temperature 2.5, so a rerun that drew
  * other tokens, or a lost or repeated request, shows.
  *
- * <p>Broken on purpose (the Kafka sink at-least-once while the reader still reads committed
- * only), the forward-failure case fails with "Event a1: expected exactly one final response, got
- * [... two FinalResponses ...]".
+ * <p>Broken on purpose ({@code kvstream.delivery=at-least-once} in {@link Pipeline#settings}, the
+ * reader still {@code read_committed}), both cases fail with "Event a1: expected exactly one final
+ * response, got [{... "text": "noted." ...}, {... "text": "noted." ...}]": the answers written
+ * before the failure are not rolled back, and the rerun writes them again.
  */
 class InjectedFailureTest {
 

@@ -38,9 +38,13 @@ import java.util.concurrent.atomic.AtomicReference;
  * text holding the image token, which no other turn carries; the failure is injected through
  * the operator's backend hook.
  *
- * <p>Broken on purpose (the operator answering every request of a failed step with its error
- * instead of retrying each on its own), the exception case fails with "Event a1: expected exactly
- * one final response, got [... ErrorEvent ... forward step failed ...]".
+ * <p>Broken on purpose: with the operator answering every request of a failed step with its error
+ * instead of running each again on its own, the exception case fails with "Event a1: expected
+ * exactly one final response, got [{... "code": "INTERNAL", "message": "the forward step failed (4
+ * sequences shared it): java.lang.IllegalStateException: injected: a step with the poison"}]".
+ * With the operator never skipping a request that used its attempts, the Error case fails with
+ * "No answer within PT1M30S to [p1, p2]; got [r1, r2, a1, b1, c1, a2, b2, c2]": the poison took
+ * the task down until the restart strategy gave up.
  */
 class PoisonRequestTest {
 

@@ -23,8 +23,11 @@ import java.util.Map;
  * gives), and the video session, whose frames its token history cannot bring back, is reset with
  * an error naming why. The job goes on.
  *
- * <p>Broken on purpose (the operator's fingerprint check disabled), the model case fails with
- * "[recomputed, not restored] expected: 0 but was: 12".
+ * <p>Broken on purpose (the operator's {@code unusableBecause} check returning null), the model
+ * case fails with "[recomputed, not restored] expected: 0 but was: 12": the Q8_0 model's keys and
+ * values were read by the F16 model. The spec case is then still caught by the cache's own layout
+ * check on restore, and fails only on the reason ("... stored with kv spec kivi2, this cache is
+ * int8 ..." instead of the operator's "--kv kivi2").
  */
 class StateIdentityTest {
 
