@@ -65,8 +65,8 @@ class InjectedFailureTest {
         return ids;
     }
 
-    /** Runs the events through a fresh stack; returns each event's one answer, and counts the operator's opens. */
-    private static Map<String, String> run(Path tmp, AtomicInteger opens) throws Exception {
+    /** Runs the events through a fresh stack; returns the text of each event's one answer. */
+    private static Map<String, String> run(Path tmp) throws Exception {
         try (LocalStack stack = Pipeline.start(tmp, config(), 3)) {
             Pipeline.send(stack.kafkaConfig(), events());
             Map<String, List<ResponseEvent>> answers =
@@ -86,7 +86,7 @@ class InjectedFailureTest {
             opens.incrementAndGet();
             return b;
         });
-        Map<String, String> reference = run(tmp.resolve("reference"), opens);
+        Map<String, String> reference = run(tmp.resolve("reference"));
         assertThat(opens.get()).as("no restart without a failure").isEqualTo(1);
         // Seeded sampling, not greedy: the same turns draw different answers in different sessions.
         assertThat(new java.util.HashSet<>(List.of(reference.get("a2"), reference.get("b2"), reference.get("c2"))))
@@ -109,7 +109,7 @@ class InjectedFailureTest {
                             && crashes.compareAndSet(0, 1),
                     () -> new Error("injected: the forward pass crashed"));
         });
-        Map<String, String> got = run(tmp.resolve("failing"), opens);
+        Map<String, String> got = run(tmp.resolve("failing"));
         assertThat(opens.get()).as("the task failed and was restarted").isEqualTo(2);
         assertThat(got).isEqualTo(reference);
     }
@@ -135,7 +135,7 @@ class InjectedFailureTest {
                 throw new IllegalStateException("injected: snapshot " + id + " failed");
             }
         });
-        Map<String, String> got = run(tmp.resolve("failing"), opens);
+        Map<String, String> got = run(tmp.resolve("failing"));
         assertThat(failed.get()).as("a snapshot failed").isEqualTo(1);
         assertThat(opens.get()).as("the failed checkpoint failed the job, which was restarted").isEqualTo(2);
         assertThat(got).isEqualTo(reference);
