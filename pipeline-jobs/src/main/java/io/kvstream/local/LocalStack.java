@@ -11,6 +11,7 @@ import org.apache.flink.configuration.PipelineOptions;
 import org.apache.flink.configuration.RestOptions;
 import org.apache.flink.configuration.RestartStrategyOptions;
 import org.apache.flink.configuration.StateBackendOptions;
+import org.apache.flink.core.execution.SavepointFormatType;
 import org.apache.flink.configuration.TaskManagerOptions;
 import org.apache.flink.runtime.checkpoint.CheckpointStatsSnapshot;
 import org.apache.flink.runtime.checkpoint.CompletedCheckpointStats;
@@ -133,6 +134,7 @@ public final class LocalStack implements AutoCloseable {
     private final KvstreamKafkaConfig kafkaConfig;
     private final MiniCluster flink;
     private final Configuration conf;
+    private final int parallelism;
     private volatile JobID jobId;
     private final Path checkpointDir;
     private final Duration startup;
@@ -141,11 +143,12 @@ public final class LocalStack implements AutoCloseable {
     private volatile boolean running = true;
 
     private LocalStack(LocalKafka kafka, KvstreamKafkaConfig kafkaConfig, MiniCluster flink, Configuration conf,
-                       JobID jobId, Path checkpointDir, Duration startup) {
+                       int parallelism, JobID jobId, Path checkpointDir, Duration startup) {
         this.kafka = kafka;
         this.kafkaConfig = kafkaConfig;
         this.flink = flink;
         this.conf = conf;
+        this.parallelism = parallelism;
         this.jobId = jobId;
         this.checkpointDir = checkpointDir;
         this.startup = startup;
@@ -179,7 +182,7 @@ public final class LocalStack implements AutoCloseable {
                     startup.toMillis(), (kafkaReady - t0) / 1_000_000, (topicsReady - kafkaReady) / 1_000_000,
                     (flinkReady - topicsReady) / 1_000_000, (end - flinkReady) / 1_000_000,
                     kafka.bootstrapServers(), checkpoints);
-            return new LocalStack(kafka, kafkaConfig, flink, conf, id, checkpoints, startup);
+            return new LocalStack(kafka, kafkaConfig, flink, conf, settings.parallelism, id, checkpoints, startup);
         } catch (Exception | Error e) {
             if (flink != null) {
                 closeQuietly(flink);
@@ -231,6 +234,15 @@ public final class LocalStack implements AutoCloseable {
         jobId = submit(flink, conf, job, kafkaConfig, parallelism, savepoint);
         running = true;
         LOG.info("Job {} restored from {} at parallelism {}", jobId, savepoint, parallelism);
+    }
+
+    /**
+     * Submits a job on this stack's Kafka and Flink, restored from {@code savepoint} at the
+     * stack's parallelism, after {@link #stopWithSavepoint}; returns once it runs. The job may be
+     * built differently (another model, another {@code --kv}): that is what tests use it for.
+     */
+    public synchronized void restore(JobDefinition job, String savepoint) throws Exception {
+        restart(job, parallelism, savepoint);
     }
 
     static KvstreamKafkaConfig kafkaConfig(String bootstrap, Settings settings) {

@@ -94,6 +94,10 @@ public final class SessionInferenceOperator extends AbstractStreamOperator<Respo
     @VisibleForTesting
     static volatile UnaryOperator<ForwardBackend> backendDecorator = UnaryOperator.identity();
 
+    /** Runs at the start of each snapshot with its checkpoint id: tests fail a checkpoint with it. */
+    @VisibleForTesting
+    static volatile java.util.function.LongConsumer snapshotHook = id -> {};
+
     private final PipelineConfig config;
     private final transient MailboxExecutor mailbox;
 
@@ -232,6 +236,12 @@ public final class SessionInferenceOperator extends AbstractStreamOperator<Respo
             setCurrentKey(session);
             startNext(session);
         }
+    }
+
+    @Override
+    public void snapshotState(org.apache.flink.runtime.state.StateSnapshotContext context) throws Exception {
+        snapshotHook.accept(context.getCheckpointId());
+        super.snapshotState(context);
     }
 
     @Override
