@@ -8,6 +8,8 @@ import javax.annotation.Nullable;
 
 import java.io.BufferedReader;
 import java.io.IOException;
+import java.io.InputStreamReader;
+import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -15,6 +17,7 @@ import java.util.Base64;
 import java.util.List;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
+import java.util.zip.GZIPInputStream;
 
 /**
  * One sample of the eval format ({@code eval-shared.jsonl}): a session's segments, ending right
@@ -107,11 +110,14 @@ public record EvalSample(
         return steps;
     }
 
-    /** Reads every sample of a JSONL file, failing with the line number on a malformed line. */
+    /**
+     * Reads every sample of a JSONL file, gzipped when its name ends in {@code .gz} (as the long
+     * sessions ship), failing with the line number on a malformed line.
+     */
     public static List<EvalSample> read(Path file) throws IOException {
         ObjectMapper mapper = new ObjectMapper();
         List<EvalSample> samples = new ArrayList<>();
-        try (BufferedReader in = Files.newBufferedReader(file)) {
+        try (BufferedReader in = open(file)) {
             String line;
             int lineNo = 0;
             while ((line = in.readLine()) != null) {
@@ -160,5 +166,13 @@ public record EvalSample(
             throw new IllegalArgumentException("missing field '" + field + "'");
         }
         return value;
+    }
+
+    private static BufferedReader open(Path file) throws IOException {
+        if (!file.getFileName().toString().endsWith(".gz")) {
+            return Files.newBufferedReader(file);
+        }
+        return new BufferedReader(new InputStreamReader(
+                new GZIPInputStream(Files.newInputStream(file), 1 << 16), StandardCharsets.UTF_8));
     }
 }

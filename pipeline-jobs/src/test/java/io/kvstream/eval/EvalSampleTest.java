@@ -73,4 +73,22 @@ class EvalSampleTest {
         EvalSample garbage = new EvalSample(4, "chat", List.of(EvalSample.Segment.text("free text")), "x", null);
         assertThatThrownBy(garbage::steps).hasMessageContaining("segment 0");
     }
+
+    @Test
+    void gzippedSetsReadAsThePlainOnes(@org.junit.jupiter.api.io.TempDir java.nio.file.Path tmp) throws Exception {
+        java.nio.file.Path plain = io.kvstream.testing.RefModel.file("eval-shared.jsonl");
+        java.nio.file.Path gz = tmp.resolve("eval.jsonl.gz");
+        try (java.io.OutputStream out = new java.util.zip.GZIPOutputStream(java.nio.file.Files.newOutputStream(gz))) {
+            java.nio.file.Files.copy(plain, out);
+        }
+        List<EvalSample> a = EvalSample.read(plain);
+        List<EvalSample> b = EvalSample.read(gz);
+        assertThat(b).hasSameSizeAs(a);
+        for (int i = 0; i < a.size(); i++) {
+            assertThat(b.get(i).answer()).isEqualTo(a.get(i).answer());
+            assertThat(b.get(i).segments()).hasSameSizeAs(a.get(i).segments());
+        }
+        // The long sessions ship gzipped.
+        assertThat(EvalSample.read(io.kvstream.testing.RefModel.file("eval-long-shared.jsonl.gz"))).hasSize(180);
+    }
 }
