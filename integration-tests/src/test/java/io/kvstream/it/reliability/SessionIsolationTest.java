@@ -4,7 +4,6 @@ import io.kvstream.client.EvalEvents;
 import io.kvstream.connect.client.SessionEventProducer;
 import io.kvstream.local.LocalStack;
 import io.kvstream.pipeline.PipelineConfig;
-import io.kvstream.schema.SessionEvent;
 
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;

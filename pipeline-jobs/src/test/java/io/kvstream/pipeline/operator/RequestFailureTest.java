@@ -2,7 +2,6 @@ package io.kvstream.pipeline.operator;
 
 import static io.kvstream.pipeline.Events.turn;
 import static org.assertj.core.api.Assertions.assertThat;
-import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import io.kvstream.generate.Engine;
 import io.kvstream.model.ModelConfig;
