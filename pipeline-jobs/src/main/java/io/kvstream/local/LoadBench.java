@@ -75,10 +75,9 @@ final class LoadBench {
         return bytes / 1048576.0;
     }
 
-    /** Collects, then what the heap holds. */
-    private static long liveHeapNow() throws InterruptedException {
+    /** Collects (a full collection, which returns once done), then what the heap holds. */
+    private static long liveHeapNow() {
         System.gc();
-        Thread.sleep(200);
         return liveHeapAfterLastGc();
     }
 

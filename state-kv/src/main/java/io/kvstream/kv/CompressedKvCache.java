@@ -48,6 +48,10 @@ public final class CompressedKvCache implements KvCache {
 
     private static final float[] NO_SCORES = new float[0];
 
+    /** Characters of a model fingerprint, for {@link #storedBytes()}. */
+    public static final int FINGERPRINT_CHARS = 32;
+    private static final String FINGERPRINT_PLACEHOLDER = "0".repeat(FINGERPRINT_CHARS);
+
     private final KvSpec spec;
     private final String specString;
     private final KvCodec codec;
@@ -62,9 +66,6 @@ public final class CompressedKvCache implements KvCache {
     private final int blockTokens;
     /** The largest encoding of an open run: its buffer, once grown to this, never grows again. */
     private final int openRunBytes;
-    /** Characters of a model fingerprint, for {@link #storedBytes()}. */
-    public static final int FINGERPRINT_CHARS = 32;
-    private static final String FINGERPRINT_PLACEHOLDER = "0".repeat(FINGERPRINT_CHARS);
     /** Per (layer, head), an open run's buffer left by a run that sealed, for the next block. */
     private final byte[][] spareOpenRuns;
     private final int heads;

@@ -374,6 +374,8 @@ class ClusterJobTest {
             assertThat(System.nanoTime()).as("%d more checkpoints", more).isLessThan(deadline);
             Thread.sleep(200);
         }
+        // The sinks commit their transactions when told the checkpoint completed, just after the
+        // REST count moves: a moment later a read_committed reader sees everything it wrote.
         Thread.sleep(1_000);
     }
 

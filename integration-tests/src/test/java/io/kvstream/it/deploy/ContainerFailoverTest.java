@@ -2,6 +2,7 @@ package io.kvstream.it.deploy;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
+import io.kvstream.client.EvalEvents;
 import io.kvstream.connect.KvstreamKafkaConfig;
 import io.kvstream.connect.KvstreamTopics;
 import io.kvstream.connect.client.ResponseConsumer;
@@ -9,7 +10,6 @@ import io.kvstream.connect.client.SessionEventProducer;
 import io.kvstream.schema.FinalResponse;
 import io.kvstream.schema.ResponseEvent;
 import io.kvstream.schema.SessionEvent;
-import io.kvstream.schema.UserTurn;
 
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
@@ -139,7 +139,7 @@ class ContainerFailoverTest {
     private static List<SessionEvent> sendTurn(SessionEventProducer producer, String text) {
         List<SessionEvent> events = new ArrayList<>();
         for (String session : SESSIONS) {
-            events.add(producer.send(session, new UserTurn(text, 16, null)));
+            events.add(producer.send(session, EvalEvents.userTurn(text, 16)));
         }
         producer.flush();
         return events;

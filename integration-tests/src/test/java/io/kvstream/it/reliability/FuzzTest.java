@@ -68,7 +68,7 @@ class FuzzTest {
     void garbageIsDeadLetteredAndEveryValidTurnAnsweredOnce(@TempDir Path tmp) throws Exception {
         Random rnd = new Random(7);
         PipelineConfig config = RefModelJob.config();
-        try (LocalStack stack = LocalStack.start(RefModelJob.settings(tmp), RefModelJob.job(config));
+        try (LocalStack stack = LocalStack.start(RefModelJob.settings(tmp), Pipeline.job(config));
                 OutputLog out = new OutputLog(stack.kafkaConfig())) {
             KvstreamKafkaConfig kafka = stack.kafkaConfig();
             // Valid turns: a fact, then its question, per session.

@@ -10,6 +10,7 @@ import io.kvstream.pipeline.PipelineConfig;
 import io.kvstream.pipeline.operator.FailureHooks;
 import io.kvstream.schema.ResponseEvent;
 import io.kvstream.schema.SessionEvent;
+import io.kvstream.testing.FailingBackend;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;

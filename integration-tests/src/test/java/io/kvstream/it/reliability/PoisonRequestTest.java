@@ -5,7 +5,6 @@ import static io.kvstream.it.reliability.Pipeline.QUESTION;
 import static io.kvstream.it.reliability.Pipeline.turn;
 import static org.assertj.core.api.Assertions.assertThat;
 
-import io.kvstream.generate.Engine;
 import io.kvstream.local.LocalStack;
 import io.kvstream.pipeline.PipelineConfig;
 import io.kvstream.pipeline.operator.FailureHooks;
@@ -13,7 +12,7 @@ import io.kvstream.kv.KvCache;
 import io.kvstream.schema.ErrorEvent;
 import io.kvstream.schema.ResponseEvent;
 import io.kvstream.schema.SessionEvent;
-import io.kvstream.testing.RefModel;
+import io.kvstream.testing.FailingBackend;
 import org.apache.flink.runtime.checkpoint.CompletedCheckpointStats;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeAll;
@@ -48,17 +47,13 @@ import java.util.concurrent.atomic.AtomicReference;
  */
 class PoisonRequestTest {
 
-    private static final String POISON = "look at this <|img|> now.";
+    private static final String POISON = FailingBackend.POISON_TEXT;
 
     private static int imageToken;
 
     @BeforeAll
     static void findTheImageToken() throws Exception {
-        try (Engine engine = Engine.open(RefModel.file("refmodel-q8_0.gguf"), null, null, 1)) {
-            int[] ids = engine.tokenizer().encode("<|img|>");
-            assertThat(ids).hasSize(1);
-            imageToken = ids[0];
-        }
+        imageToken = FailingBackend.imageToken();
     }
 
     @AfterEach

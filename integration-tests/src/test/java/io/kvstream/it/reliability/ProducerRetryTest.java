@@ -47,7 +47,7 @@ class ProducerRetryTest {
     void anEventSentAgainIsAnsweredOnceAlsoAfterARestartFromACheckpoint(@TempDir Path tmp) throws Exception {
         // Restarts allowed: the test kills the task manager and the job must come back.
         LocalStack.Settings settings = RefModelJob.settings(tmp).restartAttempts(3);
-        try (LocalStack stack = LocalStack.start(settings, RefModelJob.job(RefModelJob.config()));
+        try (LocalStack stack = LocalStack.start(settings, Pipeline.job(RefModelJob.config()));
                 OutputLog out = new OutputLog(stack.kafkaConfig())) {
             KvstreamKafkaConfig kafka = stack.kafkaConfig();
             SessionEvent fact = event("my lucky number is 4711.");

@@ -2,7 +2,6 @@ package io.kvstream.it.reliability;
 
 import io.kvstream.connect.KvstreamKafkaConfig;
 import io.kvstream.local.LocalStack;
-import io.kvstream.pipeline.InferenceJob;
 import io.kvstream.pipeline.PipelineConfig;
 import io.kvstream.testing.RefModel;
 
@@ -10,7 +9,7 @@ import java.nio.file.Path;
 import java.time.Duration;
 
 /**
- * The inference job on the reference model, sized for the 2-core build machine, and the local
+ * The inference job's settings on the reference model (built with {@link Pipeline#job}), sized for the 2-core build machine, and the local
  * stack it runs on: RocksDB, exactly-once output as the job writes it by default (the local
  * stack's own default is at-least-once, under which a restart may repeat answers, as
  * docs/reliability.md says), checkpoints every second (they commit the output, so they set how
@@ -38,9 +37,5 @@ final class RefModelJob {
                 .checkpointInterval(Duration.ofSeconds(1))
                 .restartAttempts(0)
                 .kafka(KvstreamKafkaConfig.DELIVERY, "exactly-once");
-    }
-
-    static LocalStack.JobDefinition job(PipelineConfig config) {
-        return (env, kafka) -> InferenceJob.build(env, config.toBuilder().kafka(kafka).build());
     }
 }

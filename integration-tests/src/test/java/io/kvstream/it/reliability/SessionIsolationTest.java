@@ -52,7 +52,7 @@ class SessionIsolationTest {
         int sessions = Integer.getInteger("kvstream.it.isolation.sessions", DEFAULT_SESSIONS);
         Map<String, String> secrets = secrets(sessions, new Random(11));
         PipelineConfig config = RefModelJob.config();
-        LocalStack.JobDefinition job = RefModelJob.job(config);
+        LocalStack.JobDefinition job = Pipeline.job(config);
         try (LocalStack stack = LocalStack.start(RefModelJob.settings(tmp).parallelism(1).slots(2), job);
                 OutputLog out = new OutputLog(stack.kafkaConfig());
                 SessionEventProducer producer = SessionEventProducer.create(stack.kafkaConfig())) {

@@ -1,6 +1,7 @@
 package io.kvstream.pipeline.operator;
 
 import io.kvstream.kv.CompressedKvCache;
+import io.kvstream.kv.state.HistoryChunks;
 
 import java.util.Arrays;
 
@@ -44,5 +45,10 @@ final class HotSession {
 
     int[] history() {
         return Arrays.copyOf(history, historyLength);
+    }
+
+    /** Chunk {@code index} of the history, copied without copying the rest. */
+    int[] historyChunk(int index) {
+        return HistoryChunks.chunk(history, historyLength, index);
     }
 }

@@ -43,8 +43,11 @@ import java.util.ArrayDeque;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.HashMap;
+import java.util.HashSet;
+import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Map;
+import java.util.Set;
 import java.util.function.UnaryOperator;
 
 /**
@@ -115,7 +118,7 @@ public final class SessionInferenceOperator extends AbstractStreamOperator<Respo
 
     private transient SessionStore store;
     /** Sessions whose head event runs in steps of its own: a step it shared failed. */
-    private transient java.util.Set<String> isolating;
+    private transient Set<String> isolating;
     private transient InternalTimerService<VoidNamespace> idleTimers;
 
     /** The request in flight per session. */
@@ -132,7 +135,7 @@ public final class SessionInferenceOperator extends AbstractStreamOperator<Respo
      * down. They run one at a time, each in steps of its own, so that a request which crashes the
      * task again uses up its own attempts and no one else's.
      */
-    private transient java.util.LinkedHashSet<String> suspects;
+    private transient LinkedHashSet<String> suspects;
     @Nullable private transient String suspectRunning;
     /** The most requests in flight at once since open, for tests. */
     private transient int mostInFlight;
@@ -179,13 +182,13 @@ public final class SessionInferenceOperator extends AbstractStreamOperator<Respo
         finished = new ArrayDeque<>();
         arrivals = new HashMap<>();
         resuming = new ArrayDeque<>();
-        suspects = new java.util.LinkedHashSet<>();
+        suspects = new LinkedHashSet<>();
         steps = new StepScheduler(
                 mailbox, getProcessingTimeService(), batcher, config.maxWait(), config.maxSequences(),
                 config.maxStepTokens(), () -> inFlight.size(), this::runStep);
 
         store = new SessionStore(getRuntimeContext(), config.recentEventIds());
-        isolating = new java.util.HashSet<>();
+        isolating = new HashSet<>();
         idleTimers = getInternalTimerService("idle-sessions", VoidNamespaceSerializer.INSTANCE, this);
 
         metrics = new InferenceMetrics(getMetricGroup(), hot::size, hot::bytes);

@@ -198,9 +198,8 @@ final class SessionStore {
         cache.markClean();
         int length = s.historyLength();
         if (length > s.storedHistory) {
-            int[] ids = s.history();
             for (int c = HistoryChunks.firstChanged(s.storedHistory); c < HistoryChunks.chunks(length); c++) {
-                history.put(c, HistoryChunks.chunk(ids, length, c));
+                history.put(c, s.historyChunk(c));
             }
             s.storedHistory = length;
         }

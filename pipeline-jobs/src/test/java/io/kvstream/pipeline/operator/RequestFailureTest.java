@@ -3,19 +3,16 @@ package io.kvstream.pipeline.operator;
 import static io.kvstream.pipeline.Events.turn;
 import static org.assertj.core.api.Assertions.assertThat;
 
-import io.kvstream.generate.Engine;
-import io.kvstream.model.ModelConfig;
 import io.kvstream.pipeline.PipelineConfig;
 import io.kvstream.pipeline.Responses;
 import io.kvstream.pipeline.TestModels;
 import io.kvstream.runtime.ForwardBackend;
-import io.kvstream.runtime.SequenceStep;
 import io.kvstream.schema.ErrorCode;
 import io.kvstream.schema.ErrorEvent;
 import io.kvstream.schema.FinalResponse;
 import io.kvstream.schema.ResponseEvent;
 import io.kvstream.schema.SessionEvent;
-import io.kvstream.testing.RefModel;
+import io.kvstream.testing.FailingBackend;
 
 import org.apache.flink.runtime.checkpoint.OperatorSubtaskState;
 import org.junit.jupiter.api.AfterEach;
@@ -37,18 +34,13 @@ class RequestFailureTest {
 
     private static final String FACT = "my favorite color is white.";
     private static final String QUESTION = "what is my favorite color?";
-    /** The poison: a text with the image token, which no chat turn holds otherwise. */
-    private static final String POISON = "look at this <|img|> now.";
+    private static final String POISON = FailingBackend.POISON_TEXT;
 
     private static int imageToken;
 
     @BeforeAll
     static void findTheImageToken() throws Exception {
-        try (Engine engine = Engine.open(RefModel.file("refmodel-q8_0.gguf"), null, null, 1)) {
-            int[] ids = engine.tokenizer().encode("<|img|>");
-            assertThat(ids).hasSize(1);
-            imageToken = ids[0];
-        }
+        imageToken = FailingBackend.imageToken();
     }
 
     @AfterEach
@@ -78,7 +70,7 @@ class RequestFailureTest {
         Map<String, FinalResponse> expected = unpoisoned();
         AtomicInteger failures = new AtomicInteger();
         SessionInferenceOperator.backendDecorator =
-                b -> new Poisoned(b, imageToken, failures, () -> new IllegalStateException("injected"));
+                b -> poisoned(b, failures, () -> new IllegalStateException("injected"));
         try (Harness h = new Harness(config())) {
             // All at once, so the poison shares its first steps with the others.
             List<ResponseEvent> out = h.send(firstTurns()).drain().send(secondTurns()).drain().output();
@@ -102,7 +94,7 @@ class RequestFailureTest {
         Map<String, FinalResponse> expected = unpoisoned();
         AtomicInteger failures = new AtomicInteger();
         SessionInferenceOperator.backendDecorator =
-                b -> new Poisoned(b, imageToken, failures, () -> new OutOfMemoryError("injected"));
+                b -> poisoned(b, failures, () -> new OutOfMemoryError("injected"));
         List<ResponseEvent> out = new ArrayList<>();
         Harness h = new Harness(config());
         h.send(firstTurns());
@@ -158,45 +150,10 @@ class RequestFailureTest {
         }
     }
 
-    /** Fails every forward step that carries the poison token, as a bug or a crash would. */
-    private static final class Poisoned implements ForwardBackend {
-        private final ForwardBackend delegate;
-        private final int poison;
-        private final AtomicInteger failures;
-        private final Supplier<? extends Throwable> failure;
-
-        Poisoned(ForwardBackend delegate, int poison, AtomicInteger failures, Supplier<? extends Throwable> failure) {
-            this.delegate = delegate;
-            this.poison = poison;
-            this.failures = failures;
-            this.failure = failure;
-        }
-
-        @Override
-        public ModelConfig config() {
-            return delegate.config();
-        }
-
-        @Override
-        public void forward(List<SequenceStep> batch) {
-            for (SequenceStep step : batch) {
-                for (int i = 0; i < step.count(); i++) {
-                    if (step.token(i) == poison && !step.isEmbedded(i)) {
-                        failures.incrementAndGet();
-                        Throwable t = failure.get();
-                        if (t instanceof RuntimeException r) {
-                            throw r;
-                        }
-                        throw (Error) t;
-                    }
-                }
-            }
-            delegate.forward(batch);
-        }
-
-        @Override
-        public void close() {
-            delegate.close();
-        }
+    /** Fails every forward step that carries the poison token, counting the failures. */
+    private static ForwardBackend poisoned(
+            ForwardBackend b, AtomicInteger failures, Supplier<? extends Throwable> failure) {
+        return new FailingBackend(
+                b, batch -> FailingBackend.carries(batch, imageToken) && failures.incrementAndGet() > 0, failure);
     }
 }
