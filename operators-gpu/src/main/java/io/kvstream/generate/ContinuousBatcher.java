@@ -117,7 +117,8 @@ public final class ContinuousBatcher {
         for (int i = 0; i < active.size(); i++) {
             GenerationRequest r = active.get(i);
             if (!r.prefillDone() && budget > 0 && (alone == null || r == alone)) {
-                int n = Math.min(Math.min(prefillChunk, budget), r.prompt().length() - r.prefilled());
+                int chunk = Math.min(prefillChunk, r.cache().maxStepTokens());
+                int n = Math.min(Math.min(chunk, budget), r.prompt().length() - r.prefilled());
                 SequenceStep step = nextStep(r);
                 r.prompt().feed(step, r.prefilled(), n);
                 r.advancePrefill(n);

@@ -71,8 +71,9 @@ public final class Prompt {
         return Arrays.copyOf(tokens, length);
     }
 
-    /** Feeds tokens {@code [from, from + n)} into {@code step}. */
+    /** Feeds tokens {@code [from, from + n)} into {@code step}, which becomes a prompt step. */
     public void feed(SequenceStep step, int from, int n) {
+        step.prompt(true);
         for (int i = from; i < from + n; i++) {
             if (embedded[i]) {
                 step.addEmbedded(tokens[i], embeddings, embeddingRow[i] * dim, dim);

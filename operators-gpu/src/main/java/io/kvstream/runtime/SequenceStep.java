@@ -23,6 +23,7 @@ public final class SequenceStep {
     private int logitsFrom;
     private float[] logits = new float[0];
     private boolean commits = true;
+    private boolean prompt;
 
     public SequenceStep(KvCache cache) {
         this.cache = cache;
@@ -34,7 +35,21 @@ public final class SequenceStep {
         this.count = 0;
         this.logitsFrom = -1;
         this.commits = true;
+        this.prompt = false;
         return this;
+    }
+
+    /**
+     * Marks the step as feeding prompt tokens (a prefill chunk), on which a cache with a memory
+     * tier retrieves; decode steps keep what the last prompt step retrieved.
+     */
+    public SequenceStep prompt(boolean prompt) {
+        this.prompt = prompt;
+        return this;
+    }
+
+    public boolean isPrompt() {
+        return prompt;
     }
 
     /**

@@ -39,6 +39,18 @@ public final class EvalReport {
                 ? "" : String.format("kv bytes/token %.1f, ", result.kvBytesPerToken());
         out.printf("%s%d prompt tokens, %.1f s (%.0f prompt tokens/s)%n",
                 kv, result.promptTokens(), result.seconds(), result.promptTokens() / result.seconds());
+        CacheFigures c = result.cache();
+        if (c != null) {
+            out.printf("working set: at most %d slots in one step; %.0f bytes stored per session%n",
+                    c.maxAttended(), c.workingSetBytes());
+            if (c.retrievals() > 0 || c.memoryBytes() > 0) {
+                out.printf("memory: %.0f bytes per session (most %d), %d blocks dropped at the limit;"
+                                + " %d retrievals, %.1f ms and %.0f KB read each%n",
+                        c.memoryBytes(), c.memoryBytesMax(), c.memoryBlocksDropped(), c.retrievals(),
+                        1e3 * c.retrievalSeconds() / Math.max(1, c.retrievals()),
+                        c.retrievalBytesRead() / 1024.0 / Math.max(1, c.retrievals()));
+            }
+        }
         if (result.failed() > 0) {
             out.printf("%d samples failed (see the log)%n", result.failed());
         }
@@ -64,6 +76,17 @@ public final class EvalReport {
             }
         }
         root.put("seconds", result.seconds());
+        CacheFigures c = result.cache();
+        if (c != null) {
+            root.put("max_attended_slots", c.maxAttended());
+            root.put("working_set_bytes_per_session", c.workingSetBytes());
+            root.put("memory_bytes_per_session", c.memoryBytes());
+            root.put("memory_bytes_max", c.memoryBytesMax());
+            root.put("memory_blocks_dropped", c.memoryBlocksDropped());
+            root.put("retrievals", c.retrievals());
+            root.put("retrieval_seconds", c.retrievalSeconds());
+            root.put("retrieval_bytes_read", c.retrievalBytesRead());
+        }
         return root;
     }
 

@@ -11,6 +11,7 @@ import java.util.TreeMap;
  *
  * @param kvBytesPerToken bytes each sample's cache stores at its end (encoded blocks and
  *     metadata), summed over samples, over prompt tokens
+ * @param cache the caches' working set and memory figures; null when not known (a replay)
  */
 public record EvalResult(
         List<Answer> answers,
@@ -18,7 +19,15 @@ public record EvalResult(
         long patches,
         long patchesDropped,
         double kvBytesPerToken,
-        double seconds) {
+        double seconds,
+        @Nullable CacheFigures cache) {
+
+    /** A result without cache figures, as a replay through the pipeline has. */
+    public EvalResult(
+            List<Answer> answers, long promptTokens, long patches, long patchesDropped, double kvBytesPerToken,
+            double seconds) {
+        this(answers, promptTokens, patches, patchesDropped, kvBytesPerToken, seconds, null);
+    }
 
     /** One sample's output; {@code output} is null only if the sample never finished. */
     public record Answer(EvalSample sample, @Nullable String output, @Nullable String error) {

@@ -91,7 +91,9 @@ public final class EvalRunner {
         long patches = 0;
         long dropped = 0;
         long kvBytes = 0;
+        List<KvCache> caches = new ArrayList<>(sessions.size());
         for (Session s : sessions) {
+            caches.add(s.cache);
             answers.add(s.answer != null ? s.answer : new EvalResult.Answer(s.sample, null, "did not finish"));
             promptTokens += s.promptTokens;
             patches += s.patches;
@@ -101,7 +103,7 @@ public final class EvalRunner {
         double seconds = (System.nanoTime() - start) / 1e9;
         return new EvalResult(
                 answers, promptTokens, patches, dropped,
-                promptTokens == 0 ? 0 : (double) kvBytes / promptTokens, seconds);
+                promptTokens == 0 ? 0 : (double) kvBytes / promptTokens, seconds, CacheFigures.of(caches));
     }
 
     /** One sample's session: its steps fed one request at a time on its own cache. */

@@ -12,6 +12,8 @@ import io.kvstream.kv.block.ParsedBlock;
 import io.kvstream.kv.codec.KvCodec;
 import io.kvstream.kv.evict.EvictionPolicy;
 import io.kvstream.kv.evict.Rerotation;
+import io.kvstream.kv.evict.WindowPolicy;
+import io.kvstream.kv.memory.SessionMemory;
 import io.kvstream.kv.state.EncodedBlockSerializer;
 import io.kvstream.kv.state.HistoryChunks;
 import io.kvstream.kv.state.SessionMeta;
@@ -39,6 +41,11 @@ import java.util.TreeMap;
  * rotated to the position they were written at, and the dense keys are those rotated by {@code
  * slot - position}, so evicting a token moves later keys down without re-encoding them.
  *
+ * <p>With a {@code memory} part, blocks the window starts to evict go to a {@link SessionMemory}
+ * as they were stored, and prompt steps bring the best of them back into a region that attention
+ * covers before the held slots; the held slots after the sinks then take positions after that
+ * region ({@link SessionMemory#gap()}).
+ *
  * <p>Not thread-safe, except the {@link #attentionObserver()}, which the forward pass may call
  * from several threads during a step.
  */
@@ -57,6 +64,11 @@ public final class CompressedKvCache implements KvCache {
     private final KvCodec codec;
     @Nullable private final EvictionPolicy policy;
     @Nullable private final Rerotation rerotation;
+    @Nullable private final SessionMemory memory;
+    /** Sink slots of a window, which keep their positions when a memory gap opens after them. */
+    private final int sink;
+    /** Most tokens a step may feed: the window's count, so that one step cannot flood attention. */
+    private final int maxStepTokens;
     private final BlockLayout layout;
     private final int layers;
     private final int kvHeads;
@@ -94,6 +106,11 @@ public final class CompressedKvCache implements KvCache {
     private int changedCount;
     private final int[] rotateFrom;
     private int[] keep = new int[0];
+    /** Positions that the held slots after the sinks skip, for the memory's retrieved region. */
+    private int gap;
+    private final int[] firstRecent;
+    /** The most slots any step attended over (retrieved region, held slots and its own tokens). */
+    private int maxAttended;
 
     public CompressedKvCache(
             KvSpec spec, int layers, int heads, int kvHeads, int headDim, int maxTokens, RopeSpec rope) {
@@ -123,6 +140,9 @@ public final class CompressedKvCache implements KvCache {
                 "block of %s tokens does not hold whole key groups of %s", blockTokens, codec.keyGroup());
         this.policy = spec.newPolicy();
         this.rerotation = policy != null && policy.positionsInCache() ? new Rerotation(rope) : null;
+        WindowPolicy window = policy instanceof WindowPolicy ? (WindowPolicy) policy : null;
+        this.sink = window != null ? window.sink() : 0;
+        this.maxStepTokens = window != null && window.recent().tokens() > 0 ? window.recent().tokens() : Integer.MAX_VALUE;
         this.layers = layers;
         this.heads = heads;
         this.kvHeads = kvHeads;
@@ -132,6 +152,13 @@ public final class CompressedKvCache implements KvCache {
         this.blockTokens = blockTokens;
         this.openRunBytes = openRunBytes(codec, blockTokens);
         this.layout = BlockLayout.of(codec, layers, kvHeads, headDim, blockTokens);
+        if (spec.memory() != null) {
+            checkArgument(window != null && maxStepTokens >= blockTokens,
+                    "a memory needs a window of at least one block (%s tokens) to evict from: %s", blockTokens, spec);
+            this.memory = new SessionMemory(spec.memory(), spec.newCodec(headDim), layout, rope, heads, sink);
+        } else {
+            this.memory = null;
+        }
         int n = layers * kvHeads;
         this.keys = new float[n][0];
         this.rawKeys = rerotation != null ? new float[n][0] : keys;
@@ -140,6 +167,7 @@ public final class CompressedKvCache implements KvCache {
         this.lengths = new int[n];
         this.spareOpenRuns = new byte[n][];
         this.rotateFrom = new int[n];
+        this.firstRecent = new int[n];
         this.locks = new Object[n];
         for (int i = 0; i < n; i++) {
             locks[i] = new Object();
@@ -184,7 +212,7 @@ public final class CompressedKvCache implements KvCache {
     @Override
     public int nextPosition() {
         // Window caches hold the same number of slots in every head.
-        return rerotation != null ? lengths[0] : tokens;
+        return rerotation != null ? lengths[0] + gap : tokens;
     }
 
     @Override
@@ -254,10 +282,110 @@ public final class CompressedKvCache implements KvCache {
         }
     }
 
+    /**
+     * Window caches commit every chunk: their point is that no step attends over more than the
+     * window, and a prompt held whole until its last chunk would.
+     */
     @Override
     public void append(int stepTokens) {
+        if (rerotation != null) {
+            commit(stepTokens);
+            return;
+        }
         add(stepTokens);
         uncommitted += stepTokens;
+    }
+
+    @Override
+    public int maxStepTokens() {
+        return maxStepTokens;
+    }
+
+    // ---------------------------------------------------------------- memory tier
+
+    @Override
+    public boolean retrieves() {
+        return memory != null;
+    }
+
+    @Override
+    public void retrieve(int layer, float[] queries, int offset, int stepTokens, int stride) {
+        for (int h = 0; h < kvHeads; h++) {
+            int lh = layer * kvHeads + h;
+            firstRecent[lh] = lengths[lh] > sink ? slotTokens[lh][sink] : tokens;
+        }
+        memory.retrieve(layer, queries, offset, stepTokens, stride, firstRecent);
+    }
+
+    @Override
+    public int retrievedLength(int layer, int kvHead) {
+        return memory == null ? 0 : memory.regionLength(layer * kvHeads + kvHead);
+    }
+
+    @Override
+    public float[] retrievedKeys(int layer, int kvHead) {
+        return memory.regionKeys(layer * kvHeads + kvHead);
+    }
+
+    @Override
+    public float[] retrievedValues(int layer, int kvHead) {
+        return memory.regionValues(layer * kvHeads + kvHead);
+    }
+
+    /** The session's memory tier, or null when the spec has none. */
+    @Nullable
+    public SessionMemory memory() {
+        return memory;
+    }
+
+    /** The most slots one step attended over: retrieved region, held slots and its own tokens. */
+    public int maxAttended() {
+        return maxAttended;
+    }
+
+    /**
+     * Keeps the sealed blocks that this commit's eviction is about to start on, as stored. The
+     * step's blocks are encoded first, so that a block that fills and starts to go in the same
+     * commit goes to memory whole; the window keeps the same tokens in every head, so head 0
+     * says which blocks lose tokens.
+     */
+    private void remember(int fed) {
+        encodeChanged();
+        int kept = policy.select(lengths[0], fed, tokens, NO_SCORES, keep);
+        int[] st = slotTokens[0];
+        int k = 0;
+        int last = -1;
+        for (int s = 0; s < lengths[0]; s++) {
+            if (k < kept && keep[k] == s) {
+                k++;
+                continue;
+            }
+            int b = st[s] / blockTokens;
+            Block block = blocks.get(b);
+            if (b != last && !block.remembered && block.appended == blockTokens) {
+                block.remembered = true;
+                memory.add(block(b));
+            }
+            last = b;
+        }
+        int newGap = memory.gap();
+        if (newGap != gap) {
+            gap = newGap;
+            for (int lh = 0; lh < lengths.length; lh++) {
+                rotateFrom[lh] = Math.min(rotateFrom[lh], Math.min(sink, lengths[lh]));
+            }
+        }
+    }
+
+    /** Slots of {@code (lh)} that hold tokens of block {@code b}. */
+    private int heldOf(int lh, int b) {
+        int[] st = slotTokens[lh];
+        return lowerBound(st, lengths[lh], (b + 1) * blockTokens) - lowerBound(st, lengths[lh], b * blockTokens);
+    }
+
+    /** The position slot {@code s} takes: after the memory's gap, unless it is a sink. */
+    private int slotPosition(int s) {
+        return s < sink ? s : s + gap;
     }
 
     @Override
@@ -269,6 +397,9 @@ public final class CompressedKvCache implements KvCache {
             return;
         }
         int n = lengths.length;
+        if (memory != null) {
+            remember(fed);
+        }
         if (policy != null) {
             for (int lh = 0; lh < n; lh++) {
                 float[] s = scores != null ? scores[lh] : NO_SCORES;
@@ -316,6 +447,8 @@ public final class CompressedKvCache implements KvCache {
         int n = lengths.length;
         for (int lh = 0; lh < n; lh++) {
             int len = lengths[lh];
+            int attended = len + stepTokens + (memory != null ? memory.regionLength(lh) : 0);
+            maxAttended = Math.max(maxAttended, attended);
             int[] st = slotTokens[lh];
             for (int i = 0; i < stepTokens; i++) {
                 st[len + i] = first + i;
@@ -362,6 +495,10 @@ public final class CompressedKvCache implements KvCache {
             }
         }
         blocks.clear();
+        if (memory != null) {
+            memory.clear();
+        }
+        gap = 0;
         Arrays.fill(lengths, 0);
         tokens = 0;
         pendingStep = 0;
@@ -416,9 +553,12 @@ public final class CompressedKvCache implements KvCache {
         return dirty.stream().toArray();
     }
 
-    /** Forgets which blocks changed, once they are stored. */
+    /** Forgets which blocks (and memory blocks) changed, once they are stored. */
     public void markClean() {
         dirty.clear();
+        if (memory != null) {
+            memory.markClean();
+        }
     }
 
     /** The block's stored form, or null when it holds no token any more (or never did). */
@@ -476,7 +616,15 @@ public final class CompressedKvCache implements KvCache {
         for (EncodedBlock block : blocks()) {
             total += EncodedBlockSerializer.serializedSize(block.bytes().length);
         }
-        return total;
+        return total + memoryStoredBytes();
+    }
+
+    /** Bytes the memory tier writes to state, with the serializer's framing; 0 without one. */
+    public long memoryStoredBytes() {
+        if (memory == null) {
+            return 0;
+        }
+        return memory.storedBytes() + (long) memory.blockCount() * EncodedBlockSerializer.serializedSize(0);
     }
 
     /**
@@ -488,16 +636,29 @@ public final class CompressedKvCache implements KvCache {
      */
     public void restore(String session, SessionMeta meta, Iterable<EncodedBlock> stored)
             throws CorruptBlockException {
+        restore(session, meta, stored, List.of());
+    }
+
+    /**
+     * Like {@link #restore(String, SessionMeta, Iterable)}, with the memory tier's stored blocks
+     * (ignored without one).
+     */
+    public void restore(String session, SessionMeta meta, Iterable<EncodedBlock> stored, Iterable<EncodedBlock> remembered)
+            throws CorruptBlockException {
         clear();
-        dirty.clear();
+        markClean();
         try {
+            if (memory != null) {
+                memory.restore(session, remembered);
+                gap = memory.gap();
+            }
             restoreUnchecked(session, meta, stored);
         } catch (CorruptBlockException e) {
             clear();
-            dirty.clear();
+            markClean();
             throw e;
         }
-        dirty.clear();
+        markClean();
     }
 
     private void restoreUnchecked(String session, SessionMeta meta, Iterable<EncodedBlock> stored)
@@ -593,12 +754,18 @@ public final class CompressedKvCache implements KvCache {
         }
         if (rerotation != null) {
             for (int lh = 0; lh < n; lh++) {
-                if (lengths[lh] != meta.nextPosition()) {
+                if (lengths[lh] + gap != meta.nextPosition()) {
                     throw new CorruptBlockException(
-                            session, metaBlock, "head " + lh + " holds " + lengths[lh]
-                                    + " slots, the next position is " + meta.nextPosition());
+                            session, metaBlock, "head " + lh + " holds " + lengths[lh] + " slots after a memory gap of "
+                                    + gap + ", the next position is " + meta.nextPosition());
                 }
                 rotateDense(lh, 0);
+            }
+            // A block the window has evicted from went to the memory then; it must not go again.
+            for (Block block : blocks) {
+                if (block != null) {
+                    block.remembered = block.appended == blockTokens && heldOf(0, block.index) < block.appended;
+                }
             }
         } else if (meta.nextPosition() != meta.tokens()) {
             throw new CorruptBlockException(
@@ -755,7 +922,7 @@ public final class CompressedKvCache implements KvCache {
         for (int s = from; s < len; s++) {
             int off = s * headDim;
             System.arraycopy(raw, off, dense, off, headDim);
-            rerotation.rotate(dense, off, s - ropePositions[st[s]]);
+            rerotation.rotate(dense, off, slotPosition(s) - ropePositions[st[s]]);
         }
     }
 
@@ -781,6 +948,8 @@ public final class CompressedKvCache implements KvCache {
         final byte[][] bitmaps;
         final boolean[] changed;
         boolean anyChanged;
+        /** Whether the memory has the block already (or had, before its limit dropped it). */
+        boolean remembered;
         int appended;
         @Nullable EncodedBlock encoded;
 

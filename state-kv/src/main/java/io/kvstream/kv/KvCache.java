@@ -84,6 +84,51 @@ public interface KvCache {
         return null;
     }
 
+    /**
+     * Most tokens one step may feed: a cache that bounds its working set also bounds the prefill
+     * chunks that extend it. The default sets no bound.
+     */
+    default int maxStepTokens() {
+        return Integer.MAX_VALUE;
+    }
+
+    /**
+     * Whether the cache keeps a memory of evicted blocks that the forward pass should query with
+     * {@link #retrieve} before attending. Such a cache also exposes a retrieved region per head
+     * ({@link #retrievedLength}), which attention covers before the held slots.
+     */
+    default boolean retrieves() {
+        return false;
+    }
+
+    /**
+     * Chooses, for every kv head of {@code layer}, the memory blocks that the step's queries
+     * match best, and decodes them into the retrieved region, keys rotated to the region's
+     * positions. Called once per layer of a prompt step, after RoPE, before attention; decode
+     * steps keep the last choice.
+     *
+     * @param queries rotated queries of the step's tokens, {@code [token][heads * headDim]}
+     * @param offset index in {@code queries} of the step's first token
+     * @param tokens the step's tokens
+     * @param stride floats per token row ({@code heads * headDim})
+     */
+    default void retrieve(int layer, float[] queries, int offset, int tokens, int stride) {}
+
+    /** Slots of the retrieved region of {@code (layer, kvHead)}; 0 for caches without memory. */
+    default int retrievedLength(int layer, int kvHead) {
+        return 0;
+    }
+
+    /** Keys of the retrieved region, {@code [slot][headDim]}, rotated to the region's positions. */
+    default float[] retrievedKeys(int layer, int kvHead) {
+        throw new UnsupportedOperationException("this cache has no memory");
+    }
+
+    /** Values of the retrieved region, same layout as {@link #retrievedKeys}. */
+    default float[] retrievedValues(int layer, int kvHead) {
+        throw new UnsupportedOperationException("this cache has no memory");
+    }
+
     /** Forgets every token, keeping the allocation. */
     void clear();
 

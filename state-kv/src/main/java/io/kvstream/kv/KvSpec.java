@@ -10,6 +10,7 @@ import io.kvstream.kv.evict.EvictionPolicy;
 import io.kvstream.kv.evict.H2oPolicy;
 import io.kvstream.kv.evict.SnapKvPolicy;
 import io.kvstream.kv.evict.WindowPolicy;
+import io.kvstream.kv.memory.MemorySpec;
 
 import javax.annotation.Nullable;
 
@@ -19,17 +20,21 @@ import java.util.Map;
 import java.util.Objects;
 
 /**
- * A {@code --kv} value: a codec, optionally {@code +} an eviction policy.
+ * A {@code --kv} value: a codec, optionally {@code +} an eviction policy, optionally {@code +} a
+ * memory tier for what a window evicts.
  *
  * <pre>
- * spec   := codec ['+' policy]
+ * spec   := codec ['+' policy] ['+' memory] | long
+ * memory := memory:retrieve=K[,limit=BYTES][,queries=W][,page=P]   (needs a window)
  * codec  := full | fp16 | int8 | kivi4[:group=G,vgroup=C,residual=fp16|token] | kivi2[:...]
  * policy := window:sink=S,recent=W|F
  *         | h2o:budget=N|F[,recent=R]
  *         | snapkv:budget=N|F[,window=W][,pool=K]
  * </pre>
  *
- * A budget with a decimal point is a fraction ({@code 0.5}). Codecs and policies hold scratch
+ * A budget with a decimal point is a fraction ({@code 0.5}). {@code long} stands for {@link #LONG},
+ * the spec for sessions past the model's trained context: it never attends over more than 1,024
+ * tokens. Codecs and policies hold scratch
  * buffers, so every cache gets its own from {@link #newCodec} and {@link #newPolicy}.
  */
 public final class KvSpec {
@@ -37,19 +42,26 @@ public final class KvSpec {
     private static final String CODECS = "full, fp16, int8, kivi4, kivi2";
     private static final String POLICIES = "window, h2o, snapkv";
 
+    /** What {@code --kv long} means: sinks + retrieved blocks + window + a chunk stay within 1,024 slots. */
+    public static final String LONG = "kivi2+window:sink=4,recent=252+memory:retrieve=8";
+
     private final String codec;
     private final int keyGroup;
     private final int valueGroup;
     /** KIVI's unfilled key group: fp16 as the paper keeps it, or quantized per token like values. */
     private final boolean tokenResidual;
     @Nullable private final String policy;
+    @Nullable private final MemorySpec memory;
 
-    private KvSpec(String codec, int keyGroup, int valueGroup, boolean tokenResidual, @Nullable String policy) {
+    private KvSpec(
+            String codec, int keyGroup, int valueGroup, boolean tokenResidual, @Nullable String policy,
+            @Nullable MemorySpec memory) {
         this.codec = codec;
         this.keyGroup = keyGroup;
         this.valueGroup = valueGroup;
         this.tokenResidual = tokenResidual;
         this.policy = policy;
+        this.memory = memory;
     }
 
     public static KvSpec parse(String text) {
@@ -57,11 +69,33 @@ public final class KvSpec {
             throw new IllegalArgumentException("empty kv spec: expected one of " + CODECS + ", optionally +policy");
         }
         String spec = text.trim().toLowerCase(Locale.ROOT);
-        int plus = spec.indexOf('+');
-        String codecPart = plus < 0 ? spec : spec.substring(0, plus);
-        String policyPart = plus < 0 ? null : spec.substring(plus + 1);
+        if (spec.equals("long")) {
+            spec = LONG;
+        }
+        String[] parts = spec.split("\\+", -1);
         try {
-            KvSpec parsed = parseCodec(codecPart, policyPart == null ? null : canonicalPolicy(policyPart));
+            String policyPart = null;
+            MemorySpec memory = null;
+            for (int i = 1; i < parts.length; i++) {
+                if (parts[i].startsWith("memory")) {
+                    if (memory != null) {
+                        throw new IllegalArgumentException("memory given twice");
+                    }
+                    memory = parseMemory(parts[i]);
+                } else if (policyPart != null) {
+                    throw new IllegalArgumentException("two eviction policies: " + policyPart + " and " + parts[i]);
+                } else if (memory != null) {
+                    throw new IllegalArgumentException("the eviction policy goes before the memory");
+                } else {
+                    policyPart = parts[i];
+                }
+            }
+            String policy = policyPart == null ? null : canonicalPolicy(policyPart);
+            if (memory != null && (policy == null || !policy.startsWith("window:"))) {
+                throw new IllegalArgumentException(
+                        "a memory keeps what a window evicts: give window:sink=S,recent=N before it");
+            }
+            KvSpec parsed = parseCodec(parts[0], policy, memory);
             parsed.newCodec(64);
             return parsed;
         } catch (IllegalArgumentException e) {
@@ -69,7 +103,21 @@ public final class KvSpec {
         }
     }
 
-    private static KvSpec parseCodec(String part, @Nullable String policy) {
+    private static MemorySpec parseMemory(String part) {
+        if (!part.startsWith("memory:")) {
+            throw new IllegalArgumentException("memory needs retrieve=K, as in memory:retrieve=8");
+        }
+        Map<String, String> params = params(part.substring("memory:".length()));
+        checkKeys("memory", params, "retrieve", "limit", "queries", "page");
+        require("memory", params, "retrieve");
+        return new MemorySpec(
+                intParam(params, "retrieve", 0),
+                params.containsKey("limit") ? MemorySpec.parseBytes(params.get("limit")) : MemorySpec.DEFAULT_LIMIT,
+                intParam(params, "queries", MemorySpec.DEFAULT_QUERIES),
+                intParam(params, "page", MemorySpec.DEFAULT_PAGE));
+    }
+
+    private static KvSpec parseCodec(String part, @Nullable String policy, @Nullable MemorySpec memory) {
         int colon = part.indexOf(':');
         String name = colon < 0 ? part : part.substring(0, colon);
         Map<String, String> params = colon < 0 ? Map.of() : params(part.substring(colon + 1));
@@ -80,7 +128,7 @@ public final class KvSpec {
                 if (!params.isEmpty()) {
                     throw new IllegalArgumentException("codec " + name + " takes no parameters");
                 }
-                return new KvSpec(name, 1, 0, false, policy);
+                return new KvSpec(name, 1, 0, false, policy, memory);
             case "kivi4":
             case "kivi2":
                 checkKeys(name, params, "group", "vgroup", "residual");
@@ -93,7 +141,7 @@ public final class KvSpec {
                 if (!residual.equals("fp16") && !residual.equals("token")) {
                     throw new IllegalArgumentException("residual takes fp16 or token, not " + residual);
                 }
-                return new KvSpec(name, group, vgroup, residual.equals("token"), policy);
+                return new KvSpec(name, group, vgroup, residual.equals("token"), policy, memory);
             default:
                 throw new IllegalArgumentException("unknown codec '" + name + "': expected one of " + CODECS);
         }
@@ -191,6 +239,12 @@ public final class KvSpec {
         return policy != null;
     }
 
+    /** The memory tier, or null when evicted tokens are dropped. */
+    @Nullable
+    public MemorySpec memory() {
+        return memory;
+    }
+
     public KvCodec newCodec(int headDim) {
         switch (codec) {
             case "full":
@@ -230,6 +284,9 @@ public final class KvSpec {
         }
         if (policy != null) {
             sb.append('+').append(policy);
+        }
+        if (memory != null) {
+            sb.append('+').append(memory.spec());
         }
         return sb.toString();
     }

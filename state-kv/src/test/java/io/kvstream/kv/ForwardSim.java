@@ -19,6 +19,8 @@ public final class ForwardSim {
     private final int heads;
     private final RopeSpec rope;
     private final long seed;
+    private int planted = -1;
+    private float plantScale = 1f;
 
     public ForwardSim(KvCache cache, int heads, RopeSpec rope, long seed) {
         this.cache = cache;
@@ -27,12 +29,20 @@ public final class ForwardSim {
         this.seed = seed;
     }
 
+    /** Makes token {@code t}'s keys {@code scale} times larger than the rest: a fact that stands out. */
+    public ForwardSim plant(int t, float scale) {
+        this.planted = t;
+        this.plantScale = scale;
+        return this;
+    }
+
     /** The unrotated key of token {@code t} in head {@code lh}: reproducible, with outlier channels. */
     public float[] rawKey(int lh, int t) {
         Random r = new Random(seed * 1_000_003L + lh * 100_003L + t);
         float[] k = new float[cache.headDim()];
+        float scale = t == planted ? plantScale : 1f;
         for (int c = 0; c < k.length; c++) {
-            k[c] = (float) r.nextGaussian() * (c % 16 == 3 ? 8f : 1f);
+            k[c] = (float) r.nextGaussian() * (c % 16 == 3 ? 8f : 1f) * scale;
         }
         return k;
     }

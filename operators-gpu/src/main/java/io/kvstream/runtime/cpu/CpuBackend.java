@@ -165,6 +165,7 @@ public final class CpuBackend implements ForwardBackend {
         matMul.multiply(w.wk(), xb, dim, total, k, kvDim);
         matMul.multiply(w.wv(), xb, dim, total, v, kvDim);
         parallel.forRange(total, 16, positionBody);
+        retrieve(batch, l);
         parallel.forRange(total * config.heads(), 4, attentionBody);
         matMul.multiply(w.wo(), att, qDim, total, xb, dim);
         parallel.forRange(total, 16, ffnNormBody);
@@ -205,6 +206,16 @@ public final class CpuBackend implements ForwardBackend {
         }
     }
 
+    /** Caches with a memory tier bring back the blocks this layer's prompt queries match. */
+    private void retrieve(List<SequenceStep> batch, int l) {
+        for (int s = 0; s < batch.size(); s++) {
+            SequenceStep step = batch.get(s);
+            if (step.isPrompt() && step.count() > 0 && step.cache().retrieves()) {
+                step.cache().retrieve(l, q, seqStart[s] * qDim, step.count(), qDim);
+            }
+        }
+    }
+
     private void attention(int worker, int from, int to) {
         int heads = config.heads();
         for (int item = from; item < to; item++) {
@@ -232,32 +243,50 @@ public final class CpuBackend implements ForwardBackend {
         }
     }
 
-    /** Causal attention of token {@code t}'s head {@code h} over its sequence's cache. */
+    /**
+     * Causal attention of token {@code t}'s head {@code h} over its sequence's cache: the
+     * retrieved region first (empty unless the cache has a memory tier), then the held slots.
+     */
     private void attend(List<SequenceStep> batch, int l, int t, int h, int worker) {
         int s = seqOf[t];
         SequenceStep step = batch.get(s);
         KvCache cache = step.cache();
         int kvHead = h / groupSize;
+        int retrieved = cache.retrievedLength(l, kvHead);
         int slots = cache.length(l, kvHead) + indexOf[t] + 1;
+        int all = retrieved + slots;
         float[] keys = cache.keys(l, kvHead);
         float[] values = cache.values(l, kvHead);
         float[] sc = scores[worker];
-        if (sc.length < slots) {
-            sc = new float[Math.max(slots, sc.length * 2)];
+        if (sc.length < all) {
+            sc = new float[Math.max(all, sc.length * 2)];
             scores[worker] = sc;
         }
         int qo = t * qDim + h * headDim;
-        for (int j = 0; j < slots; j++) {
-            sc[j] = VectorMath.dot(q, qo, keys, j * headDim, headDim) * attentionScale;
+        if (retrieved > 0) {
+            float[] rk = cache.retrievedKeys(l, kvHead);
+            for (int j = 0; j < retrieved; j++) {
+                sc[j] = VectorMath.dot(q, qo, rk, j * headDim, headDim) * attentionScale;
+            }
         }
-        VectorMath.softmax(sc, 0, slots);
+        for (int j = 0; j < slots; j++) {
+            sc[retrieved + j] = VectorMath.dot(q, qo, keys, j * headDim, headDim) * attentionScale;
+        }
+        VectorMath.softmax(sc, 0, all);
         AttentionObserver observer = cache.attentionObserver();
         if (observer != null) {
+            // Policies that observe do not combine with a memory tier: the region is empty here.
             observer.observe(l, h, indexOf[t], step.count(), sc, slots);
         }
         Arrays.fill(att, qo, qo + headDim, 0f);
+        if (retrieved > 0) {
+            float[] rv = cache.retrievedValues(l, kvHead);
+            for (int j = 0; j < retrieved; j++) {
+                VectorMath.axpy(sc[j], rv, j * headDim, att, qo, headDim);
+            }
+        }
         for (int j = 0; j < slots; j++) {
-            VectorMath.axpy(sc[j], values, j * headDim, att, qo, headDim);
+            VectorMath.axpy(sc[retrieved + j], values, j * headDim, att, qo, headDim);
         }
     }
 

@@ -220,6 +220,11 @@ public final class CudaBackend implements ForwardBackend {
             if (step.count() == 0) {
                 continue;
             }
+            if (cache.retrieves()) {
+                throw new IllegalArgumentException(
+                        "this KV cache has a memory tier, whose retrieval the CUDA backend does not run yet;"
+                                + " run memory caches with --device cpu");
+            }
             if (cache.attentionObserver() != null) {
                 throw new IllegalArgumentException(
                         "this KV cache's eviction needs attention weights, which the CUDA backend does not"

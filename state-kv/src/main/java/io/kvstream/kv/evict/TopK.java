@@ -3,7 +3,7 @@ package io.kvstream.kv.evict;
 import java.util.Arrays;
 
 /** Top-k selection over slot scores without allocation; ties go to the more recent slot. */
-final class TopK {
+public final class TopK {
 
     private float[] sorted = new float[0];
     private boolean[] chosen = new boolean[0];
@@ -12,7 +12,7 @@ final class TopK {
      * Marks the {@code k} best of {@code scores[0, n)} and appends their indices, ascending, to
      * {@code keep} from {@code at}; returns the new end.
      */
-    int select(float[] scores, int n, int k, int[] keep, int at) {
+    public int select(float[] scores, int n, int k, int[] keep, int at) {
         if (k >= n) {
             for (int i = 0; i < n; i++) {
                 keep[at++] = i;

@@ -1,0 +1,77 @@
+package io.kvstream.kv.memory;
+
+import static org.apache.flink.util.Preconditions.checkArgument;
+
+/**
+ * The {@code memory} part of a {@code --kv} spec: blocks that the window evicts are kept, and the
+ * best {@code retrieve} of them come back into attention for each prompt step.
+ *
+ * <pre>
+ * memory:retrieve=K[,limit=BYTES][,queries=W][,page=P]
+ * </pre>
+ *
+ * @param retrieve blocks brought back per step; their slots sit between the sinks and the window
+ * @param limitBytes most bytes the memory may store per session; past it, the block used least
+ *     recently goes (see {@link SessionMemory})
+ * @param queries the step's last tokens whose queries score the blocks: a turn's question sits at
+ *     its end, so scoring with every token of a long prefill chunk would drown it
+ * @param pageTokens tokens per key bounding box in a block's summary
+ */
+public record MemorySpec(int retrieve, long limitBytes, int queries, int pageTokens) {
+
+    public static final long DEFAULT_LIMIT = 64L << 20;
+    public static final int DEFAULT_QUERIES = 16;
+    public static final int DEFAULT_PAGE = 16;
+
+    public MemorySpec {
+        checkArgument(retrieve > 0 && retrieve <= 1024, "memory retrieve must be in 1..1024, not %s", retrieve);
+        checkArgument(limitBytes > 0, "memory limit must be positive, not %s", limitBytes);
+        checkArgument(queries > 0, "memory queries must be positive, not %s", queries);
+        checkArgument(pageTokens > 0 && Integer.bitCount(pageTokens) == 1 && pageTokens <= 64,
+                "memory page must be a power of two up to 64, not %s", pageTokens);
+    }
+
+    /** Parses a byte count: digits, optionally followed by {@code k}, {@code m} or {@code g}. */
+    public static long parseBytes(String text) {
+        String t = text.trim();
+        long unit = 1;
+        char last = t.isEmpty() ? ' ' : t.charAt(t.length() - 1);
+        if (last == 'k' || last == 'm' || last == 'g') {
+            unit = last == 'k' ? 1L << 10 : last == 'm' ? 1L << 20 : 1L << 30;
+            t = t.substring(0, t.length() - 1);
+        }
+        try {
+            return Math.multiplyExact(Long.parseLong(t), unit);
+        } catch (NumberFormatException | ArithmeticException e) {
+            throw new IllegalArgumentException("memory limit " + text + " is not a byte count like 65536, 512k or 64m", e);
+        }
+    }
+
+    /** The canonical form: defaults left out. */
+    public String spec() {
+        StringBuilder sb = new StringBuilder("memory:retrieve=").append(retrieve);
+        if (limitBytes != DEFAULT_LIMIT) {
+            sb.append(",limit=").append(formatBytes(limitBytes));
+        }
+        if (queries != DEFAULT_QUERIES) {
+            sb.append(",queries=").append(queries);
+        }
+        if (pageTokens != DEFAULT_PAGE) {
+            sb.append(",page=").append(pageTokens);
+        }
+        return sb.toString();
+    }
+
+    private static String formatBytes(long bytes) {
+        if (bytes % (1L << 30) == 0) {
+            return (bytes >> 30) + "g";
+        }
+        if (bytes % (1L << 20) == 0) {
+            return (bytes >> 20) + "m";
+        }
+        if (bytes % (1L << 10) == 0) {
+            return (bytes >> 10) + "k";
+        }
+        return Long.toString(bytes);
+    }
+}
