@@ -122,6 +122,7 @@ public final class ContinuousBatcher {
                 SequenceStep step = nextStep(r);
                 r.prompt().feed(step, r.prefilled(), n);
                 r.advancePrefill(n);
+                step.retrieves(r.maxNewTokens() > 0);
                 // The cache compresses the prompt once it is all in, whatever the chunking.
                 step.commits(r.prefillDone());
                 budget -= n;

@@ -24,6 +24,7 @@ public final class SequenceStep {
     private float[] logits = new float[0];
     private boolean commits = true;
     private boolean prompt;
+    private boolean retrieves;
 
     public SequenceStep(KvCache cache) {
         this.cache = cache;
@@ -36,13 +37,11 @@ public final class SequenceStep {
         this.logitsFrom = -1;
         this.commits = true;
         this.prompt = false;
+        this.retrieves = false;
         return this;
     }
 
-    /**
-     * Marks the step as feeding prompt tokens (a prefill chunk), on which a cache with a memory
-     * tier retrieves; decode steps keep what the last prompt step retrieved.
-     */
+    /** Marks the step as feeding prompt tokens (a prefill chunk) rather than a decode token. */
     public SequenceStep prompt(boolean prompt) {
         this.prompt = prompt;
         return this;
@@ -50,6 +49,20 @@ public final class SequenceStep {
 
     public boolean isPrompt() {
         return prompt;
+    }
+
+    /**
+     * Whether a cache with a memory tier brings blocks back for this prompt step: for the prompt
+     * of a turn that is answered. Other prompt steps (frames, context) attend over the working set
+     * alone; decode steps keep what the turn's prompt brought back.
+     */
+    public SequenceStep retrieves(boolean retrieves) {
+        this.retrieves = retrieves;
+        return this;
+    }
+
+    public boolean retrieves() {
+        return retrieves;
     }
 
     /**

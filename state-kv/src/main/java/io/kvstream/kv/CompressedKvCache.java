@@ -318,6 +318,11 @@ public final class CompressedKvCache implements KvCache {
     }
 
     @Override
+    public void releaseRetrieved() {
+        memory.releaseRegion();
+    }
+
+    @Override
     public int retrievedLength(int layer, int kvHead) {
         return memory == null ? 0 : memory.regionLength(layer * kvHeads + kvHead);
     }

@@ -114,6 +114,9 @@ public interface KvCache {
      */
     default void retrieve(int layer, float[] queries, int offset, int tokens, int stride) {}
 
+    /** Empties the retrieved region, for a prompt step that attends over the working set alone. */
+    default void releaseRetrieved() {}
+
     /** Slots of the retrieved region of {@code (layer, kvHead)}; 0 for caches without memory. */
     default int retrievedLength(int layer, int kvHead) {
         return 0;

@@ -25,7 +25,8 @@ import java.util.Objects;
  *
  * <pre>
  * spec   := codec ['+' policy] ['+' memory] | long
- * memory := memory:retrieve=K[,limit=BYTES][,queries=W][,page=P]   (needs a window)
+ * memory := memory:retrieve=K[,follow=F][,share=S][,limit=BYTES][,queries=W][,page=P][,candidates=C]
+ *           (needs a window)
  * codec  := full | fp16 | int8 | kivi4[:group=G,vgroup=C,residual=fp16|token] | kivi2[:...]
  * policy := window:sink=S,recent=W|F
  *         | h2o:budget=N|F[,recent=R]
@@ -108,13 +109,17 @@ public final class KvSpec {
             throw new IllegalArgumentException("memory needs retrieve=K, as in memory:retrieve=8");
         }
         Map<String, String> params = params(part.substring("memory:".length()));
-        checkKeys("memory", params, "retrieve", "limit", "queries", "page");
+        checkKeys("memory", params, "retrieve", "limit", "queries", "page", "candidates", "follow", "share", "place");
         require("memory", params, "retrieve");
         return new MemorySpec(
                 intParam(params, "retrieve", 0),
                 params.containsKey("limit") ? MemorySpec.parseBytes(params.get("limit")) : MemorySpec.DEFAULT_LIMIT,
                 intParam(params, "queries", MemorySpec.DEFAULT_QUERIES),
-                intParam(params, "page", MemorySpec.DEFAULT_PAGE));
+                intParam(params, "page", MemorySpec.DEFAULT_PAGE),
+                intParam(params, "candidates", MemorySpec.DEFAULT_CANDIDATES),
+                intParam(params, "follow", MemorySpec.DEFAULT_FOLLOW),
+                params.getOrDefault("share", MemorySpec.DEFAULT_SHARE),
+                params.getOrDefault("place", MemorySpec.DEFAULT_PLACE));
     }
 
     private static KvSpec parseCodec(String part, @Nullable String policy, @Nullable MemorySpec memory) {

@@ -206,12 +206,20 @@ public final class CpuBackend implements ForwardBackend {
         }
     }
 
-    /** Caches with a memory tier bring back the blocks this layer's prompt queries match. */
+    /**
+     * Caches with a memory tier bring back the blocks this layer's queries match, for the prompt
+     * of a turn that is answered; other prompt steps attend over the working set alone.
+     */
     private void retrieve(List<SequenceStep> batch, int l) {
         for (int s = 0; s < batch.size(); s++) {
             SequenceStep step = batch.get(s);
-            if (step.isPrompt() && step.count() > 0 && step.cache().retrieves()) {
+            if (!step.isPrompt() || step.count() == 0 || !step.cache().retrieves()) {
+                continue;
+            }
+            if (step.retrieves()) {
                 step.cache().retrieve(l, q, seqStart[s] * qDim, step.count(), qDim);
+            } else {
+                step.cache().releaseRetrieved();
             }
         }
     }

@@ -7,7 +7,8 @@ import static org.apache.flink.util.Preconditions.checkArgument;
  * best {@code retrieve} of them come back into attention for each prompt step.
  *
  * <pre>
- * memory:retrieve=K[,limit=BYTES][,queries=W][,page=P]
+ * memory:retrieve=K[,follow=F][,share=head|layer|step][,place=keep|pack][,limit=BYTES][,queries=W][,page=P]
+ *        [,candidates=C]
  * </pre>
  *
  * @param retrieve blocks brought back per step; their slots sit between the sinks and the window
@@ -16,12 +17,31 @@ import static org.apache.flink.util.Preconditions.checkArgument;
  * @param queries the step's last tokens whose queries score the blocks: a turn's question sits at
  *     its end, so scoring with every token of a long prefill chunk would drown it
  * @param pageTokens tokens per key bounding box in a block's summary
+ * @param candidates blocks whose keys are scored exactly, chosen by their summaries' bounds; 0
+ *     scores every block's keys
+ * @param follow blocks after each chosen block that come back with it, within {@code retrieve}
+ * @param share who shares a choice of blocks: each kv head chooses its own ({@code head}), the
+ *     heads of a layer choose together ({@code layer}), or each layer adds to what the earlier
+ *     layers of the step wanted ({@code step})
+ * @param place where retrieved tokens go in the region: at the position they were written at
+ *     where that fits ({@code keep}), or packed after the sinks ({@code pack})
  */
-public record MemorySpec(int retrieve, long limitBytes, int queries, int pageTokens) {
+public record MemorySpec(
+        int retrieve, long limitBytes, int queries, int pageTokens, int candidates, int follow, String share,
+        String place) {
 
     public static final long DEFAULT_LIMIT = 64L << 20;
     public static final int DEFAULT_QUERIES = 16;
     public static final int DEFAULT_PAGE = 16;
+    public static final int DEFAULT_CANDIDATES = 0;
+    public static final int DEFAULT_FOLLOW = 1;
+    public static final String SHARE_HEAD = "head";
+    public static final String SHARE_LAYER = "layer";
+    public static final String SHARE_STEP = "step";
+    public static final String DEFAULT_SHARE = SHARE_HEAD;
+    public static final String PLACE_KEEP = "keep";
+    public static final String PLACE_PACK = "pack";
+    public static final String DEFAULT_PLACE = PLACE_PACK;
 
     public MemorySpec {
         checkArgument(retrieve > 0 && retrieve <= 1024, "memory retrieve must be in 1..1024, not %s", retrieve);
@@ -29,6 +49,15 @@ public record MemorySpec(int retrieve, long limitBytes, int queries, int pageTok
         checkArgument(queries > 0, "memory queries must be positive, not %s", queries);
         checkArgument(pageTokens > 0 && Integer.bitCount(pageTokens) == 1 && pageTokens <= 64,
                 "memory page must be a power of two up to 64, not %s", pageTokens);
+        checkArgument(candidates >= 0, "memory candidates must be >= 0, not %s", candidates);
+        checkArgument(follow >= 0 && follow < retrieve, "memory follow must be in 0..retrieve-1, not %s", follow);
+        checkArgument(share.equals(SHARE_HEAD) || share.equals(SHARE_LAYER) || share.equals(SHARE_STEP),
+                "memory share takes head, layer or step, not %s", share);
+        checkArgument(place.equals(PLACE_KEEP) || place.equals(PLACE_PACK), "memory place takes keep or pack, not %s", place);
+    }
+
+    public boolean keepPositions() {
+        return place.equals(PLACE_KEEP);
     }
 
     /** Parses a byte count: digits, optionally followed by {@code k}, {@code m} or {@code g}. */
@@ -58,6 +87,18 @@ public record MemorySpec(int retrieve, long limitBytes, int queries, int pageTok
         }
         if (pageTokens != DEFAULT_PAGE) {
             sb.append(",page=").append(pageTokens);
+        }
+        if (follow != DEFAULT_FOLLOW) {
+            sb.append(",follow=").append(follow);
+        }
+        if (!share.equals(DEFAULT_SHARE)) {
+            sb.append(",share=").append(share);
+        }
+        if (!place.equals(DEFAULT_PLACE)) {
+            sb.append(",place=").append(place);
+        }
+        if (candidates != DEFAULT_CANDIDATES) {
+            sb.append(",candidates=").append(candidates);
         }
         return sb.toString();
     }
