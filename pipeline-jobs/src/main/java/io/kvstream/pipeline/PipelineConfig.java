@@ -96,8 +96,21 @@ public record PipelineConfig(
         return CacheSpec.parse(kvSpec);
     }
 
+    /**
+     * The device to run on. A cache with a memory tier needs the CPU backend, which runs its
+     * retrieval: {@code auto} then means the CPU, and {@code cuda} is refused here rather than at
+     * the first request.
+     */
     public Device parsedDevice() {
-        return Device.parse(device);
+        Device parsed = Device.parse(device);
+        if (cacheSpec().kv().memory() == null || parsed == Device.CPU) {
+            return parsed;
+        }
+        if (parsed == Device.CUDA) {
+            throw new IllegalArgumentException("--kv " + kvSpec + " has a memory tier, whose retrieval runs on the"
+                    + " CPU backend only: use --device cpu (or auto)");
+        }
+        return Device.CPU;
     }
 
     /** This config without the Kafka settings, which do not serialize. */

@@ -67,7 +67,7 @@ final class SessionLoader {
         String unusable = unusableBecause(stored);
         if (unusable == null) {
             try {
-                cache.restore(session, stored, store.blocks());
+                cache.restore(session, stored, store.blocks(), store.memoryBlocks());
                 s = new HotSession(session, cache, ids);
                 // State of the first format keeps its history inline: the next store moves it to chunks.
                 s.storedHistory = stored.inlineHistory() != null ? 0 : ids.length;

@@ -3,6 +3,7 @@ package io.kvstream.pipeline.operator;
 import io.kvstream.connect.serde.SingleObjectTypeInfo;
 import io.kvstream.kv.block.EncodedBlock;
 import io.kvstream.kv.CompressedKvCache;
+import io.kvstream.kv.memory.SessionMemory;
 import io.kvstream.kv.state.EncodedBlockSerializer;
 import io.kvstream.kv.state.HistoryChunks;
 import io.kvstream.kv.state.SessionMeta;
@@ -33,7 +34,7 @@ import java.util.Map;
 
 /**
  * Where the current session lives in keyed state: its pending events, its KV cache as blocks with
- * their metadata and token history, its chat, its last video frame, the event ids it has seen,
+ * their metadata and token history, the memory tier's blocks, its chat, its last video frame, the event ids it has seen,
  * the starts of its head event and its idle deadline. Every handle is keyed by session id, so the
  * operator sets the key and this reads and writes the rest; state names are the savepoint format.
  */
@@ -43,6 +44,8 @@ final class SessionStore {
     private final ListStateDescriptor<SessionEvent> pendingDescriptor;
     private final ListState<SessionEvent> pending;
     private final MapState<Integer, EncodedBlock> blocks;
+    /** Blocks the window evicted into the memory tier, by block index (specs with a memory part). */
+    private final MapState<Integer, EncodedBlock> memory;
     private final ValueState<SessionMeta> meta;
     private final MapState<Integer, int[]> history;
     private final ChatStore chat;
@@ -62,6 +65,8 @@ final class SessionStore {
         this.pending = context.getListState(pendingDescriptor);
         this.blocks = context.getMapState(
                 new MapStateDescriptor<>("kv-blocks", IntSerializer.INSTANCE, EncodedBlockSerializer.INSTANCE));
+        this.memory = context.getMapState(
+                new MapStateDescriptor<>("kv-memory", IntSerializer.INSTANCE, EncodedBlockSerializer.INSTANCE));
         this.meta = context.getState(new ValueStateDescriptor<>("kv-meta", SessionMetaSerializer.INSTANCE));
         this.history = context.getMapState(
                 new MapStateDescriptor<>("history", IntSerializer.INSTANCE, IntPrimitiveArraySerializer.INSTANCE));
@@ -159,6 +164,10 @@ final class SessionStore {
         return blocks.values();
     }
 
+    Iterable<EncodedBlock> memoryBlocks() throws Exception {
+        return memory.values();
+    }
+
     /**
      * The token history {@code stored} describes: inline in state of the first format, else from
      * its chunks.
@@ -176,9 +185,13 @@ final class SessionStore {
         return HistoryChunks.join(chunks, stored.historyLength());
     }
 
-    /** Drops the stored blocks, which are not to be used; the history stays for recomputing. */
+    /**
+     * Drops the stored blocks and memory, which are not to be used; the history stays for
+     * recomputing, which evicts into a new memory.
+     */
     void dropBlocks() throws Exception {
         blocks.clear();
+        memory.clear();
     }
 
     /**
@@ -193,6 +206,17 @@ final class SessionStore {
                 blocks.remove(b);
             } else {
                 blocks.put(b, block);
+            }
+        }
+        SessionMemory remembered = cache.memory();
+        if (remembered != null) {
+            for (int b : remembered.dirtyBlocks()) {
+                EncodedBlock block = remembered.stored(b);
+                if (block == null) {
+                    memory.remove(b);
+                } else {
+                    memory.put(b, block);
+                }
             }
         }
         cache.markClean();
@@ -246,6 +270,7 @@ final class SessionStore {
     /** Forgets what the session holds (KV, history, chat, frames); its events go on. */
     void reset() {
         blocks.clear();
+        memory.clear();
         meta.clear();
         history.clear();
         chat.clear();

@@ -38,7 +38,7 @@ public record MemorySpec(
     public static final String SHARE_HEAD = "head";
     public static final String SHARE_LAYER = "layer";
     public static final String SHARE_STEP = "step";
-    public static final String DEFAULT_SHARE = SHARE_HEAD;
+    public static final String DEFAULT_SHARE = SHARE_STEP;
     public static final String PLACE_KEEP = "keep";
     public static final String PLACE_PACK = "pack";
     public static final String DEFAULT_PLACE = PLACE_PACK;
