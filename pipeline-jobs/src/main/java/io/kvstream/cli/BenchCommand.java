@@ -10,6 +10,8 @@ import io.kvstream.kv.KvSpec;
 import io.kvstream.model.LayerWeights;
 import io.kvstream.model.ModelConfig;
 import io.kvstream.model.Weights;
+import io.kvstream.model.tensor.FloatTensor;
+import io.kvstream.runtime.FmaPeak;
 import io.kvstream.runtime.MemoryBandwidth;
 import io.kvstream.runtime.SequenceStep;
 import io.kvstream.sampling.Sampler;
@@ -30,12 +32,14 @@ import static org.apache.flink.util.Preconditions.checkArgument;
 
 /**
  * {@code kvstream bench}: prefill and decode throughput at several batch sizes, with decode set
- * against the memory-bandwidth bound measured in the same run.
+ * against the memory-bandwidth bound and prefill against the fp32 FMA peak, both measured in the
+ * same run.
  */
 @Command(
         name = "bench",
         mixinStandardHelpOptions = true,
-        description = "Measure prefill and decode tokens/s at several batch sizes, and decode against the memory-bandwidth bound.")
+        description = "Measure prefill and decode tokens/s at several batch sizes, decode against the memory-bandwidth bound"
+                + " and prefill against the fp32 FMA peak.")
 public final class BenchCommand implements Callable<Integer> {
 
     @Mixin ModelOptions modelOptions;
@@ -72,7 +76,7 @@ public final class BenchCommand implements Callable<Integer> {
     @Nullable
     Path json;
 
-    @Option(names = "--no-bandwidth", description = "skip the memory bandwidth measurement")
+    @Option(names = "--no-bandwidth", description = "skip the machine's bounds: the memory bandwidth and fp32 FMA peak measurements")
     boolean noBandwidth;
 
     /** One row's medians and what its caches held at the end. */
@@ -94,15 +98,21 @@ public final class BenchCommand implements Callable<Integer> {
                     modelOptions.modelPath().getFileName(), c.architecture(), c.dim(), c.layers(), c.heads(), c.kvHeads(),
                     c.vocabSize(), weightBytes / 1048576.0, backend, modelOptions.threads);
             double bandwidth = Double.NaN;
+            double fmaPeak = Double.NaN;
             if (!noBandwidth) {
                 bandwidth = MemoryBandwidth.measure(modelOptions.threads);
                 System.out.printf("memory bandwidth (read, %d threads): %.1f GB/s -> decode bound at batch 1: %.1f tokens/s%n",
                         modelOptions.threads, bandwidth / 1e9, bandwidth / weightBytes);
+                fmaPeak = FmaPeak.measure(modelOptions.threads);
+                System.out.printf("fp32 FMA peak (%d threads, %d-lane vectors): %.1f GFLOP/s -> prefill bound: %.1f tokens/s%n",
+                        modelOptions.threads, FmaPeak.lanes(), fmaPeak / 1e9,
+                        fmaPeak / prefillFlopsPerToken(engine.model().weights(), promptLengths[0]));
             }
             ObjectMapper mapper = new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT);
-            ObjectNode report = header(mapper, c, weightBytes, backend, bandwidth, spec);
+            ObjectNode report = header(mapper, c, weightBytes, backend, bandwidth, fmaPeak, spec);
             ArrayNode rows = report.putArray("rows");
-            System.out.printf("%6s %10s %14s %14s %12s%s%n", "batch", "prompt", "prefill tok/s", "decode tok/s", "of bound",
+            System.out.printf("%6s %10s %14s %12s %14s %12s%s%n", "batch", "prompt", "prefill tok/s", "of peak",
+                    "decode tok/s", "of bound",
                     spec == null ? "" : String.format(" %14s %14s", "KV stored MiB", "KV read MiB"));
             for (int promptLength : promptLengths) {
                 checkArgument(promptLength > 0, "--prompt-len must be positive, got %s", promptLength);
@@ -113,7 +123,10 @@ public final class BenchCommand implements Callable<Integer> {
                     }
                     Result r = measure(engine, spec, b, promptLength);
                     double bound = bandwidth / weightBytes;
-                    System.out.printf("%6d %10d %14.1f %14.1f %12s%s%n", b, promptLength, r.prefill, r.decode,
+                    double prefillFlops = prefillFlopsPerToken(engine.model().weights(), promptLength);
+                    double ofPeak = r.prefill * prefillFlops / fmaPeak;
+                    System.out.printf("%6d %10d %14.1f %12s %14.1f %12s%s%n", b, promptLength, r.prefill,
+                            Double.isNaN(ofPeak) ? "-" : String.format("%.1f%%", 100.0 * ofPeak), r.decode,
                             Double.isNaN(bound) ? "-" : String.format("%.1f%%", 100.0 * r.decode / b / bound),
                             spec == null ? "" : String.format(" %14.1f %14.1f",
                                     r.kvStoredBytes / 1048576.0, r.kvAttendedBytes / 1048576.0));
@@ -123,6 +136,9 @@ public final class BenchCommand implements Callable<Integer> {
                     row.put("gen", generate);
                     putNumber(row, "prefill_tok_s", r.prefill);
                     putNumber(row, "decode_tok_s", r.decode);
+                    row.put("prefill_flops_per_token", prefillFlops);
+                    putNumber(row, "prefill_of_fma_peak", ofPeak);
+                    putNumber(row, "decode_of_bandwidth_bound", r.decode / b / bound);
                     ArrayNode prefills = row.putArray("prefill_tok_s_runs");
                     ArrayNode decodes = row.putArray("decode_tok_s_runs");
                     for (int i = 0; i < r.prefills.length; i++) {
@@ -145,7 +161,7 @@ public final class BenchCommand implements Callable<Integer> {
     }
 
     private ObjectNode header(ObjectMapper mapper, ModelConfig c, long weightBytes, String backend, double bandwidth,
-            @Nullable KvSpec spec) throws java.io.IOException {
+            double fmaPeak, @Nullable KvSpec spec) throws java.io.IOException {
         ObjectNode report = mapper.createObjectNode();
         report.put("model", modelOptions.modelPath().toString());
         report.put("backend", backend);
@@ -161,6 +177,8 @@ public final class BenchCommand implements Callable<Integer> {
         config.put("vocab", c.vocabSize());
         report.put("weight_bytes_per_token", weightBytes);
         putNumber(report, "host_bandwidth_bytes_per_s", bandwidth);
+        putNumber(report, "host_fp32_fma_peak_flops_per_s", fmaPeak);
+        report.put("fma_peak_lanes", FmaPeak.lanes());
         report.put("kv", spec == null ? "dense" : spec.toString());
         report.put("warmup", warmup);
         report.put("repeat", repeat);
@@ -248,6 +266,25 @@ public final class BenchCommand implements Callable<Integer> {
             attended += cache.bytesInMemory();
         }
         return new Result(prefill, decode, new double[] {prefill}, new double[] {decode}, stored, attended);
+    }
+
+    /**
+     * Floating-point operations per prompt token of a prefill of {@code promptLength} tokens: a
+     * multiply and an add per weight of every layer's matrices, and of the output matrix once per
+     * sequence (only the last token gets logits). Attention's own products are left out: at 128
+     * tokens they are under 1% of a 1B model's.
+     */
+    static double prefillFlopsPerToken(Weights w, int promptLength) {
+        double layers = 0;
+        for (LayerWeights l : w.layers()) {
+            layers += elements(l.wq()) + elements(l.wk()) + elements(l.wv()) + elements(l.wo())
+                    + elements(l.wGate()) + elements(l.wUp()) + elements(l.wDown());
+        }
+        return 2 * (layers + elements(w.output()) / promptLength);
+    }
+
+    private static double elements(FloatTensor t) {
+        return (double) t.rows() * t.cols();
     }
 
     /** Weight bytes a decode step reads: every matrix, plus the embedding rows (negligible). */

@@ -26,7 +26,7 @@ public final class SynthCommand implements Callable<Integer> {
     @Option(names = "--shape", required = true, paramLabel = "SHAPE", description = "1b (Llama 3.2 1B), 8b (Llama 3 8B) or tiny")
     String shape;
 
-    @Option(names = "--quant", paramLabel = "TYPE", description = "f16 or q8_0 (default: ${DEFAULT-VALUE})")
+    @Option(names = "--quant", paramLabel = "TYPE", description = "f16, q8_0 or q4_0 (default: ${DEFAULT-VALUE})")
     String quant = "q8_0";
 
     @Option(names = "--seed", paramLabel = "S", description = "weights seed (default: ${DEFAULT-VALUE})")
@@ -57,8 +57,11 @@ public final class SynthCommand implements Callable<Integer> {
             case "q8_0":
                 type = GgmlType.Q8_0;
                 break;
+            case "q4_0":
+                type = GgmlType.Q4_0;
+                break;
             default:
-                System.err.printf("synth: unsupported --quant '%s'; supported: f16, q8_0%n", quant);
+                System.err.printf("synth: unsupported --quant '%s'; supported: f16, q8_0, q4_0%n", quant);
                 return 2;
         }
         if (out == null && hf == null) {

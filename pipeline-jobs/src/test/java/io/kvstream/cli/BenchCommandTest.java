@@ -65,6 +65,7 @@ class BenchCommandTest {
             assertThat(report.get("config").get("layers").asInt()).isEqualTo(c.layers());
             assertThat(report.get("weight_bytes_per_token").asLong()).isPositive();
             assertThat(report.get("host_bandwidth_bytes_per_s").isNull()).isTrue();
+            assertThat(report.get("host_fp32_fma_peak_flops_per_s").isNull()).isTrue();
             JsonNode row = report.get("rows").get(0);
             assertThat(row.get("batch").asInt()).isEqualTo(BATCH);
             assertThat(row.get("prompt_len").asInt()).isEqualTo(PROMPT);
@@ -90,6 +91,20 @@ class BenchCommandTest {
         assertThat(runs).hasSize(3);
         double[] values = {runs.get(0).asDouble(), runs.get(1).asDouble(), runs.get(2).asDouble()};
         assertThat(report.get("rows").get(0).get("prefill_tok_s").asDouble()).isEqualTo(BenchCommand.median(values));
+    }
+
+    @Test
+    void prefillFlopsCountEveryLayerMatrixPerTokenAndTheOutputOncePerSequence() throws IOException {
+        JsonNode report = bench();
+        JsonNode c = report.get("config");
+        long dim = c.get("dim").asLong();
+        long q = c.get("heads").asLong() * c.get("head_dim").asLong();
+        long kv = c.get("kv_heads").asLong() * c.get("head_dim").asLong();
+        long perLayer = dim * q + 2 * dim * kv + q * dim + 3 * dim * c.get("hidden_dim").asLong();
+        double expected = 2.0 * c.get("layers").asLong() * perLayer + 2.0 * c.get("vocab").asLong() * dim / PROMPT;
+        assertThat(report.get("rows").get(0).get("prefill_flops_per_token").asDouble()).isEqualTo(expected);
+        // Without a measured peak there is no fraction of it.
+        assertThat(report.get("rows").get(0).get("prefill_of_fma_peak").isNull()).isTrue();
     }
 
     @Test

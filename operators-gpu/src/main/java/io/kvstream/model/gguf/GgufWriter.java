@@ -1,6 +1,5 @@
 package io.kvstream.model.gguf;
 
-import io.kvstream.model.tensor.Float16;
 import io.kvstream.model.tensor.FloatTensor;
 import io.kvstream.model.tensor.GgmlType;
 import io.kvstream.model.tensor.RowSource;
@@ -19,12 +18,12 @@ import java.util.List;
 import java.util.Map;
 
 /**
- * Writes GGUF v3 files: metadata of every type, and tensors in F32, F16, BF16 or Q8_0.
+ * Writes GGUF v3 files: metadata of every type, and tensors in F32, F16, BF16, Q8_0 or Q4_0.
  *
  * <p>Tensors are declared with a {@link RowSource} and produced one row at a time while the file
  * is written, so a writer never holds more than one row of a tensor: this is how multi-GiB
- * synthetic models are written in bounded memory. Quantization matches ggml's reference
- * ({@code quantize_row_q8_0_ref}), so files written here load bit-identically in llama.cpp.
+ * synthetic models are written in bounded memory. Rows are encoded by {@link RowEncoder}, whose
+ * quantization is ggml's reference, so files written here load bit-identically in llama.cpp.
  */
 public final class GgufWriter {
 
@@ -159,10 +158,10 @@ public final class GgufWriter {
 
     private GgufWriter add(
             String name, GgmlType type, long[] dims, int rows, int cols, RowSource source) {
-        if (!canEncode(type)) {
+        if (!RowEncoder.canEncode(type)) {
             throw new IllegalArgumentException(
                     String.format(
-                            "tensor %s: cannot write type %s; supported: F32, F16, BF16, Q8_0",
+                            "tensor %s: cannot write type %s; supported: F32, F16, BF16, Q8_0, Q4_0",
                             name, type));
         }
         if (cols % type.blockSize() != 0) {
@@ -178,13 +177,6 @@ public final class GgufWriter {
         }
         tensors.add(new PendingTensor(name, type, dims, rows, cols, source));
         return this;
-    }
-
-    public static boolean canEncode(GgmlType type) {
-        return type == GgmlType.F32
-                || type == GgmlType.F16
-                || type == GgmlType.BF16
-                || type == GgmlType.Q8_0;
     }
 
     /** Writes the file, pulling every tensor's rows from its source in declaration order. */
@@ -230,52 +222,8 @@ public final class GgufWriter {
         for (int r = 0; r < t.rows; r++) {
             t.source.fill(r, row);
             encoded.clear();
-            encodeRow(t.type, row, encoded);
+            RowEncoder.encodeRow(t.type, row, encoded);
             out.bytes(encoded.array(), encoded.position());
-        }
-    }
-
-    /** Appends {@code row} encoded as {@code type} to {@code out} (little-endian). */
-    public static void encodeRow(GgmlType type, float[] row, ByteBuffer out) {
-        switch (type) {
-            case F32:
-                for (float v : row) {
-                    out.putFloat(v);
-                }
-                break;
-            case F16:
-                for (float v : row) {
-                    out.putShort(Float16.fromFloat(v));
-                }
-                break;
-            case BF16:
-                for (float v : row) {
-                    out.putShort(Float16.bf16FromFloat(v));
-                }
-                break;
-            case Q8_0:
-                quantizeQ8_0(row, out);
-                break;
-            default:
-                throw new IllegalArgumentException("cannot encode " + type);
-        }
-    }
-
-    /** ggml {@code quantize_row_q8_0_ref}: scale from the block's max magnitude, roundf. */
-    private static void quantizeQ8_0(float[] row, ByteBuffer out) {
-        for (int b = 0; b < row.length; b += 32) {
-            float amax = 0f;
-            for (int j = 0; j < 32; j++) {
-                amax = Math.max(amax, Math.abs(row[b + j]));
-            }
-            float d = amax / 127f;
-            float id = d != 0f ? 1f / d : 0f;
-            out.putShort(Float16.fromFloat(d));
-            for (int j = 0; j < 32; j++) {
-                float x = row[b + j] * id;
-                // C roundf: halves away from zero (Math.round would send -2.5 to -2).
-                out.put((byte) Math.copySign(Math.floor(Math.abs((double) x) + 0.5), x));
-            }
         }
     }
 

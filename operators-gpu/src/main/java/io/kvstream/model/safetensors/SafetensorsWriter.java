@@ -1,6 +1,6 @@
 package io.kvstream.model.safetensors;
 
-import io.kvstream.model.gguf.GgufWriter;
+import io.kvstream.model.gguf.RowEncoder;
 import io.kvstream.model.tensor.FloatTensor;
 import io.kvstream.model.tensor.GgmlType;
 import io.kvstream.model.tensor.RowSource;
@@ -129,7 +129,7 @@ public final class SafetensorsWriter {
                 for (int r = 0; r < t.rows; r++) {
                     t.source.fill(r, row);
                     encoded.clear();
-                    GgufWriter.encodeRow(t.type, row, encoded);
+                    RowEncoder.encodeRow(t.type, row, encoded);
                     out.write(encoded.array(), 0, encoded.position());
                 }
             }

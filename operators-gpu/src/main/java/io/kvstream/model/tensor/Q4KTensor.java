@@ -5,7 +5,6 @@ import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.VectorOperators;
 
 import java.nio.ByteBuffer;
-import java.nio.ByteOrder;
 
 /**
  * GGML Q4_K: super-blocks of 256 elements, 144 bytes: fp16 {@code d}, fp16 {@code dmin}, 12
@@ -76,21 +75,22 @@ public final class Q4KTensor extends BlockTensor {
     @Override
     void dequantizeRowVector(int row, float[] out, int offset) {
         int blocks = cols() / BLOCK;
-        int pos = row * blocks * BLOCK_BYTES;
+        int rowBytes = blocks * BLOCK_BYTES;
+        int base = row * rowBytes;
+        byte[] bytes = Simd.copyRow(data, base, rowBytes);
         int o = offset;
-        for (int b = 0; b < blocks; b++, pos += BLOCK_BYTES) {
-            float d = Float16.toFloat(data.getShort(pos));
-            float dmin = Float16.toFloat(data.getShort(pos + 2));
-            int q = pos + QS;
+        for (int b = 0, at = 0; b < blocks; b++, at += BLOCK_BYTES) {
+            int pos = base + at;
+            float d = Float16.toFloat(Simd.getShort(bytes, at));
+            float dmin = Float16.toFloat(Simd.getShort(bytes, at + 2));
+            int q = at + QS;
             for (int g = 0; g < 4; g++, q += 32) {
                 FloatVector d1 = FloatVector.broadcast(Simd.F, d * scale(pos, 2 * g));
                 FloatVector m1 = FloatVector.broadcast(Simd.F, dmin * min(pos, 2 * g));
                 FloatVector d2 = FloatVector.broadcast(Simd.F, d * scale(pos, 2 * g + 1));
                 FloatVector m2 = FloatVector.broadcast(Simd.F, dmin * min(pos, 2 * g + 1));
                 for (int l = 0; l < 32; l += Simd.F.length()) {
-                    ByteVector v =
-                            ByteVector.fromByteBuffer(
-                                    Simd.B, data, q + l, ByteOrder.LITTLE_ENDIAN);
+                    ByteVector v = ByteVector.fromArray(Simd.B, bytes, q + l);
                     ((FloatVector)
                                     v.and((byte) 0x0F)
                                             .convertShape(VectorOperators.B2F, Simd.F, 0))

@@ -5,12 +5,11 @@ import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.VectorOperators;
 
 import java.nio.ByteBuffer;
-import java.nio.ByteOrder;
 
 /**
  * GGML Q4_0: blocks of 32 elements, each an fp16 scale {@code d} then 16 bytes of nibbles. Byte
  * {@code j} holds element {@code j} in its low nibble and element {@code j + 16} in its high
- * nibble; element {@code = (nibble - 8) * d} (ggml {@code dequantize_row_q4_0}).
+ * nibble; element {@code = (nibble - 8) * d} (ggml {@code dequantize_bytesq4_0}).
  */
 public final class Q4_0Tensor extends BlockTensor {
 
@@ -44,14 +43,13 @@ public final class Q4_0Tensor extends BlockTensor {
     @Override
     void dequantizeRowVector(int row, float[] out, int offset) {
         int blocks = cols() / BLOCK;
-        int pos = row * blocks * BLOCK_BYTES;
-        for (int b = 0; b < blocks; b++, pos += BLOCK_BYTES) {
-            FloatVector d = FloatVector.broadcast(Simd.F, Float16.toFloat(data.getShort(pos)));
+        int rowBytes = blocks * BLOCK_BYTES;
+        byte[] bytes = Simd.copyRow(data, row * rowBytes, rowBytes);
+        for (int b = 0, pos = 0; b < blocks; b++, pos += BLOCK_BYTES) {
+            FloatVector d = FloatVector.broadcast(Simd.F, Float16.toFloat(Simd.getShort(bytes, pos)));
             int o = offset + b * BLOCK;
             for (int j = 0; j < BLOCK / 2; j += Simd.F.length()) {
-                ByteVector q =
-                        ByteVector.fromByteBuffer(
-                                Simd.B, data, pos + 2 + j, ByteOrder.LITTLE_ENDIAN);
+                ByteVector q = ByteVector.fromArray(Simd.B, bytes, pos + 2 + j);
                 ByteVector lo = q.and((byte) 0x0F).sub((byte) 8);
                 ByteVector hi = q.lanewise(VectorOperators.LSHR, 4).sub((byte) 8);
                 ((FloatVector) lo.convertShape(VectorOperators.B2F, Simd.F, 0))

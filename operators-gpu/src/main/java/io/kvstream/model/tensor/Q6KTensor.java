@@ -5,7 +5,6 @@ import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.VectorOperators;
 
 import java.nio.ByteBuffer;
-import java.nio.ByteOrder;
 
 /**
  * GGML Q6_K: super-blocks of 256 elements, 210 bytes: 128 bytes {@code ql} (low 4 bits), 64
@@ -63,10 +62,11 @@ public final class Q6KTensor extends BlockTensor {
     @Override
     void dequantizeRowVector(int row, float[] out, int offset) {
         int blocks = cols() / BLOCK;
-        int pos = row * blocks * BLOCK_BYTES;
+        int rowBytes = blocks * BLOCK_BYTES;
+        byte[] bytes = Simd.copyRow(data, row * rowBytes, rowBytes);
         int o = offset;
-        for (int b = 0; b < blocks; b++, pos += BLOCK_BYTES) {
-            float d = Float16.toFloat(data.getShort(pos + D));
+        for (int b = 0, pos = 0; b < blocks; b++, pos += BLOCK_BYTES) {
+            float d = Float16.toFloat(Simd.getShort(bytes, pos + D));
             int ql = pos;
             int qh = pos + QH;
             int sc = pos + SC;
@@ -74,13 +74,9 @@ public final class Q6KTensor extends BlockTensor {
                 for (int l = 0; l < 32; l += Simd.F.length()) {
                     // A chunk of eight never straddles the 16-element scale boundary.
                     int is = l / 16;
-                    ByteVector lo0 =
-                            ByteVector.fromByteBuffer(Simd.B, data, ql + l, ByteOrder.LITTLE_ENDIAN);
-                    ByteVector lo32 =
-                            ByteVector.fromByteBuffer(
-                                    Simd.B, data, ql + 32 + l, ByteOrder.LITTLE_ENDIAN);
-                    ByteVector h =
-                            ByteVector.fromByteBuffer(Simd.B, data, qh + l, ByteOrder.LITTLE_ENDIAN);
+                    ByteVector lo0 = ByteVector.fromArray(Simd.B, bytes, ql + l);
+                    ByteVector lo32 = ByteVector.fromArray(Simd.B, bytes, ql + 32 + l);
+                    ByteVector h = ByteVector.fromArray(Simd.B, bytes, qh + l);
                     ByteVector q1 =
                             lo0.and((byte) 0x0F)
                                     .or(h.and((byte) 3).lanewise(VectorOperators.LSHL, 4))
@@ -105,10 +101,10 @@ public final class Q6KTensor extends BlockTensor {
                                             h.lanewise(VectorOperators.LSHR, 6)
                                                     .lanewise(VectorOperators.LSHL, 4))
                                     .sub((byte) 32);
-                    store(q1, d * data.get(sc + is), out, o + l);
-                    store(q2, d * data.get(sc + is + 2), out, o + l + 32);
-                    store(q3, d * data.get(sc + is + 4), out, o + l + 64);
-                    store(q4, d * data.get(sc + is + 6), out, o + l + 96);
+                    store(q1, d * bytes[sc + is], out, o + l);
+                    store(q2, d * bytes[sc + is + 2], out, o + l + 32);
+                    store(q3, d * bytes[sc + is + 4], out, o + l + 64);
+                    store(q4, d * bytes[sc + is + 6], out, o + l + 96);
                 }
             }
         }

@@ -49,11 +49,9 @@ public final class Q8_0Tensor extends BlockTensor {
     void dequantizeRowVector(int row, float[] out, int offset) {
         int blocks = cols() / BLOCK;
         int rowBytes = blocks * BLOCK_BYTES;
-        byte[] q = Simd.rowBuffer(rowBytes);
-        data.get(row * rowBytes, q, 0, rowBytes);
+        byte[] q = Simd.copyRow(data, row * rowBytes, rowBytes);
         for (int b = 0, pos = 0; b < blocks; b++, pos += BLOCK_BYTES) {
-            short bits = (short) ((q[pos] & 0xFF) | (q[pos + 1] << 8));
-            FloatVector d = FloatVector.broadcast(Simd.F, Float16.toFloat(bits));
+            FloatVector d = FloatVector.broadcast(Simd.F, Float16.toFloat(Simd.getShort(q, pos)));
             int o = offset + b * BLOCK;
             for (int j = 0; j < BLOCK; j += Simd.F.length()) {
                 ((FloatVector) ByteVector.fromArray(Simd.B, q, pos + 2 + j)

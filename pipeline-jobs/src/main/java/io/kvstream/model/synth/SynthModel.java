@@ -5,6 +5,7 @@ import io.kvstream.model.gguf.GgufFile;
 import io.kvstream.model.gguf.GgufValue;
 import io.kvstream.model.gguf.GgufValueType;
 import io.kvstream.model.gguf.GgufWriter;
+import io.kvstream.model.gguf.RowEncoder;
 import io.kvstream.model.safetensors.HfConfig;
 import io.kvstream.model.safetensors.SafetensorsCheckpoint;
 import io.kvstream.model.safetensors.SafetensorsWriter;
@@ -85,7 +86,8 @@ public final class SynthModel {
     private final List<Spec> specs = new ArrayList<>();
 
     /**
-     * @param matrixType {@link GgmlType#F16} or {@link GgmlType#Q8_0} for the GGUF's matrices
+     * @param matrixType {@link GgmlType#F16}, {@link GgmlType#Q8_0} or {@link GgmlType#Q4_0} for
+     *     the GGUF's matrices
      * @param tokenizerSource a GGUF whose {@code tokenizer.*} metadata is copied and padded
      * @param progress where to report progress, or null for silence
      */
@@ -96,9 +98,11 @@ public final class SynthModel {
             Path tokenizerSource,
             @Nullable PrintStream progress)
             throws IOException {
-        if (matrixType != GgmlType.F16 && matrixType != GgmlType.Q8_0) {
+        if (matrixType != GgmlType.F16
+                && matrixType != GgmlType.Q8_0
+                && matrixType != GgmlType.Q4_0) {
             throw new IllegalArgumentException(
-                    "matrices are written as F16 or Q8_0, not " + matrixType);
+                    "matrices are written as F16, Q8_0 or Q4_0, not " + matrixType);
         }
         this.shape = shape;
         this.matrixType = matrixType;
@@ -259,8 +263,7 @@ public final class SynthModel {
         GgufWriter w = new GgufWriter();
         w.putString("general.architecture", ARCH);
         w.putString("general.name", "synth-" + shape.name().toLowerCase(java.util.Locale.ROOT));
-        // llama.cpp's LLAMA_FTYPE: 1 = mostly F16, 7 = mostly Q8_0.
-        w.putUInt32("general.file_type", matrixType == GgmlType.F16 ? 1 : 7);
+        w.putUInt32("general.file_type", fileType(matrixType));
         w.putUInt32(ARCH + ".context_length", shape.contextLength());
         w.putUInt32(ARCH + ".embedding_length", shape.dim());
         w.putUInt32(ARCH + ".block_count", shape.layers());
@@ -293,13 +296,31 @@ public final class SynthModel {
         p.done();
     }
 
+    /**
+     * llama.cpp's {@code LLAMA_FTYPE} for a file whose matrices are all {@code type}: every one,
+     * {@code token_embd} included (llama-quantize would make the embedding Q6_K in a Q4_0 file;
+     * llama.cpp reads either).
+     */
+    static int fileType(GgmlType type) {
+        switch (type) {
+            case F16:
+                return 1;
+            case Q4_0:
+                return 2;
+            case Q8_0:
+                return 7;
+            default:
+                throw new IllegalArgumentException("no llama.cpp file type for " + type);
+        }
+    }
+
     private GgmlType ggufType(Spec s) {
         return s.norm ? GgmlType.F32 : matrixType;
     }
 
     /**
      * Writes the same model as a Hugging Face folder: {@code model.safetensors} (F16 when the
-     * GGUF is F16, bit-identical; F32 holding the Q8_0-dequantized values when it is Q8_0, so that
+     * GGUF is F16, bit-identical; F32 holding the dequantized values when it is quantized, so that
      * both compute the same function) and {@code config.json}. The tokenizer is not written.
      */
     public void writeHf(Path folder) throws IOException {
@@ -321,16 +342,16 @@ public final class SynthModel {
             }
             long rowBytes = type.byteSize(s.cols);
             RowSource src;
-            if (matrixType == GgmlType.Q8_0) {
-                ByteBuffer q = ByteBuffer.allocate((int) GgmlType.Q8_0.byteSize(s.cols));
+            if (matrixType != GgmlType.F16) {
+                ByteBuffer q = ByteBuffer.allocate((int) matrixType.byteSize(s.cols));
                 q.order(ByteOrder.LITTLE_ENDIAN);
                 src =
                         (row, out) -> {
                             hfRow(s, row, out);
                             q.clear();
-                            GgufWriter.encodeRow(GgmlType.Q8_0, out, q);
+                            RowEncoder.encodeRow(matrixType, out, q);
                             q.flip();
-                            Tensors.wrap(s.hf, GgmlType.Q8_0, 1, s.cols, q)
+                            Tensors.wrap(s.hf, matrixType, 1, s.cols, q)
                                     .dequantizeRow(0, out, 0);
                             p.advance(rowBytes);
                         };

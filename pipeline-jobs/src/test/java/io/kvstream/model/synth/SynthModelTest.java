@@ -4,6 +4,8 @@ import io.kvstream.model.LayerWeights;
 import io.kvstream.model.Model;
 import io.kvstream.model.ModelConfig;
 import io.kvstream.model.ModelLoader;
+import io.kvstream.model.gguf.GgufFile;
+import io.kvstream.model.gguf.GgufTensorInfo;
 import io.kvstream.model.RopeStyle;
 import io.kvstream.model.tensor.FloatTensor;
 import io.kvstream.model.tensor.GgmlType;
@@ -106,6 +108,42 @@ class SynthModelTest {
     @Test
     void huggingFaceFolderHoldsTheSameWeightsQ8_0() throws IOException {
         assertHfMatchesGguf(GgmlType.Q8_0, GgmlType.F32);
+    }
+
+    @Test
+    void huggingFaceFolderHoldsTheSameWeightsQ4_0() throws IOException {
+        assertHfMatchesGguf(GgmlType.Q4_0, GgmlType.F32);
+    }
+
+    @Test
+    void q4_0FilesAreAllQ4_0ForLlamaCpp() throws IOException {
+        Path file = tmp.resolve("tiny-q4_0.gguf");
+        tiny(GgmlType.Q4_0).writeGguf(file);
+        try (GgufFile g = GgufFile.open(file)) {
+            // LLAMA_FTYPE_MOSTLY_Q4_0, which llama.cpp prints as the file's type.
+            assertThat(g.getInt("general.file_type")).isEqualTo(2);
+            for (GgufTensorInfo t : g.tensorInfos().values()) {
+                assertThat(t.type())
+                        .as(t.name())
+                        .isEqualTo(t.dims().length == 1 ? GgmlType.F32 : GgmlType.Q4_0);
+            }
+        }
+        // The same random weights as the F16 file, at 4 bits: within a step (max|w| / 8) of them.
+        Path f16 = tmp.resolve("tiny-f16.gguf");
+        tiny(GgmlType.F16).writeGguf(f16);
+        FloatTensor q = ModelLoader.load(file).weights().layers().get(1).wUp();
+        FloatTensor h = ModelLoader.load(f16).weights().layers().get(1).wUp();
+        float[] qr = new float[q.cols()];
+        float[] hr = new float[h.cols()];
+        double maxError = 0;
+        for (int r = 0; r < q.rows(); r++) {
+            q.dequantizeRow(r, qr, 0);
+            h.dequantizeRow(r, hr, 0);
+            for (int c = 0; c < qr.length; c++) {
+                maxError = Math.max(maxError, Math.abs(qr[c] - hr[c]));
+            }
+        }
+        assertThat(maxError).isGreaterThan(0).isLessThan(5 * SynthModel.WEIGHT_STD / 8);
     }
 
     private void assertHfMatchesGguf(GgmlType ggufType, GgmlType hfType) throws IOException {
