@@ -84,4 +84,56 @@ class KvSpecTest {
                 .isInstanceOf(IllegalArgumentException.class)
                 .hasMessageContaining("whole key groups");
     }
+
+    @ParameterizedTest
+    @CsvSource(delimiter = '|', value = {
+        "fp16+window:recent=128+memory:retrieve=4|fp16+window:sink=4,recent=128+memory:retrieve=4",
+        "fp16+window:recent=128+memory:retrieve=4,limit=64m,follow=1|fp16+window:sink=4,recent=128+memory:retrieve=4",
+        "fp16+window:recent=128+memory:retrieve=4,limit=512k,queries=8|fp16+window:sink=4,recent=128+memory:retrieve=4,limit=512k,queries=8",
+        "fp16+window:recent=128+memory:retrieve=4,share=head,place=keep,candidates=16|fp16+window:sink=4,recent=128+memory:retrieve=4,share=head,place=keep,candidates=16",
+    })
+    void memoryPartsHaveCanonicalForms(String text, String canonical) {
+        KvSpec spec = KvSpec.parse(text);
+        assertThat(spec.toString()).isEqualTo(canonical);
+        assertThat(KvSpec.parse(canonical)).isEqualTo(spec);
+        assertThat(spec.memory()).isNotNull();
+    }
+
+    @Test
+    void longIsTheSpecForSessionsPastTheTrainedContext() {
+        KvSpec spec = KvSpec.parse("long");
+        assertThat(spec).isEqualTo(KvSpec.parse(KvSpec.LONG));
+        assertThat(spec.memory()).isNotNull();
+        // Sinks, the retrieved region, the window and one step of at most the window's size.
+        CompressedKvCache cache = new CompressedKvCache(spec, 1, 2, 2, 64, 4096, new RopeSpec(64, 1e4f, false));
+        int sink = 4;
+        assertThat(sink + spec.memory().retrieve() * cache.blockTokens() + 2 * cache.maxStepTokens())
+                .isLessThanOrEqualTo(1024);
+    }
+
+    @ParameterizedTest
+    @CsvSource(delimiter = '|', value = {
+        "kivi2+memory:retrieve=4|keeps what a window evicts",
+        "kivi2+h2o:budget=64+memory:retrieve=4|keeps what a window evicts",
+        "kivi2+window:recent=128+memory|memory needs retrieve",
+        "kivi2+window:recent=128+memory:retrieve=0|retrieve must be in 1..1024",
+        "kivi2+window:recent=128+memory:retrieve=4,limit=lots|not a byte count",
+        "kivi2+window:recent=128+memory:retrieve=4+memory:retrieve=2|memory given twice",
+        "kivi2+window:recent=128+memory:retrieve=4,share=all|share takes head, layer or step",
+        "kivi2+window:recent=128+memory:retrieve=4,depth=3|unknown parameter 'depth' for memory",
+    })
+    void rejectsBadMemoryPartsClearly(String text, String message) {
+        assertThatThrownBy(() -> KvSpec.parse(text))
+                .isInstanceOf(IllegalArgumentException.class)
+                .hasMessageContaining(message);
+    }
+
+    @Test
+    void aMemoryNeedsAWindowOfAtLeastOneBlock() {
+        assertThatThrownBy(() -> new CompressedKvCache(
+                        KvSpec.parse("kivi2+window:recent=32+memory:retrieve=4"), 1, 2, 2, 64, 100,
+                        new RopeSpec(64, 1e4f, false)))
+                .isInstanceOf(IllegalArgumentException.class)
+                .hasMessageContaining("window of at least one block");
+    }
 }

@@ -50,7 +50,7 @@ public record MemorySpec(
         checkArgument(pageTokens > 0 && Integer.bitCount(pageTokens) == 1 && pageTokens <= 64,
                 "memory page must be a power of two up to 64, not %s", pageTokens);
         checkArgument(candidates >= 0, "memory candidates must be >= 0, not %s", candidates);
-        checkArgument(follow >= 0 && follow < retrieve, "memory follow must be in 0..retrieve-1, not %s", follow);
+        checkArgument(follow >= 0 && follow <= 64, "memory follow must be in 0..64, not %s", follow);
         checkArgument(share.equals(SHARE_HEAD) || share.equals(SHARE_LAYER) || share.equals(SHARE_STEP),
                 "memory share takes head, layer or step, not %s", share);
         checkArgument(place.equals(PLACE_KEEP) || place.equals(PLACE_PACK), "memory place takes keep or pack, not %s", place);
