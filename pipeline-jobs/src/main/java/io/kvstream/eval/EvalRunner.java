@@ -91,9 +91,15 @@ public final class EvalRunner {
         long patches = 0;
         long dropped = 0;
         long kvBytes = 0;
+        long answered = 0;
+        long answerPrefill = 0;
         List<KvCache> caches = new ArrayList<>(sessions.size());
         for (Session s : sessions) {
             caches.add(s.cache);
+            if (s.firstToken > 0) {
+                answered++;
+                answerPrefill += s.firstToken - s.answerSubmitted;
+            }
             answers.add(s.answer != null ? s.answer : new EvalResult.Answer(s.sample, null, "did not finish"));
             promptTokens += s.promptTokens;
             patches += s.patches;
@@ -103,7 +109,7 @@ public final class EvalRunner {
         double seconds = (System.nanoTime() - start) / 1e9;
         return new EvalResult(
                 answers, promptTokens, patches, dropped,
-                promptTokens == 0 ? 0 : (double) kvBytes / promptTokens, seconds, CacheFigures.of(caches));
+                promptTokens == 0 ? 0 : (double) kvBytes / promptTokens, seconds, CacheFigures.of(caches, answered, answerPrefill));
     }
 
     /** One sample's session: its steps fed one request at a time on its own cache. */
@@ -120,6 +126,8 @@ public final class EvalRunner {
         long patches;
         long dropped;
         @Nullable EvalResult.Answer answer;
+        long answerSubmitted;
+        long firstToken;
 
         Session(EvalSample sample, PromptBuilder builder, ContinuousBatcher batcher) {
             this.sample = sample;
@@ -143,6 +151,7 @@ public final class EvalRunner {
                 if (m.answer()) {
                     builder.appendText(prompt, transcript.turn(m.message()));
                     maxNew = MAX_NEW_TOKENS;
+                    answerSubmitted = System.nanoTime();
                 } else {
                     builder.appendText(prompt, transcript.context(m.message()));
                 }
@@ -154,7 +163,11 @@ public final class EvalRunner {
         }
 
         @Override
-        public void onToken(GenerationRequest r, int token, int index) {}
+        public void onToken(GenerationRequest r, int token, int index) {
+            if (index == 0) {
+                firstToken = System.nanoTime();
+            }
+        }
 
         @Override
         public void onFinish(GenerationRequest r, FinishReason reason, @Nullable String error) {
