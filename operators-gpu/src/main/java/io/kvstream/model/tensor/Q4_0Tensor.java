@@ -61,4 +61,58 @@ public final class Q4_0Tensor extends BlockTensor {
             }
         }
     }
+
+    @Override
+    public boolean hasFusedDot() {
+        return Simd.FUSED;
+    }
+
+    @Override
+    public void dotRows(int from, int n, float[] x, int xo, float[] out, int oo) {
+        int blocks = cols() / BLOCK;
+        int rowBytes = blocks * BLOCK_BYTES;
+        int p1 = rowBytes;
+        int p2 = 2 * rowBytes;
+        int p3 = 3 * rowBytes;
+        int step = Simd.DOT.length();
+        for (int r = 0; r < n; r += Simd.DOT_ROWS) {
+            int rows = Math.min(Simd.DOT_ROWS, n - r);
+            byte[] q = Simd.copyRows(data, from + r, rows, rowBytes);
+            FloatVector a0 = FloatVector.zero(Simd.DOT);
+            FloatVector a1 = FloatVector.zero(Simd.DOT);
+            FloatVector a2 = FloatVector.zero(Simd.DOT);
+            FloatVector a3 = FloatVector.zero(Simd.DOT);
+            for (int b = 0, pos = 0, c = xo; b < blocks; b++, pos += BLOCK_BYTES, c += BLOCK) {
+                float d0 = Float16.toFloat(Simd.getShort(q, pos));
+                float d1 = Float16.toFloat(Simd.getShort(q, p1 + pos));
+                float d2 = Float16.toFloat(Simd.getShort(q, p2 + pos));
+                float d3 = Float16.toFloat(Simd.getShort(q, p3 + pos));
+                // Columns in order: the low nibbles are elements 0..15, the high ones 16..31.
+                for (int j = 0; j < BLOCK / 2; j += step) {
+                    FloatVector xv = FloatVector.fromArray(Simd.DOT, x, c + j);
+                    a0 = low(q, pos + 2 + j).mul(d0).fma(xv, a0);
+                    a1 = low(q, p1 + pos + 2 + j).mul(d1).fma(xv, a1);
+                    a2 = low(q, p2 + pos + 2 + j).mul(d2).fma(xv, a2);
+                    a3 = low(q, p3 + pos + 2 + j).mul(d3).fma(xv, a3);
+                }
+                for (int j = 0; j < BLOCK / 2; j += step) {
+                    FloatVector xv = FloatVector.fromArray(Simd.DOT, x, c + BLOCK / 2 + j);
+                    a0 = high(q, pos + 2 + j).mul(d0).fma(xv, a0);
+                    a1 = high(q, p1 + pos + 2 + j).mul(d1).fma(xv, a1);
+                    a2 = high(q, p2 + pos + 2 + j).mul(d2).fma(xv, a2);
+                    a3 = high(q, p3 + pos + 2 + j).mul(d3).fma(xv, a3);
+                }
+            }
+            Simd.store(out, oo + r, rows, a0, a1, a2, a3);
+        }
+    }
+
+    private static FloatVector low(byte[] q, int at) {
+        return Simd.widen(ByteVector.fromArray(Simd.DOT_BYTES, q, at).and((byte) 0x0F).sub((byte) 8));
+    }
+
+    private static FloatVector high(byte[] q, int at) {
+        return Simd.widen(
+                ByteVector.fromArray(Simd.DOT_BYTES, q, at).lanewise(VectorOperators.LSHR, 4).sub((byte) 8));
+    }
 }

@@ -61,4 +61,44 @@ public final class Q8_0Tensor extends BlockTensor {
             }
         }
     }
+
+    @Override
+    public boolean hasFusedDot() {
+        return Simd.FUSED;
+    }
+
+    @Override
+    public void dotRows(int from, int n, float[] x, int xo, float[] out, int oo) {
+        int blocks = cols() / BLOCK;
+        int rowBytes = blocks * BLOCK_BYTES;
+        int p1 = rowBytes;
+        int p2 = 2 * rowBytes;
+        int p3 = 3 * rowBytes;
+        for (int r = 0; r < n; r += Simd.DOT_ROWS) {
+            int rows = Math.min(Simd.DOT_ROWS, n - r);
+            byte[] q = Simd.copyRows(data, from + r, rows, rowBytes);
+            FloatVector a0 = FloatVector.zero(Simd.DOT);
+            FloatVector a1 = FloatVector.zero(Simd.DOT);
+            FloatVector a2 = FloatVector.zero(Simd.DOT);
+            FloatVector a3 = FloatVector.zero(Simd.DOT);
+            for (int b = 0, pos = 0, c = xo; b < blocks; b++, pos += BLOCK_BYTES) {
+                float d0 = Float16.toFloat(Simd.getShort(q, pos));
+                float d1 = Float16.toFloat(Simd.getShort(q, p1 + pos));
+                float d2 = Float16.toFloat(Simd.getShort(q, p2 + pos));
+                float d3 = Float16.toFloat(Simd.getShort(q, p3 + pos));
+                for (int j = 2; j < BLOCK_BYTES; j += Simd.DOT.length(), c += Simd.DOT.length()) {
+                    FloatVector xv = FloatVector.fromArray(Simd.DOT, x, c);
+                    a0 = load(q, pos + j).mul(d0).fma(xv, a0);
+                    a1 = load(q, p1 + pos + j).mul(d1).fma(xv, a1);
+                    a2 = load(q, p2 + pos + j).mul(d2).fma(xv, a2);
+                    a3 = load(q, p3 + pos + j).mul(d3).fma(xv, a3);
+                }
+            }
+            Simd.store(out, oo + r, rows, a0, a1, a2, a3);
+        }
+    }
+
+    private static FloatVector load(byte[] q, int at) {
+        return Simd.widen(ByteVector.fromArray(Simd.DOT_BYTES, q, at));
+    }
 }

@@ -55,6 +55,10 @@ final class MatMul {
 
     /** Rows {@code [from, to)} of the multiply in progress, against every token. */
     private void rows(int worker, int from, int to) {
+        if (tokens == 1 && w.hasFusedDot()) {
+            w.dotRows(from, to - from, x, 0, out, from);
+            return;
+        }
         int cols = w.cols();
         float[] rowsBuf = scratch(worker, ROW_CHUNK * cols);
         int n = to - from;
