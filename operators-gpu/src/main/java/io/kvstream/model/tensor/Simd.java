@@ -69,6 +69,9 @@ final class Simd {
     /** Rows a fused dot product reads together: four independent accumulator chains. */
     static final int DOT_ROWS = 4;
 
+    /** Tokens a fused dot product multiplies each widened weight vector with. */
+    static final int DOT_TOKENS = 4;
+
     /**
      * Copies rows {@code [row, row + n)} ({@code n <= DOT_ROWS}) of {@code rowBytes} each into
      * this thread's buffer, then repeats the last one up to {@link #DOT_ROWS}, so that one
@@ -83,17 +86,20 @@ final class Simd {
         return b;
     }
 
-    /** Writes the first {@code n} of four row results. */
-    static void store(float[] out, int at, int n, FloatVector a0, FloatVector a1, FloatVector a2, FloatVector a3) {
-        out[at] = a0.reduceLanes(VectorOperators.ADD);
+    /**
+     * Writes the first {@code n} of four row results. Takes the sums, not the vectors: a vector
+     * passed to a call that is not inlined is boxed, and its loop with it.
+     */
+    static void store(float[] out, int at, int n, float s0, float s1, float s2, float s3) {
+        out[at] = s0;
         if (n > 1) {
-            out[at + 1] = a1.reduceLanes(VectorOperators.ADD);
+            out[at + 1] = s1;
         }
         if (n > 2) {
-            out[at + 2] = a2.reduceLanes(VectorOperators.ADD);
+            out[at + 2] = s2;
         }
         if (n > 3) {
-            out[at + 3] = a3.reduceLanes(VectorOperators.ADD);
+            out[at + 3] = s3;
         }
     }
 

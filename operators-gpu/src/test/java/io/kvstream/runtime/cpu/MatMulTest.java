@@ -24,6 +24,8 @@ import static org.assertj.core.api.Assertions.assertThat;
  */
 class MatMulTest {
 
+    /** A decode-sized step (fused, with a partial group of four) and a prefill-sized one (expanded rows). */
+    private static final int SMALL = 7;
     private static final int TOKENS = 37;
 
     @ParameterizedTest(name = "{0}")
@@ -55,6 +57,8 @@ class MatMulTest {
                 }
                 float[] together = new float[TOKENS * rows];
                 matMul.multiply(w, x, cols, TOKENS, together, rows);
+                float[] small = new float[SMALL * rows];
+                matMul.multiply(w, x, cols, SMALL, small, rows);
                 float[] alone = new float[rows];
                 float[] row = new float[cols];
                 float[] xt = new float[cols];
@@ -67,6 +71,10 @@ class MatMulTest {
                         assertThat(alone[r]).as("%s row %d token %d alone", w, r, t).isEqualTo(reference);
                         assertThat(together[t * rows + r]).as("%s row %d token %d of %d", w, r, t, TOKENS)
                                 .isEqualTo(reference);
+                        if (t < SMALL) {
+                            assertThat(small[t * rows + r]).as("%s row %d token %d of %d", w, r, t, SMALL)
+                                    .isEqualTo(reference);
+                        }
                     }
                 }
             }
