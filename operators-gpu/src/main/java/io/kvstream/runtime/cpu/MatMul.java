@@ -99,18 +99,14 @@ final class MatMul {
     }
 
     /**
-     * Four consecutive rows against tokens {@code [t0, t1)}, four tokens at a time: eight loads
-     * feed sixteen FMAs (measured 45 against 35 GMAC/s per core for two at a time, whose six
-     * loads feed eight). Each output keeps its own accumulator and order of operations, so a
-     * token's result does not depend on which tokens it is grouped with.
+     * Four consecutive rows against tokens {@code [t0, t1)}, two tokens at a time: six loads feed
+     * eight FMAs. Each output keeps its own accumulator and order of operations, so a token's
+     * result does not depend on which token it is paired with.
      */
     private static void kernel4(
             float[] w, int wo, int cols, float[] x, int xStride, int t0, int t1,
             float[] out, int outStride, int row) {
         int t = t0;
-        for (; t + 4 <= t1; t += 4) {
-            kernel4x4(w, wo, cols, x, t * xStride, xStride, out, t * outStride + row, outStride);
-        }
         for (; t + 2 <= t1; t += 2) {
             kernel4x2(w, wo, cols, x, t * xStride, (t + 1) * xStride, out, t * outStride + row,
                     (t + 1) * outStride + row);
@@ -118,115 +114,6 @@ final class MatMul {
         if (t < t1) {
             kernel4x1(w, wo, cols, x, t * xStride, out, t * outStride + row);
         }
-    }
-
-    private static void kernel4x4(
-            float[] w, int wo, int cols, float[] x, int xa, int xStride, float[] out, int oa,
-            int outStride) {
-        int upper = F.loopBound(cols);
-        int w1 = wo + cols;
-        int w2 = w1 + cols;
-        int w3 = w2 + cols;
-        int xb = xa + xStride;
-        int xc = xb + xStride;
-        int xd = xc + xStride;
-        FloatVector a0 = FloatVector.zero(F);
-        FloatVector a1 = FloatVector.zero(F);
-        FloatVector a2 = FloatVector.zero(F);
-        FloatVector a3 = FloatVector.zero(F);
-        FloatVector b0 = FloatVector.zero(F);
-        FloatVector b1 = FloatVector.zero(F);
-        FloatVector b2 = FloatVector.zero(F);
-        FloatVector b3 = FloatVector.zero(F);
-        FloatVector c0 = FloatVector.zero(F);
-        FloatVector c1 = FloatVector.zero(F);
-        FloatVector c2 = FloatVector.zero(F);
-        FloatVector c3 = FloatVector.zero(F);
-        FloatVector d0 = FloatVector.zero(F);
-        FloatVector d1 = FloatVector.zero(F);
-        FloatVector d2 = FloatVector.zero(F);
-        FloatVector d3 = FloatVector.zero(F);
-        int c = 0;
-        for (; c < upper; c += F.length()) {
-            FloatVector v0 = FloatVector.fromArray(F, w, wo + c);
-            FloatVector v1 = FloatVector.fromArray(F, w, w1 + c);
-            FloatVector v2 = FloatVector.fromArray(F, w, w2 + c);
-            FloatVector v3 = FloatVector.fromArray(F, w, w3 + c);
-            FloatVector xv = FloatVector.fromArray(F, x, xa + c);
-            a0 = v0.fma(xv, a0);
-            a1 = v1.fma(xv, a1);
-            a2 = v2.fma(xv, a2);
-            a3 = v3.fma(xv, a3);
-            xv = FloatVector.fromArray(F, x, xb + c);
-            b0 = v0.fma(xv, b0);
-            b1 = v1.fma(xv, b1);
-            b2 = v2.fma(xv, b2);
-            b3 = v3.fma(xv, b3);
-            xv = FloatVector.fromArray(F, x, xc + c);
-            c0 = v0.fma(xv, c0);
-            c1 = v1.fma(xv, c1);
-            c2 = v2.fma(xv, c2);
-            c3 = v3.fma(xv, c3);
-            xv = FloatVector.fromArray(F, x, xd + c);
-            d0 = v0.fma(xv, d0);
-            d1 = v1.fma(xv, d1);
-            d2 = v2.fma(xv, d2);
-            d3 = v3.fma(xv, d3);
-        }
-        float sa0 = a0.reduceLanes(VectorOperators.ADD);
-        float sa1 = a1.reduceLanes(VectorOperators.ADD);
-        float sa2 = a2.reduceLanes(VectorOperators.ADD);
-        float sa3 = a3.reduceLanes(VectorOperators.ADD);
-        float sb0 = b0.reduceLanes(VectorOperators.ADD);
-        float sb1 = b1.reduceLanes(VectorOperators.ADD);
-        float sb2 = b2.reduceLanes(VectorOperators.ADD);
-        float sb3 = b3.reduceLanes(VectorOperators.ADD);
-        float sc0 = c0.reduceLanes(VectorOperators.ADD);
-        float sc1 = c1.reduceLanes(VectorOperators.ADD);
-        float sc2 = c2.reduceLanes(VectorOperators.ADD);
-        float sc3 = c3.reduceLanes(VectorOperators.ADD);
-        float sd0 = d0.reduceLanes(VectorOperators.ADD);
-        float sd1 = d1.reduceLanes(VectorOperators.ADD);
-        float sd2 = d2.reduceLanes(VectorOperators.ADD);
-        float sd3 = d3.reduceLanes(VectorOperators.ADD);
-        for (; c < cols; c++) {
-            float ea = x[xa + c];
-            float eb = x[xb + c];
-            float ec = x[xc + c];
-            float ed = x[xd + c];
-            sa0 += w[wo + c] * ea;
-            sa1 += w[w1 + c] * ea;
-            sa2 += w[w2 + c] * ea;
-            sa3 += w[w3 + c] * ea;
-            sb0 += w[wo + c] * eb;
-            sb1 += w[w1 + c] * eb;
-            sb2 += w[w2 + c] * eb;
-            sb3 += w[w3 + c] * eb;
-            sc0 += w[wo + c] * ec;
-            sc1 += w[w1 + c] * ec;
-            sc2 += w[w2 + c] * ec;
-            sc3 += w[w3 + c] * ec;
-            sd0 += w[wo + c] * ed;
-            sd1 += w[w1 + c] * ed;
-            sd2 += w[w2 + c] * ed;
-            sd3 += w[w3 + c] * ed;
-        }
-        out[oa] = sa0;
-        out[oa + 1] = sa1;
-        out[oa + 2] = sa2;
-        out[oa + 3] = sa3;
-        out[oa + outStride] = sb0;
-        out[oa + outStride + 1] = sb1;
-        out[oa + outStride + 2] = sb2;
-        out[oa + outStride + 3] = sb3;
-        out[oa + 2 * outStride] = sc0;
-        out[oa + 2 * outStride + 1] = sc1;
-        out[oa + 2 * outStride + 2] = sc2;
-        out[oa + 2 * outStride + 3] = sc3;
-        out[oa + 3 * outStride] = sd0;
-        out[oa + 3 * outStride + 1] = sd1;
-        out[oa + 3 * outStride + 2] = sd2;
-        out[oa + 3 * outStride + 3] = sd3;
     }
 
     private static void kernel4x2(

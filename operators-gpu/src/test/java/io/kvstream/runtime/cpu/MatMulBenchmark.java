@@ -27,7 +27,7 @@ import java.util.SplittableRandom;
 import java.util.concurrent.TimeUnit;
 
 /**
- * One thread multiplying a Q8_0 matrix (2048 columns, as the 1B model's attention and FFN input
+ * One thread multiplying a quantized matrix (Q8_0 unless {@code -p type=...}; 2048 columns, as the 1B model's attention and FFN input
  * matrices) against a step of {@code tokens} activation rows, the core of prefill and decode.
  * By default the matrix (142 MB) is larger than the caches, so at one token the kernel streams
  * weights from memory as decode does.
@@ -64,6 +64,9 @@ public class MatMulBenchmark {
     @Param({"65536"})
     public int rows;
 
+    @Param({"Q8_0"})
+    public GgmlType type;
+
     private Parallel parallel;
     private MatMul matMul;
     private FloatTensor w;
@@ -73,16 +76,20 @@ public class MatMulBenchmark {
     @Setup(Level.Trial)
     public void setUp() {
         SplittableRandom random = new SplittableRandom(1);
-        int blocks = rows * (COLS / 32);
-        ByteBuffer data = ByteBuffer.allocateDirect(blocks * 34).order(ByteOrder.LITTLE_ENDIAN);
+        int blocks = rows * (COLS / type.blockSize());
+        ByteBuffer data = ByteBuffer.allocateDirect(blocks * type.bytesPerBlock()).order(ByteOrder.LITTLE_ENDIAN);
+        while (data.hasRemaining()) {
+            data.put((byte) random.nextInt(256));
+        }
+        // Random bytes are valid quants; the fp16 block scales are set to small normal values.
+        int[] scales = type == GgmlType.Q6_K ? new int[] {208} : type == GgmlType.Q4_K ? new int[] {0, 2} : new int[] {0};
         for (int b = 0; b < blocks; b++) {
-            data.putShort(Float16.fromFloat((float) (0.001 + 0.01 * random.nextDouble())));
-            for (int j = 0; j < 32; j++) {
-                data.put((byte) (random.nextInt(255) - 127));
+            for (int at : scales) {
+                data.putShort(b * type.bytesPerBlock() + at, Float16.fromFloat((float) (0.001 + 0.01 * random.nextDouble())));
             }
         }
-        data.flip();
-        w = Tensors.wrap("w", GgmlType.Q8_0, rows, COLS, data);
+        data.clear();
+        w = Tensors.wrap("w", type, rows, COLS, data);
         x = new float[tokens * COLS];
         for (int i = 0; i < x.length; i++) {
             x[i] = (float) random.nextGaussian();
