@@ -76,21 +76,9 @@ public final class VectorMath {
         }
     }
 
-    /**
-     * {@code gate[i] = silu(gate[i]) * up[i]}: the SwiGLU activation. The vector {@code EXP} is
-     * the JDK's vectorized exponential (SVML on x86), within an ulp or two of {@link Math#exp};
-     * each element's result depends on that element alone, so batching cannot change it.
-     */
+    /** {@code gate[i] = silu(gate[i]) * up[i]}: the SwiGLU activation. */
     public static void swiGlu(float[] gate, int go, float[] up, int uo, int n) {
-        int i = 0;
-        int upper = F.loopBound(n);
-        for (; i < upper; i += F.length()) {
-            FloatVector g = FloatVector.fromArray(F, gate, go + i);
-            g.div(g.neg().lanewise(VectorOperators.EXP).add(1.0f))
-                    .mul(FloatVector.fromArray(F, up, uo + i))
-                    .intoArray(gate, go + i);
-        }
-        for (; i < n; i++) {
+        for (int i = 0; i < n; i++) {
             float g = gate[go + i];
             gate[go + i] = g / (1.0f + (float) Math.exp(-g)) * up[uo + i];
         }
