@@ -11,6 +11,12 @@ import java.util.concurrent.locks.LockSupport;
  * workers spin briefly on a generation counter before they park, and the caller works on the
  * loop too. Work is cut into chunks taken from a shared counter, so uneven chunks balance.
  * Loops run one at a time (the forward pass is driven from one thread).
+ *
+ * <p>Spinning is kept short because the cores are shared: a TaskManager runs one of these per
+ * slot, next to Flink's own threads, and a worker that spins between steps (while the job
+ * samples, emits and checkpoints) takes a core another subtask needs. A worker spins about the
+ * gap between two loops of one step, then parks until the next loop unparks it; the caller,
+ * waiting for a helper that the OS descheduled, yields its core instead of spinning on.
  */
 public final class Parallel implements AutoCloseable {
 
@@ -21,7 +27,9 @@ public final class Parallel implements AutoCloseable {
     }
 
     /** How long an idle worker spins before parking: covers the gap between two loops. */
-    private static final long SPIN_NANOS = 200_000;
+    private static final long SPIN_NANOS = 20_000;
+    /** How long the caller spins for helpers to finish before it yields its core to them. */
+    private static final long AWAIT_SPIN_NANOS = 20_000;
 
     private final int threads;
     private final Thread[] workers;
@@ -83,7 +91,9 @@ public final class Parallel implements AutoCloseable {
                 if (System.nanoTime() - spinStart < SPIN_NANOS) {
                     Thread.onSpinWait();
                 } else {
-                    LockSupport.parkNanos(this, 1_000_000);
+                    // forRange unparks every worker after it bumps the generation; a permit
+                    // given before this park makes it return at once.
+                    LockSupport.park(this);
                 }
             }
             if (closed) {
@@ -141,9 +151,15 @@ public final class Parallel implements AutoCloseable {
         }
 
         void awaitHelpers() {
-            // Helpers finish their last chunk within microseconds of the caller.
+            // Helpers finish their last chunk within microseconds of the caller, unless the OS
+            // took their core away: then yield it back rather than spin against them.
+            long start = System.nanoTime();
             while (running.get() > 0) {
-                Thread.onSpinWait();
+                if (System.nanoTime() - start < AWAIT_SPIN_NANOS) {
+                    Thread.onSpinWait();
+                } else {
+                    Thread.yield();
+                }
             }
             Throwable t = failure;
             if (t instanceof RuntimeException) {

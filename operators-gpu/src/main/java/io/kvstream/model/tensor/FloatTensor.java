@@ -43,6 +43,30 @@ public abstract class FloatTensor {
     /** Writes row {@code row} as floats into {@code out[offset .. offset + cols)}. */
     public abstract void dequantizeRow(int row, float[] out, int offset);
 
+    /**
+     * Whether {@link #dotRows} reads this format's blocks straight into vector registers. When
+     * it does, a step multiplies in place instead of expanding every weight into memory first and
+     * reading it back, which is what bounds decode.
+     */
+    public boolean hasFusedDot() {
+        return false;
+    }
+
+    /**
+     * {@code out[t * outStride + r] = row(r) . x[t * xStride .. + cols)} for rows {@code r} in
+     * {@code [from, from + n)} and tokens {@code t} in {@code [0, tokens)}, each bit for bit what
+     * {@link #dequantizeRow} followed by the CPU backend's dot product gives: one
+     * accumulator of {@code FloatVector.SPECIES_PREFERRED} lanes, {@code w.fma(x, acc)} over the
+     * columns in order, then {@code reduceLanes(ADD)}. Keeping that order is what makes a
+     * sequence's logits independent of how many tokens share its step.
+     *
+     * @throws UnsupportedOperationException unless {@link #hasFusedDot()}
+     */
+    public void dotRows(
+            int from, int n, float[] x, int xStride, int tokens, float[] out, int outStride) {
+        throw new UnsupportedOperationException(type() + " tensors have no fused dot product");
+    }
+
     /** Element {@code (row, col)}; slow, for tests and one-off reads. */
     public float get(int row, int col) {
         float[] tmp = new float[cols];

@@ -2,6 +2,8 @@ package io.kvstream.model.tensor;
 
 import jdk.incubator.vector.ByteVector;
 import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.VectorOperators;
+import jdk.incubator.vector.VectorShape;
 import jdk.incubator.vector.VectorSpecies;
 
 import java.nio.ByteBuffer;
@@ -21,6 +23,20 @@ final class Simd {
     static final boolean ENABLED =
             FloatVector.SPECIES_PREFERRED.vectorBitSize() >= 256
                     && Boolean.parseBoolean(System.getProperty("kvstream.simd", "true"));
+
+    /**
+     * The fused dot products accumulate in the CPU backend's vector shape (the preferred one), so
+     * that they add in the same order as its kernels over expanded rows; their bytes are loaded
+     * one byte per float lane.
+     */
+    static final VectorSpecies<Float> DOT = FloatVector.SPECIES_PREFERRED;
+
+    static final VectorSpecies<Byte> DOT_BYTES =
+            VectorSpecies.of(byte.class, VectorShape.forBitSize(Math.max(64, DOT.length() * 8)));
+
+    /** Fused dot products need a whole number of float vectors per 16 elements. */
+    static final boolean FUSED = ENABLED && DOT.length() >= 8 && 16 % DOT.length() == 0
+            && DOT_BYTES.length() == DOT.length();
 
     /**
      * Per-thread copy of the row being expanded. Vector loads read heap arrays only: Java 17's
@@ -48,6 +64,48 @@ final class Simd {
         byte[] b = rowBuffer(n);
         data.get(from, b, 0, n);
         return b;
+    }
+
+    /** Rows a fused dot product reads together: four independent accumulator chains. */
+    static final int DOT_ROWS = 4;
+
+    /** Tokens a fused dot product multiplies each widened weight vector with. */
+    static final int DOT_TOKENS = 4;
+
+    /**
+     * Copies rows {@code [row, row + n)} ({@code n <= DOT_ROWS}) of {@code rowBytes} each into
+     * this thread's buffer, then repeats the last one up to {@link #DOT_ROWS}, so that one
+     * four-row kernel serves a remainder too (its extra results are dropped).
+     */
+    static byte[] copyRows(ByteBuffer data, int row, int n, int rowBytes) {
+        byte[] b = rowBuffer(DOT_ROWS * rowBytes);
+        data.get(row * rowBytes, b, 0, n * rowBytes);
+        for (int r = n; r < DOT_ROWS; r++) {
+            System.arraycopy(b, (n - 1) * rowBytes, b, r * rowBytes, rowBytes);
+        }
+        return b;
+    }
+
+    /**
+     * Writes the first {@code n} of four row results. Takes the sums, not the vectors: a vector
+     * passed to a call that is not inlined is boxed, and its loop with it.
+     */
+    static void store(float[] out, int at, int n, float s0, float s1, float s2, float s3) {
+        out[at] = s0;
+        if (n > 1) {
+            out[at + 1] = s1;
+        }
+        if (n > 2) {
+            out[at + 2] = s2;
+        }
+        if (n > 3) {
+            out[at + 3] = s3;
+        }
+    }
+
+    /** Bytes {@code b[at .. at + DOT.length())} as signed integers in float lanes. */
+    static FloatVector widen(ByteVector v) {
+        return (FloatVector) v.convertShape(VectorOperators.B2F, DOT, 0);
     }
 
     /** The little-endian short at {@code b[at]}. */

@@ -1,0 +1,84 @@
+package io.kvstream.runtime.cpu;
+
+import io.kvstream.model.gguf.GgufFile;
+import io.kvstream.model.gguf.GgufTensorInfo;
+import io.kvstream.model.tensor.FloatTensor;
+import io.kvstream.model.tensor.GgmlType;
+import io.kvstream.runtime.Parallel;
+import io.kvstream.testing.RefModel;
+
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.CsvSource;
+
+import java.util.EnumSet;
+import java.util.Random;
+import java.util.Set;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+/**
+ * Every matrix format through {@link MatMul}: a token's outputs are the same bits whether it is
+ * multiplied alone (the fused single-token kernels) or with others (rows expanded once and
+ * shared), and both equal the reference, {@link FloatTensor#dequantizeRow} then {@link
+ * VectorMath#dot}. This is what keeps a sequence's logits independent of its batch.
+ */
+class MatMulTest {
+
+    /** A decode-sized step (fused, with a partial group of four) and a prefill-sized one (expanded rows). */
+    private static final int SMALL = 7;
+    private static final int TOKENS = 37;
+
+    @ParameterizedTest(name = "{0}")
+    @CsvSource({
+        "refmodel-f16.gguf",
+        "refmodel-q8_0.gguf",
+        "llamacpp/refmodel-q4_0.gguf",
+        "llamacpp/refmodel-q4_k_m.gguf",
+        "llamacpp/refmodel-q6_k.gguf",
+    })
+    void aTokensResultDoesNotDependOnItsBatch(String file) throws Exception {
+        Set<GgmlType> seen = EnumSet.noneOf(GgmlType.class);
+        Random random = new Random(11);
+        try (GgufFile gguf = GgufFile.open(RefModel.file(file)); Parallel parallel = new Parallel(2)) {
+            MatMul matMul = new MatMul(parallel);
+            for (GgufTensorInfo info : gguf.tensorInfos().values()) {
+                if (info.dims().length != 2) {
+                    continue;
+                }
+                FloatTensor w = gguf.tensor(info.name());
+                if (!seen.add(w.type()) && !info.name().equals("blk.0.ffn_down.weight")) {
+                    continue;
+                }
+                int cols = w.cols();
+                int rows = w.rows();
+                float[] x = new float[TOKENS * cols];
+                for (int i = 0; i < x.length; i++) {
+                    x[i] = (float) random.nextGaussian();
+                }
+                float[] together = new float[TOKENS * rows];
+                matMul.multiply(w, x, cols, TOKENS, together, rows);
+                float[] small = new float[SMALL * rows];
+                matMul.multiply(w, x, cols, SMALL, small, rows);
+                float[] alone = new float[rows];
+                float[] row = new float[cols];
+                float[] xt = new float[cols];
+                for (int t = 0; t < TOKENS; t++) {
+                    System.arraycopy(x, t * cols, xt, 0, cols);
+                    matMul.multiply(w, xt, cols, 1, alone, rows);
+                    for (int r = 0; r < rows; r++) {
+                        w.dequantizeRow(r, row, 0);
+                        float reference = VectorMath.dot(row, 0, x, t * cols, cols);
+                        assertThat(alone[r]).as("%s row %d token %d alone", w, r, t).isEqualTo(reference);
+                        assertThat(together[t * rows + r]).as("%s row %d token %d of %d", w, r, t, TOKENS)
+                                .isEqualTo(reference);
+                        if (t < SMALL) {
+                            assertThat(small[t * rows + r]).as("%s row %d token %d of %d", w, r, t, SMALL)
+                                    .isEqualTo(reference);
+                        }
+                    }
+                }
+            }
+        }
+        assertThat(seen).as("formats in %s", file).isNotEmpty();
+    }
+}
