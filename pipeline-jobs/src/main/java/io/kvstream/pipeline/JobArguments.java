@@ -50,7 +50,8 @@ public final class JobArguments {
             new Option("mmproj", "PATH|URI", null, "vision projector GGUF, for video sessions"),
             new Option("tokenizer", "PATH|URI", null, "a tokenizer.json overriding the model's own"),
             new Option("kv", "SPEC", "full", "KV cache of every session, e.g. kivi2, int8,"
-                    + " kivi2+window:sink=4,recent=256, full+dtd:threshold=8"),
+                    + " kivi2+window:sink=4,recent=256, full+dtd:threshold=8; long for sessions past the"
+                    + " model's context (a window with a memory of what it evicts: docs/memory.md)"),
             new Option("device", "cpu|cuda|auto", "auto",
                     "where the forward pass runs; auto takes CUDA where a device is usable, else the CPU"),
             new Option("threads", "N", "0",
