@@ -11,6 +11,8 @@ import java.util.TreeMap;
  *
  * @param kvBytesPerToken bytes each sample's cache stores at its end (encoded blocks and
  *     metadata), summed over samples, over prompt tokens
+ * @param fp16BytesPerToken the same for an {@code fp16} cache holding the same tokens, the basis
+ *     of the compression ratio; NaN where not known (eviction, or a replay through the pipeline)
  */
 public record EvalResult(
         List<Answer> answers,
@@ -18,6 +20,7 @@ public record EvalResult(
         long patches,
         long patchesDropped,
         double kvBytesPerToken,
+        double fp16BytesPerToken,
         double seconds) {
 
     /** One sample's output; {@code output} is null only if the sample never finished. */

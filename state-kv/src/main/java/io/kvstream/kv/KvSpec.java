@@ -23,7 +23,7 @@ import java.util.Objects;
  *
  * <pre>
  * spec   := codec ['+' policy]
- * codec  := full | fp16 | int8 | kivi4[:group=G,vgroup=C,residual=fp16|token] | kivi2[:...]
+ * codec  := full | fp16 | int8 | kivi4[:group=G,vgroup=C,residual=fp16|int8|token] | kivi2[:...]
  * policy := window:sink=S,recent=W|F
  *         | h2o:budget=N|F[,recent=R]
  *         | snapkv:budget=N|F[,window=W][,pool=K]
@@ -31,6 +31,13 @@ import java.util.Objects;
  *
  * A budget with a decimal point is a fraction ({@code 0.5}). Codecs and policies hold scratch
  * buffers, so every cache gets its own from {@link #newCodec} and {@link #newPolicy}.
+ *
+ * <p>Without parameters {@code kivi4} means {@code group=64,vgroup=64,residual=token} and {@code
+ * kivi2} {@code group=32,vgroup=64,residual=int8}, chosen on eval sets the defaults were not
+ * measured on (docs/kv-compression.md). The canonical form, which session state stores and
+ * compares on restore, spells every KIVI parameter out, so that a later change of defaults can
+ * never make stored blocks decode with another codec. Canonical forms written before that left
+ * defaults out, and their defaults differ: {@link #canonicalStored} reads them as they were meant.
  */
 public final class KvSpec {
 
@@ -40,15 +47,31 @@ public final class KvSpec {
     private final String codec;
     private final int keyGroup;
     private final int valueGroup;
-    /** KIVI's unfilled key group: fp16 as the paper keeps it, or quantized per token like values. */
-    private final boolean tokenResidual;
+    /** KIVI's unfilled key group: fp16 as the paper keeps it, int8, or quantized per token. */
+    @Nullable private final KiviCodec.Residual residual;
     @Nullable private final String policy;
 
-    private KvSpec(String codec, int keyGroup, int valueGroup, boolean tokenResidual, @Nullable String policy) {
+    /** What each KIVI codec means without parameters. */
+    private static final Map<String, Map<String, String>> KIVI_DEFAULTS = Map.of(
+            "kivi4", Map.of("group", "64", "vgroup", "64", "residual", "token"),
+            "kivi2", Map.of("group", "32", "vgroup", "64", "residual", "int8"));
+
+    /**
+     * The defaults of canonical forms written before KIVI parameters were spelled out (up to
+     * the change that set the current defaults): {@code kivi2} there is {@code
+     * kivi2:group=32,vgroup=64,residual=fp16}. State from when value groups of 32 were the
+     * default reads as 64 here, and its blocks' headers (value group 32) then refuse it.
+     */
+    private static final Map<String, String> LEGACY_KIVI_DEFAULTS =
+            Map.of("group", "32", "vgroup", "64", "residual", "fp16");
+
+    private KvSpec(
+            String codec, int keyGroup, int valueGroup, @Nullable KiviCodec.Residual residual,
+            @Nullable String policy) {
         this.codec = codec;
         this.keyGroup = keyGroup;
         this.valueGroup = valueGroup;
-        this.tokenResidual = tokenResidual;
+        this.residual = residual;
         this.policy = policy;
     }
 
@@ -61,7 +84,8 @@ public final class KvSpec {
         String codecPart = plus < 0 ? spec : spec.substring(0, plus);
         String policyPart = plus < 0 ? null : spec.substring(plus + 1);
         try {
-            KvSpec parsed = parseCodec(codecPart, policyPart == null ? null : canonicalPolicy(policyPart));
+            KvSpec parsed = parseCodec(
+                    codecPart, policyPart == null ? null : canonicalPolicy(policyPart), KIVI_DEFAULTS.get(codecName(codecPart)));
             parsed.newCodec(64);
             return parsed;
         } catch (IllegalArgumentException e) {
@@ -69,9 +93,36 @@ public final class KvSpec {
         }
     }
 
-    private static KvSpec parseCodec(String part, @Nullable String policy) {
+    /**
+     * The canonical form of a spec that session state stored, read with the defaults of the
+     * writer that stored it: canonical forms are this class's {@link #toString}, or the earlier
+     * one that left KIVI defaults out. Compare it with a cache's spec to tell whether its blocks
+     * can be decoded. A stored text that no longer parses is returned as it is (it then matches
+     * no spec).
+     */
+    public static String canonicalStored(String stored) {
+        int plus = stored.indexOf('+');
+        String codecPart = plus < 0 ? stored : stored.substring(0, plus);
+        String name = codecName(codecPart);
+        if (!KIVI_DEFAULTS.containsKey(name)) {
+            return stored;
+        }
+        try {
+            KvSpec legacy = parseCodec(codecPart, null, LEGACY_KIVI_DEFAULTS);
+            return legacy + (plus < 0 ? "" : stored.substring(plus));
+        } catch (IllegalArgumentException e) {
+            return stored;
+        }
+    }
+
+    private static String codecName(String part) {
         int colon = part.indexOf(':');
-        String name = colon < 0 ? part : part.substring(0, colon);
+        return colon < 0 ? part : part.substring(0, colon);
+    }
+
+    private static KvSpec parseCodec(String part, @Nullable String policy, @Nullable Map<String, String> kiviDefaults) {
+        int colon = part.indexOf(':');
+        String name = codecName(part);
         Map<String, String> params = colon < 0 ? Map.of() : params(part.substring(colon + 1));
         switch (name) {
             case "full":
@@ -80,23 +131,30 @@ public final class KvSpec {
                 if (!params.isEmpty()) {
                     throw new IllegalArgumentException("codec " + name + " takes no parameters");
                 }
-                return new KvSpec(name, 1, 0, false, policy);
+                return new KvSpec(name, 1, 0, null, policy);
             case "kivi4":
             case "kivi2":
                 checkKeys(name, params, "group", "vgroup", "residual");
-                int group = intParam(params, "group", KiviCodec.DEFAULT_GROUP);
-                int vgroup = intParam(params, "vgroup", KiviCodec.DEFAULT_VALUE_GROUP);
+                Map<String, String> given = new LinkedHashMap<>(kiviDefaults);
+                given.putAll(params);
+                int group = intParam(given, "group", 0);
+                int vgroup = intParam(given, "vgroup", 0);
                 if (group <= 0 || vgroup <= 0) {
                     throw new IllegalArgumentException("KIVI groups must be positive");
                 }
-                String residual = params.getOrDefault("residual", "fp16");
-                if (!residual.equals("fp16") && !residual.equals("token")) {
-                    throw new IllegalArgumentException("residual takes fp16 or token, not " + residual);
-                }
-                return new KvSpec(name, group, vgroup, residual.equals("token"), policy);
+                return new KvSpec(name, group, vgroup, residual(given.get("residual")), policy);
             default:
                 throw new IllegalArgumentException("unknown codec '" + name + "': expected one of " + CODECS);
         }
+    }
+
+    private static KiviCodec.Residual residual(String text) {
+        for (KiviCodec.Residual r : KiviCodec.Residual.values()) {
+            if (r.specName().equals(text)) {
+                return r;
+            }
+        }
+        throw new IllegalArgumentException("residual takes fp16, int8 or token, not " + text);
     }
 
     private static String canonicalPolicy(String part) {
@@ -200,9 +258,9 @@ public final class KvSpec {
             case "int8":
                 return new Int8Codec(headDim);
             case "kivi4":
-                return new KiviCodec(4, headDim, keyGroup, valueGroup, tokenResidual);
+                return new KiviCodec(4, headDim, keyGroup, valueGroup, residual);
             case "kivi2":
-                return new KiviCodec(2, headDim, keyGroup, valueGroup, tokenResidual);
+                return new KiviCodec(2, headDim, keyGroup, valueGroup, residual);
             default:
                 throw new IllegalStateException(codec);
         }
@@ -217,16 +275,13 @@ public final class KvSpec {
         return buildPolicy(policy.substring(0, colon), params(policy.substring(colon + 1)));
     }
 
-    /** The canonical form: parsing it gives an equal spec. */
+    /** The canonical form: parsing it gives an equal spec. KIVI parameters are all spelled out. */
     @Override
     public String toString() {
         StringBuilder sb = new StringBuilder(codec);
-        if (codec.startsWith("kivi")
-                && (keyGroup != KiviCodec.DEFAULT_GROUP || valueGroup != KiviCodec.DEFAULT_VALUE_GROUP)) {
-            sb.append(":group=").append(keyGroup).append(",vgroup=").append(valueGroup);
-        }
-        if (tokenResidual) {
-            sb.append(sb.indexOf(":") < 0 ? ':' : ',').append("residual=token");
+        if (residual != null) {
+            sb.append(":group=").append(keyGroup).append(",vgroup=").append(valueGroup)
+                    .append(",residual=").append(residual.specName());
         }
         if (policy != null) {
             sb.append('+').append(policy);
