@@ -23,7 +23,8 @@ import java.util.Objects;
  *
  * <pre>
  * spec   := codec ['+' policy]
- * codec  := full | fp16 | int8 | kivi4[:group=G,vgroup=C,residual=fp16|int8|token] | kivi2[:...]
+ * codec  := full | fp16 | int8
+ *         | kivi4[:group=G,vgroup=C,residual=fp16|int8|token,vcenter=none|group|run] | kivi2[:...]
  * policy := window:sink=S,recent=W|F
  *         | h2o:budget=N|F[,recent=R]
  *         | snapkv:budget=N|F[,window=W][,pool=K]
@@ -49,12 +50,14 @@ public final class KvSpec {
     private final int valueGroup;
     /** KIVI's unfilled key group: fp16 as the paper keeps it, int8, or quantized per token. */
     @Nullable private final KiviCodec.Residual residual;
+    /** Around what KIVI value rows are quantized. */
+    @Nullable private final KiviCodec.Centre centre;
     @Nullable private final String policy;
 
     /** What each KIVI codec means without parameters. */
     private static final Map<String, Map<String, String>> KIVI_DEFAULTS = Map.of(
-            "kivi4", Map.of("group", "64", "vgroup", "64", "residual", "token"),
-            "kivi2", Map.of("group", "32", "vgroup", "64", "residual", "int8"));
+            "kivi4", Map.of("group", "64", "vgroup", "64", "residual", "token", "vcenter", "none"),
+            "kivi2", Map.of("group", "32", "vgroup", "64", "residual", "int8", "vcenter", "run"));
 
     /**
      * The defaults of canonical forms written before KIVI parameters were spelled out (up to
@@ -63,15 +66,17 @@ public final class KvSpec {
      * default reads as 64 here, and its blocks' headers (value group 32) then refuse it.
      */
     private static final Map<String, String> LEGACY_KIVI_DEFAULTS =
-            Map.of("group", "32", "vgroup", "64", "residual", "fp16");
+            Map.of("group", "32", "vgroup", "64", "residual", "fp16", "vcenter", "none");
 
     private KvSpec(
             String codec, int keyGroup, int valueGroup, @Nullable KiviCodec.Residual residual,
+            @Nullable KiviCodec.Centre centre,
             @Nullable String policy) {
         this.codec = codec;
         this.keyGroup = keyGroup;
         this.valueGroup = valueGroup;
         this.residual = residual;
+        this.centre = centre;
         this.policy = policy;
     }
 
@@ -131,10 +136,10 @@ public final class KvSpec {
                 if (!params.isEmpty()) {
                     throw new IllegalArgumentException("codec " + name + " takes no parameters");
                 }
-                return new KvSpec(name, 1, 0, null, policy);
+                return new KvSpec(name, 1, 0, null, null, policy);
             case "kivi4":
             case "kivi2":
-                checkKeys(name, params, "group", "vgroup", "residual");
+                checkKeys(name, params, "group", "vgroup", "residual", "vcenter");
                 Map<String, String> given = new LinkedHashMap<>(kiviDefaults);
                 given.putAll(params);
                 int group = intParam(given, "group", 0);
@@ -142,7 +147,8 @@ public final class KvSpec {
                 if (group <= 0 || vgroup <= 0) {
                     throw new IllegalArgumentException("KIVI groups must be positive");
                 }
-                return new KvSpec(name, group, vgroup, residual(given.get("residual")), policy);
+                return new KvSpec(
+                        name, group, vgroup, residual(given.get("residual")), centre(given.get("vcenter")), policy);
             default:
                 throw new IllegalArgumentException("unknown codec '" + name + "': expected one of " + CODECS);
         }
@@ -155,6 +161,15 @@ public final class KvSpec {
             }
         }
         throw new IllegalArgumentException("residual takes fp16, int8 or token, not " + text);
+    }
+
+    private static KiviCodec.Centre centre(String text) {
+        for (KiviCodec.Centre c : KiviCodec.Centre.values()) {
+            if (c.specName().equals(text)) {
+                return c;
+            }
+        }
+        throw new IllegalArgumentException("vcenter takes none, group or run, not " + text);
     }
 
     private static String canonicalPolicy(String part) {
@@ -258,9 +273,9 @@ public final class KvSpec {
             case "int8":
                 return new Int8Codec(headDim);
             case "kivi4":
-                return new KiviCodec(4, headDim, keyGroup, valueGroup, residual);
+                return new KiviCodec(4, headDim, keyGroup, valueGroup, residual, centre);
             case "kivi2":
-                return new KiviCodec(2, headDim, keyGroup, valueGroup, residual);
+                return new KiviCodec(2, headDim, keyGroup, valueGroup, residual, centre);
             default:
                 throw new IllegalStateException(codec);
         }
@@ -281,7 +296,8 @@ public final class KvSpec {
         StringBuilder sb = new StringBuilder(codec);
         if (residual != null) {
             sb.append(":group=").append(keyGroup).append(",vgroup=").append(valueGroup)
-                    .append(",residual=").append(residual.specName());
+                    .append(",residual=").append(residual.specName())
+                    .append(",vcenter=").append(centre.specName());
         }
         if (policy != null) {
             sb.append('+').append(policy);
