@@ -23,8 +23,7 @@ import java.util.Objects;
  *
  * <pre>
  * spec   := codec ['+' policy]
- * codec  := full | fp16 | int8
- *         | kivi4[:group=G,vgroup=C,residual=fp16|int8|token,vcenter=none|group|run] | kivi2[:...]
+ * codec  := full | fp16 | int8 | kivi4[:group=G,vgroup=C,residual=fp16|int8|token] | kivi2[:...]
  * policy := window:sink=S,recent=W|F
  *         | h2o:budget=N|F[,recent=R]
  *         | snapkv:budget=N|F[,window=W][,pool=K]
@@ -50,14 +49,12 @@ public final class KvSpec {
     private final int valueGroup;
     /** KIVI's unfilled key group: fp16 as the paper keeps it, int8, or quantized per token. */
     @Nullable private final KiviCodec.Residual residual;
-    /** Around what KIVI value rows are quantized. */
-    @Nullable private final KiviCodec.Centre centre;
     @Nullable private final String policy;
 
     /** What each KIVI codec means without parameters. */
     private static final Map<String, Map<String, String>> KIVI_DEFAULTS = Map.of(
-            "kivi4", Map.of("group", "64", "vgroup", "64", "residual", "token", "vcenter", "none"),
-            "kivi2", Map.of("group", "32", "vgroup", "64", "residual", "int8", "vcenter", "run"));
+            "kivi4", Map.of("group", "64", "vgroup", "64", "residual", "token"),
+            "kivi2", Map.of("group", "32", "vgroup", "64", "residual", "int8"));
 
     /**
      * The defaults of canonical forms written before KIVI parameters were spelled out (up to
@@ -66,17 +63,15 @@ public final class KvSpec {
      * default reads as 64 here, and its blocks' headers (value group 32) then refuse it.
      */
     private static final Map<String, String> LEGACY_KIVI_DEFAULTS =
-            Map.of("group", "32", "vgroup", "64", "residual", "fp16", "vcenter", "none");
+            Map.of("group", "32", "vgroup", "64", "residual", "fp16");
 
     private KvSpec(
             String codec, int keyGroup, int valueGroup, @Nullable KiviCodec.Residual residual,
-            @Nullable KiviCodec.Centre centre,
             @Nullable String policy) {
         this.codec = codec;
         this.keyGroup = keyGroup;
         this.valueGroup = valueGroup;
         this.residual = residual;
-        this.centre = centre;
         this.policy = policy;
     }
 
@@ -136,10 +131,10 @@ public final class KvSpec {
                 if (!params.isEmpty()) {
                     throw new IllegalArgumentException("codec " + name + " takes no parameters");
                 }
-                return new KvSpec(name, 1, 0, null, null, policy);
+                return new KvSpec(name, 1, 0, null, policy);
             case "kivi4":
             case "kivi2":
-                checkKeys(name, params, "group", "vgroup", "residual", "vcenter");
+                checkKeys(name, params, "group", "vgroup", "residual");
                 Map<String, String> given = new LinkedHashMap<>(kiviDefaults);
                 given.putAll(params);
                 int group = intParam(given, "group", 0);
@@ -147,8 +142,7 @@ public final class KvSpec {
                 if (group <= 0 || vgroup <= 0) {
                     throw new IllegalArgumentException("KIVI groups must be positive");
                 }
-                return new KvSpec(
-                        name, group, vgroup, residual(given.get("residual")), centre(given.get("vcenter")), policy);
+                return new KvSpec(name, group, vgroup, residual(given.get("residual")), policy);
             default:
                 throw new IllegalArgumentException("unknown codec '" + name + "': expected one of " + CODECS);
         }
@@ -161,15 +155,6 @@ public final class KvSpec {
             }
         }
         throw new IllegalArgumentException("residual takes fp16, int8 or token, not " + text);
-    }
-
-    private static KiviCodec.Centre centre(String text) {
-        for (KiviCodec.Centre c : KiviCodec.Centre.values()) {
-            if (c.specName().equals(text)) {
-                return c;
-            }
-        }
-        throw new IllegalArgumentException("vcenter takes none, group or run, not " + text);
     }
 
     private static String canonicalPolicy(String part) {
@@ -273,9 +258,9 @@ public final class KvSpec {
             case "int8":
                 return new Int8Codec(headDim);
             case "kivi4":
-                return new KiviCodec(4, headDim, keyGroup, valueGroup, residual, centre);
+                return new KiviCodec(4, headDim, keyGroup, valueGroup, residual);
             case "kivi2":
-                return new KiviCodec(2, headDim, keyGroup, valueGroup, residual, centre);
+                return new KiviCodec(2, headDim, keyGroup, valueGroup, residual);
             default:
                 throw new IllegalStateException(codec);
         }
@@ -296,8 +281,7 @@ public final class KvSpec {
         StringBuilder sb = new StringBuilder(codec);
         if (residual != null) {
             sb.append(":group=").append(keyGroup).append(",vgroup=").append(valueGroup)
-                    .append(",residual=").append(residual.specName())
-                    .append(",vcenter=").append(centre.specName());
+                    .append(",residual=").append(residual.specName());
         }
         if (policy != null) {
             sb.append('+').append(policy);

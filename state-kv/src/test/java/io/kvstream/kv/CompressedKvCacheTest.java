@@ -53,9 +53,8 @@ class CompressedKvCacheTest {
         assertThat(fp16 / perToken.get("kivi4:group=64,residual=fp16")).isGreaterThanOrEqualTo(3.5);
         // 1,024 tokens fill their blocks: no residual, and kivi4 is 16 / 4.5 = 3.56 at most.
         assertThat(fp16 / perToken.get("kivi4")).isGreaterThanOrEqualTo(3.5).isLessThan(3.56);
-        // Its value centre adds a fp16 row per 64 tokens, 0.25 bit per value: 16 / (2 + (1 + 0.5 + 0.25) / 2)
-        // = 5.57 at most.
-        assertThat(fp16 / perToken.get("kivi2")).isGreaterThanOrEqualTo(5.4).isLessThan(5.57);
+        // 16 / (2 + 0.75) = 5.82 at most.
+        assertThat(fp16 / perToken.get("kivi2")).isGreaterThanOrEqualTo(5.5).isLessThan(5.82);
     }
 
     @Test
@@ -63,7 +62,7 @@ class CompressedKvCacheTest {
         // 1000 tokens leave 40 in an unfilled key group of 64 in every head, 8 in one of 32.
         Map<String, Long> stored = new LinkedHashMap<>();
         for (String spec : new String[] {"fp16", "kivi4:group=64,residual=fp16", "kivi4:group=64,residual=token",
-            "kivi2:residual=fp16,vcenter=none", "kivi2:residual=int8,vcenter=none"}) {
+            "kivi2:residual=fp16", "kivi2:residual=int8"}) {
             CompressedKvCache c = cache(spec);
             new ForwardSim(c, HEADS, ROPE, 1).feed(1000, 250);
             stored.put(spec, c.storedBytes());
@@ -74,7 +73,7 @@ class CompressedKvCacheTest {
         assertThat(fp16 / stored.get("kivi4:group=64,residual=token")).isBetween(3.5, 3.56);
         // A residual token costs a fp16 key and value (256 bytes) or an int8 row of each (2 x 68).
         // The spec strings differ in length by nothing ("fp16" and "int8"), so only that differs.
-        assertThat(stored.get("kivi2:residual=fp16,vcenter=none") - stored.get("kivi2:residual=int8,vcenter=none"))
+        assertThat(stored.get("kivi2:residual=fp16") - stored.get("kivi2:residual=int8"))
                 .isEqualTo(8L * (256 - 2 * 68) * LAYERS * KV_HEADS);
     }
 
@@ -133,9 +132,7 @@ class CompressedKvCacheTest {
      * token history), and a cache given the old meaning explicitly must read it as written.
      */
     @ParameterizedTest
-    @CsvSource(delimiter = '|', value = {
-        "kivi2|kivi2:group=32,vgroup=64,residual=fp16,vcenter=none",
-        "kivi4|kivi4:group=32,vgroup=64,residual=fp16,vcenter=none"})
+    @CsvSource(delimiter = '|', value = {"kivi2|kivi2:group=32,vgroup=64,residual=fp16", "kivi4|kivi4:group=32,vgroup=64,residual=fp16"})
     void stateOfTheOldKiviDefaultsIsRefusedByTheNewOnes(String bare, String oldMeaning) throws Exception {
         CompressedKvCache old = cache(oldMeaning, 2);
         // 100 tokens: the open block holds 36, a fp16 residual of 4 behind a full key group.
@@ -165,7 +162,7 @@ class CompressedKvCacheTest {
 
     @Test
     void kiviResidualIsFp16AndFullGroupsAreQuantized() {
-        CompressedKvCache c = cache("kivi2:residual=fp16,vcenter=none", 1);
+        CompressedKvCache c = cache("kivi2:residual=fp16", 1);
         ForwardSim sim = new ForwardSim(c, HEADS, ROPE, 4);
         sim.step(40, null);
         float[] v = c.values(0, 0);

@@ -6,7 +6,7 @@ import static org.apache.flink.util.Preconditions.checkArgument;
  * KIVI (Liu et al., 2024): keys quantized per channel over groups of {@code keyGroup} tokens,
  * values per token over groups of {@code valueGroup} channels, both asymmetric (fp16 scale and
  * zero per group) at 4 or 2 bits. Keys are grouped over tokens because their outliers sit in
- * fixed channels; values have no fixed outlier channels and are quantized as they come.
+ * fixed channels; values have no such structure and their error is averaged away by attention.
  *
  * <p>In an open block the trailing keys that do not yet fill a group stay fp16 (with their
  * values) until the group fills. Layout of a run of {@code n} tokens, {@code r} residual:
@@ -23,17 +23,6 @@ import static org.apache.flink.util.Preconditions.checkArgument;
  * (docs/kv-compression.md), at 8 bits it leaves it as it was. Layouts: fp16 and int8 as above,
  * the residual rows keys first; token: key groups, a value row per token of the run, then a key
  * row per residual token.
- *
- * <p>Value rows may be quantized around a centre row ({@link Centre}) rather than zero: a row
- * then spans only what it does not share with the centre. Values carry a large per-channel
- * pattern that neighbouring tokens share (a video frame's patch tokens above all); a row that
- * spans its own range spends its 4 levels of 2 bits on that pattern. Measured on the reference
- * model's video sessions, centring on the medoid halves the patch values' error (relative error
- * 0.43 to 0.19, docs/kv-compression.md). The centre is a stored row (fp16) written before the
- * value rows it serves: one per key group, or one per run taken from its first key group. It is
- * the medoid, the row nearest the rows' mean, not the mean itself: the cache re-encodes its open
- * block from what it decoded, and a medoid comes back almost exactly and is picked again, where
- * a mean would be found again shifted by the rows' errors and move them a whole step.
  *
  * <p>Zeros are rounded down and scales up to fp16, so every element lands inside the grid and
  * the error is at most half a step.
@@ -55,21 +44,6 @@ public final class KiviCodec implements KvCodec {
         }
     }
 
-    /** Around what a quantized token's value row is quantized. */
-    public enum Centre {
-        /** Zero: each row spans its own range, as in the KIVI paper. */
-        NONE,
-        /** The medoid row of its key group (the row nearest their mean), stored in fp16. */
-        GROUP,
-        /** The medoid row of the run's first key group, one per run (a block's head). */
-        RUN;
-
-        /** The spec's name: {@code none}, {@code group}, {@code run}. */
-        public String specName() {
-            return name().toLowerCase(java.util.Locale.ROOT);
-        }
-    }
-
     private static final int INT8_LEVELS = 255;
 
     private final int bits;
@@ -81,11 +55,6 @@ public final class KiviCodec implements KvCodec {
     private final int valueRowBytes;
     private final int int8RowBytes;
     private final Residual residualMode;
-    /** Around what value rows are quantized (see the class doc). */
-    private final Centre centreMode;
-    /** The centre of the value rows being coded: a group's medoid, or zeros. */
-    private final float[] centre;
-    private final float[] noCentre;
     private final float[] min;
     private final float[] max;
     private final float[] zero;
@@ -94,14 +63,10 @@ public final class KiviCodec implements KvCodec {
     private final byte[] codes;
 
     public KiviCodec(int bits, int headDim, int keyGroup, int valueGroup) {
-        this(bits, headDim, keyGroup, valueGroup, Residual.FP16, Centre.NONE);
+        this(bits, headDim, keyGroup, valueGroup, Residual.FP16);
     }
 
     public KiviCodec(int bits, int headDim, int keyGroup, int valueGroup, Residual residual) {
-        this(bits, headDim, keyGroup, valueGroup, residual, Centre.NONE);
-    }
-
-    public KiviCodec(int bits, int headDim, int keyGroup, int valueGroup, Residual residual, Centre centre) {
         checkArgument(bits == 2 || bits == 4, "KIVI takes 2 or 4 bits, not %s", bits);
         checkArgument(keyGroup > 0 && valueGroup > 0, "KIVI groups must be positive: %s, %s", keyGroup, valueGroup);
         checkArgument((headDim * bits) % 8 == 0, "head dim %s does not pack to whole bytes", headDim);
@@ -114,9 +79,6 @@ public final class KiviCodec implements KvCodec {
         this.valueRowBytes = valueGroups * 4 + BitPacking.packedBytes(headDim, bits);
         this.int8RowBytes = 4 + headDim;
         this.residualMode = java.util.Objects.requireNonNull(residual);
-        this.centreMode = java.util.Objects.requireNonNull(centre);
-        this.centre = new float[headDim];
-        this.noCentre = new float[headDim];
         this.min = new float[headDim];
         this.max = new float[headDim];
         this.zero = new float[headDim];
@@ -159,10 +121,6 @@ public final class KiviCodec implements KvCodec {
         return residualMode;
     }
 
-    public Centre centreMode() {
-        return centreMode;
-    }
-
     @Override
     public int residual(int tokens, boolean open) {
         return open ? tokens % keyGroup : 0;
@@ -174,11 +132,6 @@ public final class KiviCodec implements KvCodec {
         int fullGroups = quantized / keyGroup;
         int tail = quantized % keyGroup;
         int keyBytes = fullGroups * keyGroupBytes(keyGroup) + (tail > 0 ? keyGroupBytes(tail) : 0);
-        if (centreMode == Centre.GROUP) {
-            keyBytes += (fullGroups + (tail > 0 ? 1 : 0)) * headDim * 2;
-        } else if (centreMode == Centre.RUN && quantized > 0) {
-            keyBytes += headDim * 2;
-        }
         if (residualMode == Residual.TOKEN) {
             return keyBytes + (tokens + residual) * valueRowBytes;
         }
@@ -199,34 +152,24 @@ public final class KiviCodec implements KvCodec {
         for (int g = 0; g < quantized; g += keyGroup) {
             o = encodeKeyGroup(keys, slot + g, Math.min(keyGroup, quantized - g), out, o);
         }
-        for (int g = 0; g < quantized; g += keyGroup) {
-            int n = Math.min(keyGroup, quantized - g);
-            float[] c = noCentre;
-            if (centreMode == Centre.GROUP || (centreMode == Centre.RUN && g == 0)) {
-                o = encodeCentre(values, slot + g, n, out, o);
-            }
-            if (centreMode != Centre.NONE) {
-                c = centre;
-            }
-            for (int t = g; t < g + n; t++) {
-                o = encodeTokenRow(values, (slot + t) * headDim, c, out, o, bits, valueGroup);
-            }
-        }
         if (residualMode == Residual.TOKEN) {
-            for (int t = quantized; t < tokens; t++) {
-                o = encodeTokenRow(values, (slot + t) * headDim, noCentre, out, o, bits, valueGroup);
+            for (int t = 0; t < tokens; t++) {
+                o = encodeTokenRow(values, (slot + t) * headDim, out, o, bits, valueGroup);
             }
             for (int t = quantized; t < tokens; t++) {
-                o = encodeTokenRow(keys, (slot + t) * headDim, noCentre, out, o, bits, valueGroup);
+                o = encodeTokenRow(keys, (slot + t) * headDim, out, o, bits, valueGroup);
             }
             return o - off;
         }
+        for (int t = 0; t < quantized; t++) {
+            o = encodeTokenRow(values, (slot + t) * headDim, out, o, bits, valueGroup);
+        }
         if (residualMode == Residual.INT8) {
             for (int t = quantized; t < tokens; t++) {
-                o = encodeTokenRow(keys, (slot + t) * headDim, noCentre, out, o, 8, headDim);
+                o = encodeTokenRow(keys, (slot + t) * headDim, out, o, 8, headDim);
             }
             for (int t = quantized; t < tokens; t++) {
-                o = encodeTokenRow(values, (slot + t) * headDim, noCentre, out, o, 8, headDim);
+                o = encodeTokenRow(values, (slot + t) * headDim, out, o, 8, headDim);
             }
             return o - off;
         }
@@ -243,34 +186,24 @@ public final class KiviCodec implements KvCodec {
         for (int g = 0; g < quantized; g += keyGroup) {
             o = decodeKeyGroup(in, o, keys, slot + g, Math.min(keyGroup, quantized - g));
         }
-        for (int g = 0; g < quantized; g += keyGroup) {
-            int n = Math.min(keyGroup, quantized - g);
-            float[] c = noCentre;
-            if (centreMode == Centre.GROUP || (centreMode == Centre.RUN && g == 0)) {
-                o = Fp16Codec.readHalves(in, o, headDim, centre, 0);
-            }
-            if (centreMode != Centre.NONE) {
-                c = centre;
-            }
-            for (int t = g; t < g + n; t++) {
-                o = decodeTokenRow(in, o, values, (slot + t) * headDim, c, bits, valueGroup);
-            }
-        }
         if (residualMode == Residual.TOKEN) {
-            for (int t = quantized; t < tokens; t++) {
-                o = decodeTokenRow(in, o, values, (slot + t) * headDim, noCentre, bits, valueGroup);
+            for (int t = 0; t < tokens; t++) {
+                o = decodeTokenRow(in, o, values, (slot + t) * headDim, bits, valueGroup);
             }
             for (int t = quantized; t < tokens; t++) {
-                o = decodeTokenRow(in, o, keys, (slot + t) * headDim, noCentre, bits, valueGroup);
+                o = decodeTokenRow(in, o, keys, (slot + t) * headDim, bits, valueGroup);
             }
             return;
         }
+        for (int t = 0; t < quantized; t++) {
+            o = decodeTokenRow(in, o, values, (slot + t) * headDim, bits, valueGroup);
+        }
         if (residualMode == Residual.INT8) {
             for (int t = quantized; t < tokens; t++) {
-                o = decodeTokenRow(in, o, keys, (slot + t) * headDim, noCentre, 8, headDim);
+                o = decodeTokenRow(in, o, keys, (slot + t) * headDim, 8, headDim);
             }
             for (int t = quantized; t < tokens; t++) {
-                o = decodeTokenRow(in, o, values, (slot + t) * headDim, noCentre, 8, headDim);
+                o = decodeTokenRow(in, o, values, (slot + t) * headDim, 8, headDim);
             }
             return;
         }
@@ -343,57 +276,18 @@ public final class KiviCodec implements KvCodec {
         return o;
     }
 
-    /**
-     * Writes the medoid of a key group's value rows (the row nearest their mean) in fp16 and
-     * makes it the centre. A real row rather than the mean: it comes back almost exactly, so
-     * re-encoding what was decoded (the cache does, for the open block) picks it again and the
-     * other rows do not drift.
-     */
-    private int encodeCentre(float[] values, int slot, int n, byte[] out, int off) {
-        int d = headDim;
-        int base = slot * d;
-        float[] mean = max;
-        java.util.Arrays.fill(mean, 0f);
-        for (int t = 0; t < n; t++) {
-            for (int c = 0; c < d; c++) {
-                mean[c] += values[base + t * d + c];
-            }
-        }
-        for (int c = 0; c < d; c++) {
-            mean[c] /= n;
-        }
-        int best = 0;
-        float bestDistance = Float.MAX_VALUE;
-        for (int t = 0; t < n; t++) {
-            float distance = 0f;
-            for (int c = 0; c < d; c++) {
-                float e = values[base + t * d + c] - mean[c];
-                distance += e * e;
-            }
-            if (distance < bestDistance) {
-                bestDistance = distance;
-                best = t;
-            }
-        }
-        int o = Fp16Codec.writeHalves(values, base + best * d, d, out, off);
-        for (int c = 0; c < d; c++) {
-            centre[c] = Fp16.round(values[base + best * d + c]);
-        }
-        return o;
-    }
-
     /** One token's row in groups of {@code group} channels at {@code rowBits} bits. */
-    private int encodeTokenRow(float[] values, int from, float[] c0, byte[] out, int off, int rowBits, int group) {
+    private int encodeTokenRow(float[] values, int from, byte[] out, int off, int rowBits, int group) {
         int rowLevels = rowBits == 8 ? INT8_LEVELS : levels;
         int groups = (headDim + group - 1) / group;
         int o = off;
         for (int g = 0; g < groups; g++) {
             int lo = g * group;
             int hi = Math.min(headDim, lo + group);
-            float mn = values[from + lo] - c0[lo];
+            float mn = values[from + lo];
             float mx = mn;
             for (int c = lo + 1; c < hi; c++) {
-                float x = values[from + c] - c0[c];
+                float x = values[from + c];
                 mn = Math.min(mn, x);
                 mx = Math.max(mx, x);
             }
@@ -406,14 +300,14 @@ public final class KiviCodec implements KvCodec {
             LittleEndian.putShort(out, o + 2, zh);
             o += 4;
             for (int c = lo; c < hi; c++) {
-                int q = Math.round((values[from + c] - c0[c] - z) * iv);
+                int q = Math.round((values[from + c] - z) * iv);
                 codes[c] = (byte) Math.max(0, Math.min(rowLevels, q));
             }
         }
         return o + BitPacking.pack(codes, headDim, rowBits, out, o);
     }
 
-    private int decodeTokenRow(byte[] in, int off, float[] values, int from, float[] c0, int rowBits, int group) {
+    private int decodeTokenRow(byte[] in, int off, float[] values, int from, int rowBits, int group) {
         int groups = (headDim + group - 1) / group;
         int o = off;
         for (int g = 0; g < groups; g++, o += 4) {
@@ -428,7 +322,7 @@ public final class KiviCodec implements KvCodec {
             float z = zero[g];
             for (int c = lo; c < hi; c++) {
                 // int8 codes are unsigned: 0..255
-                values[from + c] = c0[c] + (z + (codes[c] & 0xff) * s);
+                values[from + c] = z + (codes[c] & 0xff) * s;
             }
         }
         return o;
