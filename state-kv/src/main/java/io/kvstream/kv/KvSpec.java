@@ -1,5 +1,7 @@
 package io.kvstream.kv;
 
+import static org.apache.flink.util.Preconditions.checkNotNull;
+
 import io.kvstream.kv.codec.Fp16Codec;
 import io.kvstream.kv.codec.Fp32Codec;
 import io.kvstream.kv.codec.Int8Codec;
@@ -33,11 +35,11 @@ import java.util.Objects;
  * buffers, so every cache gets its own from {@link #newCodec} and {@link #newPolicy}.
  *
  * <p>Without parameters {@code kivi4} means {@code group=64,vgroup=64,residual=token} and {@code
- * kivi2} {@code group=32,vgroup=64,residual=int8}, chosen on eval sets the defaults were not
- * measured on (docs/kv-compression.md). The canonical form, which session state stores and
- * compares on restore, spells every KIVI parameter out, so that a later change of defaults can
- * never make stored blocks decode with another codec. Canonical forms written before that left
- * defaults out, and their defaults differ: {@link #canonicalStored} reads them as they were meant.
+ * kivi2} {@code group=32,vgroup=64,residual=int8} (docs/kv-compression.md: chosen on one eval
+ * set, measured on others). The canonical form, which session state stores and compares on
+ * restore, spells every KIVI parameter out, so that a later change of defaults can never make
+ * stored blocks decode with another codec. Canonical forms written before that left defaults
+ * out, and their defaults differ: {@link #canonicalStored} reads them as they were meant.
  */
 public final class KvSpec {
 
@@ -57,8 +59,8 @@ public final class KvSpec {
             "kivi2", Map.of("group", "32", "vgroup", "64", "residual", "int8"));
 
     /**
-     * The defaults of canonical forms written before KIVI parameters were spelled out (up to
-     * the change that set the current defaults): {@code kivi2} there is {@code
+     * The defaults of canonical forms written before KIVI parameters were spelled out (the
+     * change that set today's defaults): {@code kivi2} there is {@code
      * kivi2:group=32,vgroup=64,residual=fp16}. State from when value groups of 32 were the
      * default reads as 64 here, and its blocks' headers (value group 32) then refuse it.
      */
@@ -85,7 +87,9 @@ public final class KvSpec {
         String policyPart = plus < 0 ? null : spec.substring(plus + 1);
         try {
             KvSpec parsed = parseCodec(
-                    codecPart, policyPart == null ? null : canonicalPolicy(policyPart), KIVI_DEFAULTS.get(codecName(codecPart)));
+                    codecPart,
+                    policyPart == null ? null : canonicalPolicy(policyPart),
+                    KIVI_DEFAULTS.get(codecName(codecPart)));
             parsed.newCodec(64);
             return parsed;
         } catch (IllegalArgumentException e) {
@@ -109,7 +113,7 @@ public final class KvSpec {
         }
         try {
             KvSpec legacy = parseCodec(codecPart, null, LEGACY_KIVI_DEFAULTS);
-            return legacy + (plus < 0 ? "" : stored.substring(plus));
+            return legacy.toString() + (plus < 0 ? "" : stored.substring(plus));
         } catch (IllegalArgumentException e) {
             return stored;
         }
@@ -120,7 +124,9 @@ public final class KvSpec {
         return colon < 0 ? part : part.substring(0, colon);
     }
 
-    private static KvSpec parseCodec(String part, @Nullable String policy, @Nullable Map<String, String> kiviDefaults) {
+    /** @param kiviDefaults what a KIVI codec's parameters are when not given; null for the others */
+    private static KvSpec parseCodec(
+            String part, @Nullable String policy, @Nullable Map<String, String> kiviDefaults) {
         int colon = part.indexOf(':');
         String name = codecName(part);
         Map<String, String> params = colon < 0 ? Map.of() : params(part.substring(colon + 1));
@@ -135,7 +141,7 @@ public final class KvSpec {
             case "kivi4":
             case "kivi2":
                 checkKeys(name, params, "group", "vgroup", "residual");
-                Map<String, String> given = new LinkedHashMap<>(kiviDefaults);
+                Map<String, String> given = new LinkedHashMap<>(checkNotNull(kiviDefaults));
                 given.putAll(params);
                 int group = intParam(given, "group", 0);
                 int vgroup = intParam(given, "vgroup", 0);

@@ -1,6 +1,9 @@
 package io.kvstream.kv.codec;
 
 import static org.apache.flink.util.Preconditions.checkArgument;
+import static org.apache.flink.util.Preconditions.checkNotNull;
+
+import java.util.Locale;
 
 /**
  * KIVI (Liu et al., 2024): keys quantized per channel over groups of {@code keyGroup} tokens,
@@ -40,7 +43,7 @@ public final class KiviCodec implements KvCodec {
 
         /** The spec's name: {@code fp16}, {@code token}, {@code int8}. */
         public String specName() {
-            return name().toLowerCase(java.util.Locale.ROOT);
+            return name().toLowerCase(Locale.ROOT);
         }
     }
 
@@ -78,7 +81,7 @@ public final class KiviCodec implements KvCodec {
         this.valueGroups = (headDim + this.valueGroup - 1) / this.valueGroup;
         this.valueRowBytes = valueGroups * 4 + BitPacking.packedBytes(headDim, bits);
         this.int8RowBytes = 4 + headDim;
-        this.residualMode = java.util.Objects.requireNonNull(residual);
+        this.residualMode = checkNotNull(residual);
         this.min = new float[headDim];
         this.max = new float[headDim];
         this.zero = new float[headDim];
