@@ -184,7 +184,7 @@ public final class Replay {
         }
         double seconds = (System.nanoTime() - start) / 1e9;
         // The pipeline reports neither its caches' sizes nor its patch dropping: NaN and 0 leave them out.
-        EvalResult eval = new EvalResult(List.of(answers), promptTokens, 0, 0, Double.NaN, seconds);
+        EvalResult eval = new EvalResult(List.of(answers), promptTokens, 0, 0, Double.NaN, Double.NaN, seconds);
         return new Outcome(eval, new Percentiles(toArray(ttft)), new Percentiles(toArray(serverTtft)),
                 generated, cachedTokens, seconds);
     }

@@ -23,10 +23,7 @@ public final class EvalReport {
         for (Map.Entry<String, Double> e : result.accuracy().entrySet()) {
             out.printf("%-8s accuracy %.3f%n", e.getKey(), e.getValue());
         }
-        int withReference = 0;
-        for (EvalResult.Answer a : result.answers()) {
-            withReference += a.sample().referenceAnswer() != null ? 1 : 0;
-        }
+        int withReference = referenceCount(result);
         if (withReference > 0) {
             out.printf("agreement with reference_answer: %d/%d%n", result.agreeingWithReference(), withReference);
         }
@@ -37,6 +34,10 @@ public final class EvalReport {
         // A replay through the pipeline cannot see the caches' sizes: NaN leaves them out.
         String kv = Double.isNaN(result.kvBytesPerToken())
                 ? "" : String.format("kv bytes/token %.1f, ", result.kvBytesPerToken());
+        if (!Double.isNaN(result.fp16BytesPerToken())) {
+            kv += String.format("%.2fx smaller than fp16 (%.1f), ",
+                    result.fp16BytesPerToken() / result.kvBytesPerToken(), result.fp16BytesPerToken());
+        }
         out.printf("%s%d prompt tokens, %.1f s (%.0f prompt tokens/s)%n",
                 kv, result.promptTokens(), result.seconds(), result.promptTokens() / result.seconds());
         CacheFigures c = result.cache();
@@ -56,6 +57,14 @@ public final class EvalReport {
         }
     }
 
+    private static int referenceCount(EvalResult result) {
+        int n = 0;
+        for (EvalResult.Answer a : result.answers()) {
+            n += a.sample().referenceAnswer() != null ? 1 : 0;
+        }
+        return n;
+    }
+
     /** The summary {@code --json} writes; callers may add their own fields to it. */
     public static ObjectNode summary(ObjectMapper mapper, String model, String kv, EvalResult result) {
         ObjectNode root = mapper.createObjectNode();
@@ -64,9 +73,15 @@ public final class EvalReport {
         root.put("samples", result.answers().size());
         ObjectNode acc = root.putObject("accuracy");
         result.accuracy().forEach(acc::put);
-        root.put("agree_reference", result.agreeingWithReference());
+        // Fresh sets (bench/make-eval.py) carry no reference answers: no agreement to count.
+        if (referenceCount(result) > 0) {
+            root.put("agree_reference", result.agreeingWithReference());
+        }
         if (!Double.isNaN(result.kvBytesPerToken())) {
             root.put("kv_bytes_per_token", result.kvBytesPerToken());
+        }
+        if (!Double.isNaN(result.fp16BytesPerToken())) {
+            root.put("fp16_bytes_per_token", result.fp16BytesPerToken());
         }
         root.put("prompt_tokens", result.promptTokens());
         if (result.patches() > 0) {

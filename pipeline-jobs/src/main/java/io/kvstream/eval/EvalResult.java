@@ -11,6 +11,8 @@ import java.util.TreeMap;
  *
  * @param kvBytesPerToken bytes each sample's cache stores at its end (encoded blocks and
  *     metadata), summed over samples, over prompt tokens
+ * @param fp16BytesPerToken the same for an {@code fp16} cache holding the same tokens, the basis
+ *     of the compression ratio; NaN where not known (eviction, or a replay through the pipeline)
  * @param cache the caches' working set and memory figures; null when not known (a replay)
  */
 public record EvalResult(
@@ -19,14 +21,15 @@ public record EvalResult(
         long patches,
         long patchesDropped,
         double kvBytesPerToken,
+        double fp16BytesPerToken,
         double seconds,
         @Nullable CacheFigures cache) {
 
     /** A result without cache figures, as a replay through the pipeline has. */
     public EvalResult(
             List<Answer> answers, long promptTokens, long patches, long patchesDropped, double kvBytesPerToken,
-            double seconds) {
-        this(answers, promptTokens, patches, patchesDropped, kvBytesPerToken, seconds, null);
+            double fp16BytesPerToken, double seconds) {
+        this(answers, promptTokens, patches, patchesDropped, kvBytesPerToken, fp16BytesPerToken, seconds, null);
     }
 
     /** One sample's output; {@code output} is null only if the sample never finished. */

@@ -8,6 +8,7 @@ import io.kvstream.generate.Prompt;
 import io.kvstream.generate.PromptBuilder;
 import io.kvstream.generate.TokenListener;
 import io.kvstream.generate.Transcript;
+import io.kvstream.kv.CompressedKvCache;
 import io.kvstream.kv.KvCache;
 import io.kvstream.sampling.SamplingParams;
 import org.slf4j.Logger;
@@ -91,6 +92,8 @@ public final class EvalRunner {
         long patches = 0;
         long dropped = 0;
         long kvBytes = 0;
+        long fp16Bytes = 0;
+        boolean fp16Known = true;
         long answered = 0;
         long answerPrefill = 0;
         List<KvCache> caches = new ArrayList<>(sessions.size());
@@ -105,11 +108,19 @@ public final class EvalRunner {
             patches += s.patches;
             dropped += s.dropped;
             kvBytes += s.cache.storedBytes();
+            // Only a cache that holds every token it was fed has an fp16 twin of known size.
+            if (s.cache instanceof CompressedKvCache c && !c.spec().evicts()) {
+                fp16Bytes += Fp16Basis.storedBytes(c);
+            } else {
+                fp16Known = false;
+            }
         }
         double seconds = (System.nanoTime() - start) / 1e9;
         return new EvalResult(
                 answers, promptTokens, patches, dropped,
-                promptTokens == 0 ? 0 : (double) kvBytes / promptTokens, seconds, CacheFigures.of(caches, answered, answerPrefill));
+                promptTokens == 0 ? 0 : (double) kvBytes / promptTokens,
+                promptTokens == 0 || !fp16Known ? Double.NaN : (double) fp16Bytes / promptTokens, seconds,
+                CacheFigures.of(caches, answered, answerPrefill));
     }
 
     /** One sample's session: its steps fed one request at a time on its own cache. */

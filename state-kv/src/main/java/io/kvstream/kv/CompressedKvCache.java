@@ -669,9 +669,12 @@ public final class CompressedKvCache implements KvCache {
     private void restoreUnchecked(String session, SessionMeta meta, Iterable<EncodedBlock> stored)
             throws CorruptBlockException {
         int metaBlock = CorruptBlockException.SESSION_META;
-        if (!meta.spec().equals(specString)) {
+        // Read with its writer's defaults: a bare "kivi2" from before they were spelled out is not today's kivi2.
+        String storedSpec = KvSpec.canonicalStored(meta.spec());
+        if (!storedSpec.equals(specString)) {
             throw new CorruptBlockException(
-                    session, metaBlock, "stored with kv spec " + meta.spec() + ", this cache is " + specString);
+                    session, metaBlock, "stored with kv spec " + meta.spec()
+                            + (storedSpec.equals(meta.spec()) ? "" : " (" + storedSpec + ")") + ", this cache is " + specString);
         }
         if (meta.formatVersion() != BlockFormat.VERSION) {
             throw new CorruptBlockException(session, metaBlock, "unknown block format version " + meta.formatVersion());

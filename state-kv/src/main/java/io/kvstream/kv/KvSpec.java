@@ -1,5 +1,7 @@
 package io.kvstream.kv;
 
+import static org.apache.flink.util.Preconditions.checkNotNull;
+
 import io.kvstream.kv.codec.Fp16Codec;
 import io.kvstream.kv.codec.Fp32Codec;
 import io.kvstream.kv.codec.Int8Codec;
@@ -20,47 +22,71 @@ import java.util.Map;
 import java.util.Objects;
 
 /**
- * A {@code --kv} value: a codec, optionally {@code +} an eviction policy, optionally {@code +} a
- * memory tier for what a window evicts.
+ * A {@code --kv} value: a codec, optionally {@code +} an eviction policy.
  *
  * <pre>
  * spec   := codec ['+' policy] ['+' memory] | long
- * memory := memory:retrieve=K[,follow=F][,share=S][,limit=BYTES][,queries=W][,page=P][,candidates=C]
- *           (needs a window)
- * codec  := full | fp16 | int8 | kivi4[:group=G,vgroup=C,residual=fp16|token] | kivi2[:...]
+ * codec  := full | fp16 | int8 | kivi4[:group=G,vgroup=C,residual=fp16|int8|token] | kivi2[:...]
  * policy := window:sink=S,recent=W|F
  *         | h2o:budget=N|F[,recent=R]
  *         | snapkv:budget=N|F[,window=W][,pool=K]
+ * memory := memory:retrieve=K[,follow=F][,share=S][,place=P][,limit=BYTES][,queries=W][,page=P]
+ *           [,candidates=C]   (after a window: it keeps what the window evicts)
  * </pre>
  *
  * A budget with a decimal point is a fraction ({@code 0.5}). {@code long} stands for {@link #LONG},
  * the spec for sessions past the model's trained context: it never attends over more than 1,024
  * tokens. Codecs and policies hold scratch
  * buffers, so every cache gets its own from {@link #newCodec} and {@link #newPolicy}.
+ *
+ * <p>Without parameters {@code kivi4} means {@code group=64,vgroup=64,residual=token} and {@code
+ * kivi2} {@code group=32,vgroup=64,residual=int8} (docs/kv-compression.md: chosen on one eval
+ * set, measured on others). The canonical form, which session state stores and compares on
+ * restore, spells every KIVI parameter out, so that a later change of defaults can never make
+ * stored blocks decode with another codec. Canonical forms written before that left defaults
+ * out, and their defaults differ: {@link #canonicalStored} reads them as they were meant.
  */
 public final class KvSpec {
 
     private static final String CODECS = "full, fp16, int8, kivi4, kivi2";
     private static final String POLICIES = "window, h2o, snapkv";
 
-    /** What {@code --kv long} means: sinks + retrieved blocks + window + a chunk stay within 1,024 slots. */
-    public static final String LONG = "kivi2+window:sink=4,recent=252+memory:retrieve=8";
+    /**
+     * What {@code --kv long} means: sinks + 8 retrieved blocks of 64 + a window of 252 + a chunk of
+     * at most 252 stay within 1,024 slots. Its codec is spelled out as it was measured
+     * (docs/memory.md).
+     */
+    public static final String LONG = "kivi2:group=32,vgroup=64,residual=fp16+window:sink=4,recent=252+memory:retrieve=8";
 
     private final String codec;
     private final int keyGroup;
     private final int valueGroup;
-    /** KIVI's unfilled key group: fp16 as the paper keeps it, or quantized per token like values. */
-    private final boolean tokenResidual;
+    /** KIVI's unfilled key group: fp16 as the paper keeps it, int8, or quantized per token. */
+    @Nullable private final KiviCodec.Residual residual;
     @Nullable private final String policy;
     @Nullable private final MemorySpec memory;
 
+    /** What each KIVI codec means without parameters. */
+    private static final Map<String, Map<String, String>> KIVI_DEFAULTS = Map.of(
+            "kivi4", Map.of("group", "64", "vgroup", "64", "residual", "token"),
+            "kivi2", Map.of("group", "32", "vgroup", "64", "residual", "int8"));
+
+    /**
+     * The defaults of canonical forms written before KIVI parameters were spelled out (the
+     * change that set today's defaults): {@code kivi2} there is {@code
+     * kivi2:group=32,vgroup=64,residual=fp16}. State from when value groups of 32 were the
+     * default reads as 64 here, and its blocks' headers (value group 32) then refuse it.
+     */
+    private static final Map<String, String> LEGACY_KIVI_DEFAULTS =
+            Map.of("group", "32", "vgroup", "64", "residual", "fp16");
+
     private KvSpec(
-            String codec, int keyGroup, int valueGroup, boolean tokenResidual, @Nullable String policy,
-            @Nullable MemorySpec memory) {
+            String codec, int keyGroup, int valueGroup, @Nullable KiviCodec.Residual residual,
+            @Nullable String policy, @Nullable MemorySpec memory) {
         this.codec = codec;
         this.keyGroup = keyGroup;
         this.valueGroup = valueGroup;
-        this.tokenResidual = tokenResidual;
+        this.residual = residual;
         this.policy = policy;
         this.memory = memory;
     }
@@ -96,12 +122,39 @@ public final class KvSpec {
                 throw new IllegalArgumentException(
                         "a memory keeps what a window evicts: give window:sink=S,recent=N before it");
             }
-            KvSpec parsed = parseCodec(parts[0], policy, memory);
+            KvSpec parsed = parseCodec(parts[0], policy, memory, KIVI_DEFAULTS.get(codecName(parts[0])));
             parsed.newCodec(64);
             return parsed;
         } catch (IllegalArgumentException e) {
             throw new IllegalArgumentException("bad kv spec '" + text + "': " + e.getMessage(), e);
         }
+    }
+
+    /**
+     * The canonical form of a spec that session state stored, read with the defaults of the
+     * writer that stored it: canonical forms are this class's {@link #toString}, or the earlier
+     * one that left KIVI defaults out. Compare it with a cache's spec to tell whether its blocks
+     * can be decoded. A stored text that no longer parses is returned as it is (it then matches
+     * no spec).
+     */
+    public static String canonicalStored(String stored) {
+        int plus = stored.indexOf('+');
+        String codecPart = plus < 0 ? stored : stored.substring(0, plus);
+        String name = codecName(codecPart);
+        if (!KIVI_DEFAULTS.containsKey(name)) {
+            return stored;
+        }
+        try {
+            KvSpec legacy = parseCodec(codecPart, null, null, LEGACY_KIVI_DEFAULTS);
+            return legacy.toString() + (plus < 0 ? "" : stored.substring(plus));
+        } catch (IllegalArgumentException e) {
+            return stored;
+        }
+    }
+
+    private static String codecName(String part) {
+        int colon = part.indexOf(':');
+        return colon < 0 ? part : part.substring(0, colon);
     }
 
     private static MemorySpec parseMemory(String part) {
@@ -122,9 +175,12 @@ public final class KvSpec {
                 params.getOrDefault("place", MemorySpec.DEFAULT_PLACE));
     }
 
-    private static KvSpec parseCodec(String part, @Nullable String policy, @Nullable MemorySpec memory) {
+    /** @param kiviDefaults what a KIVI codec's parameters are when not given; null for the others */
+    private static KvSpec parseCodec(
+            String part, @Nullable String policy, @Nullable MemorySpec memory,
+            @Nullable Map<String, String> kiviDefaults) {
         int colon = part.indexOf(':');
-        String name = colon < 0 ? part : part.substring(0, colon);
+        String name = codecName(part);
         Map<String, String> params = colon < 0 ? Map.of() : params(part.substring(colon + 1));
         switch (name) {
             case "full":
@@ -133,23 +189,30 @@ public final class KvSpec {
                 if (!params.isEmpty()) {
                     throw new IllegalArgumentException("codec " + name + " takes no parameters");
                 }
-                return new KvSpec(name, 1, 0, false, policy, memory);
+                return new KvSpec(name, 1, 0, null, policy, memory);
             case "kivi4":
             case "kivi2":
                 checkKeys(name, params, "group", "vgroup", "residual");
-                int group = intParam(params, "group", KiviCodec.DEFAULT_GROUP);
-                int vgroup = intParam(params, "vgroup", KiviCodec.DEFAULT_VALUE_GROUP);
+                Map<String, String> given = new LinkedHashMap<>(checkNotNull(kiviDefaults));
+                given.putAll(params);
+                int group = intParam(given, "group", 0);
+                int vgroup = intParam(given, "vgroup", 0);
                 if (group <= 0 || vgroup <= 0) {
                     throw new IllegalArgumentException("KIVI groups must be positive");
                 }
-                String residual = params.getOrDefault("residual", "fp16");
-                if (!residual.equals("fp16") && !residual.equals("token")) {
-                    throw new IllegalArgumentException("residual takes fp16 or token, not " + residual);
-                }
-                return new KvSpec(name, group, vgroup, residual.equals("token"), policy, memory);
+                return new KvSpec(name, group, vgroup, residual(given.get("residual")), policy, memory);
             default:
                 throw new IllegalArgumentException("unknown codec '" + name + "': expected one of " + CODECS);
         }
+    }
+
+    private static KiviCodec.Residual residual(String text) {
+        for (KiviCodec.Residual r : KiviCodec.Residual.values()) {
+            if (r.specName().equals(text)) {
+                return r;
+            }
+        }
+        throw new IllegalArgumentException("residual takes fp16, int8 or token, not " + text);
     }
 
     private static String canonicalPolicy(String part) {
@@ -259,9 +322,9 @@ public final class KvSpec {
             case "int8":
                 return new Int8Codec(headDim);
             case "kivi4":
-                return new KiviCodec(4, headDim, keyGroup, valueGroup, tokenResidual);
+                return new KiviCodec(4, headDim, keyGroup, valueGroup, residual);
             case "kivi2":
-                return new KiviCodec(2, headDim, keyGroup, valueGroup, tokenResidual);
+                return new KiviCodec(2, headDim, keyGroup, valueGroup, residual);
             default:
                 throw new IllegalStateException(codec);
         }
@@ -276,16 +339,13 @@ public final class KvSpec {
         return buildPolicy(policy.substring(0, colon), params(policy.substring(colon + 1)));
     }
 
-    /** The canonical form: parsing it gives an equal spec. */
+    /** The canonical form: parsing it gives an equal spec. KIVI parameters are all spelled out. */
     @Override
     public String toString() {
         StringBuilder sb = new StringBuilder(codec);
-        if (codec.startsWith("kivi")
-                && (keyGroup != KiviCodec.DEFAULT_GROUP || valueGroup != KiviCodec.DEFAULT_VALUE_GROUP)) {
-            sb.append(":group=").append(keyGroup).append(",vgroup=").append(valueGroup);
-        }
-        if (tokenResidual) {
-            sb.append(sb.indexOf(":") < 0 ? ':' : ',').append("residual=token");
+        if (residual != null) {
+            sb.append(":group=").append(keyGroup).append(",vgroup=").append(valueGroup)
+                    .append(",residual=").append(residual.specName());
         }
         if (policy != null) {
             sb.append('+').append(policy);

@@ -3,12 +3,14 @@ package io.kvstream.kv;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
+import io.kvstream.kv.block.CorruptBlockException;
 import io.kvstream.kv.block.EncodedBlock;
 import io.kvstream.kv.codec.Fp16;
 import io.kvstream.kv.state.SessionMeta;
 
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.CsvSource;
 import org.junit.jupiter.params.provider.ValueSource;
 
 import java.util.ArrayList;
@@ -35,7 +37,8 @@ class CompressedKvCacheTest {
     @Test
     void storedBytesPerTokenMatchTheCodecs() {
         Map<String, Double> perToken = new LinkedHashMap<>();
-        for (String spec : new String[] {"full", "fp16", "int8", "kivi4", "kivi2", "kivi4:group=64,vgroup=64"}) {
+        for (String spec : new String[] {"full", "fp16", "int8", "kivi4", "kivi2", "kivi4:group=32,residual=fp16",
+            "kivi4:group=64,residual=fp16"}) {
             CompressedKvCache c = cache(spec);
             new ForwardSim(c, HEADS, ROPE, 1).feed(1024, 256);
             perToken.put(spec, (double) c.storedBytes() / 1024);
@@ -46,24 +49,32 @@ class CompressedKvCacheTest {
         assertThat(fp16 / perToken.get("int8")).isGreaterThanOrEqualTo(1.9);
         // A fp16 scale + zero costs 1 bit per element over a key group of 32 and 0.5 bit over a
         // value group of 64: 16 / (4 + 0.75) = 3.37 at most.
-        assertThat(fp16 / perToken.get("kivi4")).isGreaterThanOrEqualTo(3.25).isLessThan(3.37);
-        assertThat(fp16 / perToken.get("kivi4:group=64,vgroup=64")).isGreaterThanOrEqualTo(3.5);
-        assertThat(fp16 / perToken.get("kivi2")).isGreaterThanOrEqualTo(5.0);
+        assertThat(fp16 / perToken.get("kivi4:group=32,residual=fp16")).isGreaterThanOrEqualTo(3.25).isLessThan(3.37);
+        assertThat(fp16 / perToken.get("kivi4:group=64,residual=fp16")).isGreaterThanOrEqualTo(3.5);
+        // 1,024 tokens fill their blocks: no residual, and kivi4 is 16 / 4.5 = 3.56 at most.
+        assertThat(fp16 / perToken.get("kivi4")).isGreaterThanOrEqualTo(3.5).isLessThan(3.56);
+        // 16 / (2 + 0.75) = 5.82 at most.
+        assertThat(fp16 / perToken.get("kivi2")).isGreaterThanOrEqualTo(5.5).isLessThan(5.82);
     }
 
     @Test
     void aTokenResidualCostsWhatAQuantizedTokenDoes() {
-        // 1000 tokens leave 40 in an unfilled key group of 64 in every head.
-        Map<String, Double> perToken = new LinkedHashMap<>();
-        for (String spec : new String[] {"fp16", "kivi4:group=64", "kivi4:group=64,residual=token"}) {
+        // 1000 tokens leave 40 in an unfilled key group of 64 in every head, 8 in one of 32.
+        Map<String, Long> stored = new LinkedHashMap<>();
+        for (String spec : new String[] {"fp16", "kivi4:group=64,residual=fp16", "kivi4:group=64,residual=token",
+            "kivi2:residual=fp16", "kivi2:residual=int8"}) {
             CompressedKvCache c = cache(spec);
             new ForwardSim(c, HEADS, ROPE, 1).feed(1000, 250);
-            perToken.put(spec, (double) c.storedBytes() / 1000);
+            stored.put(spec, c.storedBytes());
         }
-        double fp16 = perToken.get("fp16");
-        assertThat(fp16 / perToken.get("kivi4:group=64")).isLessThan(3.35);
+        double fp16 = stored.get("fp16");
+        assertThat(fp16 / stored.get("kivi4:group=64,residual=fp16")).isLessThan(3.35);
         // 4 bits and a fp16 scale and zero per 64 values: 16 / 4.5 = 3.56 at most.
-        assertThat(fp16 / perToken.get("kivi4:group=64,residual=token")).isBetween(3.5, 3.56);
+        assertThat(fp16 / stored.get("kivi4:group=64,residual=token")).isBetween(3.5, 3.56);
+        // A residual token costs a fp16 key and value (256 bytes) or an int8 row of each (2 x 68).
+        // The spec strings differ in length by nothing ("fp16" and "int8"), so only that differs.
+        assertThat(stored.get("kivi2:residual=fp16") - stored.get("kivi2:residual=int8"))
+                .isEqualTo(8L * (256 - 2 * 68) * LAYERS * KV_HEADS);
     }
 
     @Test
@@ -114,9 +125,44 @@ class CompressedKvCacheTest {
         assertThat(restored.blocks()).isEqualTo(c.blocks());
     }
 
+    /**
+     * State written before {@code kivi2} and {@code kivi4} changed meaning stored the bare names;
+     * its blocks are key groups of 32, value groups of 64 and a fp16 residual. Today's {@code
+     * kivi2} and {@code kivi4} must refuse it for its spec (the operator then recomputes from the
+     * token history), and a cache given the old meaning explicitly must read it as written.
+     */
+    @ParameterizedTest
+    @CsvSource(delimiter = '|', value = {"kivi2|kivi2:group=32,vgroup=64,residual=fp16", "kivi4|kivi4:group=32,vgroup=64,residual=fp16"})
+    void stateOfTheOldKiviDefaultsIsRefusedByTheNewOnes(String bare, String oldMeaning) throws Exception {
+        CompressedKvCache old = cache(oldMeaning, 2);
+        // 100 tokens: the open block holds 36, a fp16 residual of 4 behind a full key group.
+        new ForwardSim(old, HEADS, ROPE, 8).step(100, null);
+        SessionMeta m = old.sessionMeta("model", old.tokens());
+        SessionMeta asWritten = SessionMeta.of(
+                m.tokens(), m.nextPosition(), bare, m.formatVersion(), m.model(), m.historyLength());
+
+        CompressedKvCache today = cache(bare, 2);
+        assertThatThrownBy(() -> today.restore("s1", asWritten, old.blocks()))
+                .isInstanceOf(CorruptBlockException.class)
+                .hasMessageContaining("stored with kv spec " + bare + " (" + oldMeaning + "), this cache is "
+                        + KvSpec.parse(bare));
+        assertThat(today.tokens()).isZero();
+
+        CompressedKvCache explicit = cache(oldMeaning, 2);
+        explicit.restore("s1", asWritten, old.blocks());
+        for (int l = 0; l < 2; l++) {
+            for (int h = 0; h < KV_HEADS; h++) {
+                assertThat(java.util.Arrays.copyOf(explicit.keys(l, h), 100 * D))
+                        .isEqualTo(java.util.Arrays.copyOf(old.keys(l, h), 100 * D));
+                assertThat(java.util.Arrays.copyOf(explicit.values(l, h), 100 * D))
+                        .isEqualTo(java.util.Arrays.copyOf(old.values(l, h), 100 * D));
+            }
+        }
+    }
+
     @Test
     void kiviResidualIsFp16AndFullGroupsAreQuantized() {
-        CompressedKvCache c = cache("kivi2", 1);
+        CompressedKvCache c = cache("kivi2:residual=fp16", 1);
         ForwardSim sim = new ForwardSim(c, HEADS, ROPE, 4);
         sim.step(40, null);
         float[] v = c.values(0, 0);

@@ -18,24 +18,55 @@ class KvSpecTest {
         "full|full",
         "FP16|fp16",
         " int8 |int8",
-        "kivi4|kivi4",
-        "kivi2:group=32,vgroup=64|kivi2",
-        "kivi2:vgroup=32|kivi2:group=32,vgroup=32",
-        "kivi4:group=64|kivi4:group=64,vgroup=64",
-        "kivi2:residual=token|kivi2:residual=token",
-        "kivi4:residual=fp16,group=64|kivi4:group=64,vgroup=64",
+        "kivi4|kivi4:group=64,vgroup=64,residual=token",
+        "kivi2|kivi2:group=32,vgroup=64,residual=int8",
+        "kivi2:group=32,vgroup=64|kivi2:group=32,vgroup=64,residual=int8",
+        "kivi2:vgroup=32|kivi2:group=32,vgroup=32,residual=int8",
+        "kivi4:group=32|kivi4:group=32,vgroup=64,residual=token",
+        "kivi2:residual=token|kivi2:group=32,vgroup=64,residual=token",
+        "kivi4:residual=fp16,group=32|kivi4:group=32,vgroup=64,residual=fp16",
+        "kivi4:residual=int8|kivi4:group=64,vgroup=64,residual=int8",
         "kivi4:group=64,residual=token+h2o:budget=64|kivi4:group=64,vgroup=64,residual=token+h2o:budget=64",
-        "kivi2+window:sink=4,recent=256|kivi2+window:sink=4,recent=256",
+        "kivi2+window:sink=4,recent=256|kivi2:group=32,vgroup=64,residual=int8+window:sink=4,recent=256",
         "fp16+window:recent=128|fp16+window:sink=4,recent=128",
         "int8+h2o:budget=512|int8+h2o:budget=512",
         "int8+h2o:budget=0.5,recent=64|int8+h2o:budget=0.5,recent=64",
-        "kivi4+snapkv:budget=1024,window=32|kivi4+snapkv:budget=1024,window=32,pool=7",
-        "kivi4+snapkv:budget=0.25|kivi4+snapkv:budget=0.25,window=32,pool=7",
+        "kivi4+snapkv:budget=1024,window=32|kivi4:group=64,vgroup=64,residual=token+snapkv:budget=1024,window=32,pool=7",
+        "kivi4+snapkv:budget=0.25|kivi4:group=64,vgroup=64,residual=token+snapkv:budget=0.25,window=32,pool=7",
     })
     void parsesToCanonicalForm(String text, String canonical) {
         KvSpec spec = KvSpec.parse(text);
         assertThat(spec.toString()).isEqualTo(canonical);
         assertThat(KvSpec.parse(canonical)).isEqualTo(spec);
+        // What state stores now reads back as itself, whatever the defaults of the day.
+        assertThat(KvSpec.canonicalStored(canonical)).isEqualTo(canonical);
+    }
+
+    /**
+     * Specs that state stored before KIVI parameters were spelled out left out the defaults of
+     * their day: group 32, value group 64, fp16 residual. A bare {@code kivi2} or {@code kivi4}
+     * there is not what the names mean now.
+     */
+    @ParameterizedTest
+    @CsvSource(delimiter = '|', value = {
+        "kivi2|kivi2:group=32,vgroup=64,residual=fp16",
+        "kivi4|kivi4:group=32,vgroup=64,residual=fp16",
+        "kivi2:group=32,vgroup=32|kivi2:group=32,vgroup=32,residual=fp16",
+        "kivi4:group=64,vgroup=64,residual=token|kivi4:group=64,vgroup=64,residual=token",
+        "kivi2:residual=token|kivi2:group=32,vgroup=64,residual=token",
+        "kivi2+window:sink=4,recent=256|kivi2:group=32,vgroup=64,residual=fp16+window:sink=4,recent=256",
+        "fp16+h2o:budget=512|fp16+h2o:budget=512",
+        "full|full",
+        "kivi9|kivi9",
+    })
+    void readsStoredSpecsWithTheirWritersDefaults(String stored, String canonical) {
+        assertThat(KvSpec.canonicalStored(stored)).isEqualTo(canonical);
+    }
+
+    @Test
+    void bareKiviNamesInStateAreNotTodaysDefaults() {
+        assertThat(KvSpec.canonicalStored("kivi2")).isNotEqualTo(KvSpec.parse("kivi2").toString());
+        assertThat(KvSpec.canonicalStored("kivi4")).isNotEqualTo(KvSpec.parse("kivi4").toString());
     }
 
     @Test
@@ -57,6 +88,7 @@ class KvSpecTest {
         "int8:group=4|takes no parameters",
         "kivi2:grp=4|unknown parameter 'grp' for kivi2",
         "kivi2:group=0|must be positive",
+        "kivi2:residual=bf16|residual takes fp16, int8 or token, not bf16",
         "kivi2+|missing eviction policy",
         "kivi2+lru:size=3|unknown eviction policy 'lru'",
         "kivi2+window:sink=4|window needs recent",

@@ -1,6 +1,9 @@
 package io.kvstream.kv.codec;
 
 import static org.apache.flink.util.Preconditions.checkArgument;
+import static org.apache.flink.util.Preconditions.checkNotNull;
+
+import java.util.Locale;
 
 /**
  * KIVI (Liu et al., 2024): keys quantized per channel over groups of {@code keyGroup} tokens,
@@ -14,26 +17,37 @@ import static org.apache.flink.util.Preconditions.checkArgument;
  * zeros, packed codes token-major); then per quantized token its value scales and zeros
  * followed by its packed codes; then the residual keys and values in fp16.
  *
- * <p>With a token residual (not KIVI's method: an option for measuring what the fp16 residual
- * costs) every value row is quantized, residual ones too, and the residual keys are quantized
- * per token like value rows; once their group fills they are quantized per channel from what
- * that reproduced. Layout: key groups, then a value row per token of the run, then a key row per
- * residual token.
+ * <p>The residual need not be fp16 ({@link Residual}): an 8-bit residual keeps the trailing keys
+ * and values as int8 rows (fp16 scale and zero per row), half of fp16's bytes at an error two
+ * orders of magnitude below the 2-bit grid they are quantized to when the group fills; a token
+ * residual quantizes every value row and the residual keys per token at the codec's own bits.
+ * Once a group fills its keys are quantized per channel from what the residual reproduced, so
+ * the residual's error carries over: at 2 bits a token residual triples the keys' error
+ * (docs/kv-compression.md), at 8 bits it leaves it as it was. Layouts: fp16 and int8 as above,
+ * the residual rows keys first; token: key groups, a value row per token of the run, then a key
+ * row per residual token.
  *
  * <p>Zeros are rounded down and scales up to fp16, so every element lands inside the grid and
  * the error is at most half a step.
  */
 public final class KiviCodec implements KvCodec {
 
-    /** Tokens per key group, as in the KIVI paper. */
-    public static final int DEFAULT_GROUP = 32;
+    /** How the trailing keys of an open block that do not fill a key group are kept. */
+    public enum Residual {
+        /** fp16 keys and values, as in the KIVI paper. */
+        FP16,
+        /** Values and keys quantized per token at the codec's bits, like value rows. */
+        TOKEN,
+        /** Keys and values as int8 rows, one fp16 scale and zero per row. */
+        INT8;
 
-    /**
-     * Channels per value group: a whole head of 64. KIVI's 32 spends a fp16 scale and zero on
-     * every 32 values, a fifth of a 2-bit row; measured on the eval set, groups of 64 store 7%
-     * less at no loss of accuracy (docs/kv-compression.md).
-     */
-    public static final int DEFAULT_VALUE_GROUP = 64;
+        /** The spec's name: {@code fp16}, {@code token}, {@code int8}. */
+        public String specName() {
+            return name().toLowerCase(Locale.ROOT);
+        }
+    }
+
+    private static final int INT8_LEVELS = 255;
 
     private final int bits;
     private final int levels;
@@ -42,7 +56,8 @@ public final class KiviCodec implements KvCodec {
     private final int valueGroup;
     private final int valueGroups;
     private final int valueRowBytes;
-    private final boolean tokenResidual;
+    private final int int8RowBytes;
+    private final Residual residualMode;
     private final float[] min;
     private final float[] max;
     private final float[] zero;
@@ -51,11 +66,10 @@ public final class KiviCodec implements KvCodec {
     private final byte[] codes;
 
     public KiviCodec(int bits, int headDim, int keyGroup, int valueGroup) {
-        this(bits, headDim, keyGroup, valueGroup, false);
+        this(bits, headDim, keyGroup, valueGroup, Residual.FP16);
     }
 
-    /** @param tokenResidual quantize the residual per token instead of keeping it fp16 */
-    public KiviCodec(int bits, int headDim, int keyGroup, int valueGroup, boolean tokenResidual) {
+    public KiviCodec(int bits, int headDim, int keyGroup, int valueGroup, Residual residual) {
         checkArgument(bits == 2 || bits == 4, "KIVI takes 2 or 4 bits, not %s", bits);
         checkArgument(keyGroup > 0 && valueGroup > 0, "KIVI groups must be positive: %s, %s", keyGroup, valueGroup);
         checkArgument((headDim * bits) % 8 == 0, "head dim %s does not pack to whole bytes", headDim);
@@ -66,7 +80,8 @@ public final class KiviCodec implements KvCodec {
         this.valueGroup = Math.min(valueGroup, headDim);
         this.valueGroups = (headDim + this.valueGroup - 1) / this.valueGroup;
         this.valueRowBytes = valueGroups * 4 + BitPacking.packedBytes(headDim, bits);
-        this.tokenResidual = tokenResidual;
+        this.int8RowBytes = 4 + headDim;
+        this.residualMode = checkNotNull(residual);
         this.min = new float[headDim];
         this.max = new float[headDim];
         this.zero = new float[headDim];
@@ -105,6 +120,10 @@ public final class KiviCodec implements KvCodec {
         return headDim;
     }
 
+    public Residual residualMode() {
+        return residualMode;
+    }
+
     @Override
     public int residual(int tokens, boolean open) {
         return open ? tokens % keyGroup : 0;
@@ -116,8 +135,11 @@ public final class KiviCodec implements KvCodec {
         int fullGroups = quantized / keyGroup;
         int tail = quantized % keyGroup;
         int keyBytes = fullGroups * keyGroupBytes(keyGroup) + (tail > 0 ? keyGroupBytes(tail) : 0);
-        if (tokenResidual) {
+        if (residualMode == Residual.TOKEN) {
             return keyBytes + (tokens + residual) * valueRowBytes;
+        }
+        if (residualMode == Residual.INT8) {
+            return keyBytes + quantized * valueRowBytes + residual * 2 * int8RowBytes;
         }
         return keyBytes + quantized * valueRowBytes + residual * headDim * 4;
     }
@@ -133,17 +155,26 @@ public final class KiviCodec implements KvCodec {
         for (int g = 0; g < quantized; g += keyGroup) {
             o = encodeKeyGroup(keys, slot + g, Math.min(keyGroup, quantized - g), out, o);
         }
-        if (tokenResidual) {
+        if (residualMode == Residual.TOKEN) {
             for (int t = 0; t < tokens; t++) {
-                o = encodeTokenRow(values, (slot + t) * headDim, out, o);
+                o = encodeTokenRow(values, (slot + t) * headDim, out, o, bits, valueGroup);
             }
             for (int t = quantized; t < tokens; t++) {
-                o = encodeTokenRow(keys, (slot + t) * headDim, out, o);
+                o = encodeTokenRow(keys, (slot + t) * headDim, out, o, bits, valueGroup);
             }
             return o - off;
         }
         for (int t = 0; t < quantized; t++) {
-            o = encodeTokenRow(values, (slot + t) * headDim, out, o);
+            o = encodeTokenRow(values, (slot + t) * headDim, out, o, bits, valueGroup);
+        }
+        if (residualMode == Residual.INT8) {
+            for (int t = quantized; t < tokens; t++) {
+                o = encodeTokenRow(keys, (slot + t) * headDim, out, o, 8, headDim);
+            }
+            for (int t = quantized; t < tokens; t++) {
+                o = encodeTokenRow(values, (slot + t) * headDim, out, o, 8, headDim);
+            }
+            return o - off;
         }
         int from = (slot + quantized) * headDim;
         o = Fp16Codec.writeHalves(keys, from, residual * headDim, out, o);
@@ -158,17 +189,26 @@ public final class KiviCodec implements KvCodec {
         for (int g = 0; g < quantized; g += keyGroup) {
             o = decodeKeyGroup(in, o, keys, slot + g, Math.min(keyGroup, quantized - g));
         }
-        if (tokenResidual) {
+        if (residualMode == Residual.TOKEN) {
             for (int t = 0; t < tokens; t++) {
-                o = decodeTokenRow(in, o, values, (slot + t) * headDim);
+                o = decodeTokenRow(in, o, values, (slot + t) * headDim, bits, valueGroup);
             }
             for (int t = quantized; t < tokens; t++) {
-                o = decodeTokenRow(in, o, keys, (slot + t) * headDim);
+                o = decodeTokenRow(in, o, keys, (slot + t) * headDim, bits, valueGroup);
             }
             return;
         }
         for (int t = 0; t < quantized; t++) {
-            o = decodeTokenRow(in, o, values, (slot + t) * headDim);
+            o = decodeTokenRow(in, o, values, (slot + t) * headDim, bits, valueGroup);
+        }
+        if (residualMode == Residual.INT8) {
+            for (int t = quantized; t < tokens; t++) {
+                o = decodeTokenRow(in, o, keys, (slot + t) * headDim, 8, headDim);
+            }
+            for (int t = quantized; t < tokens; t++) {
+                o = decodeTokenRow(in, o, values, (slot + t) * headDim, 8, headDim);
+            }
+            return;
         }
         int from = (slot + quantized) * headDim;
         o = Fp16Codec.readHalves(in, o, residual * headDim, keys, from);
@@ -239,11 +279,14 @@ public final class KiviCodec implements KvCodec {
         return o;
     }
 
-    private int encodeTokenRow(float[] values, int from, byte[] out, int off) {
+    /** One token's row in groups of {@code group} channels at {@code rowBits} bits. */
+    private int encodeTokenRow(float[] values, int from, byte[] out, int off, int rowBits, int group) {
+        int rowLevels = rowBits == 8 ? INT8_LEVELS : levels;
+        int groups = (headDim + group - 1) / group;
         int o = off;
-        for (int g = 0; g < valueGroups; g++) {
-            int lo = g * valueGroup;
-            int hi = Math.min(headDim, lo + valueGroup);
+        for (int g = 0; g < groups; g++) {
+            int lo = g * group;
+            int hi = Math.min(headDim, lo + group);
             float mn = values[from + lo];
             float mx = mn;
             for (int c = lo + 1; c < hi; c++) {
@@ -253,7 +296,7 @@ public final class KiviCodec implements KvCodec {
             }
             short zh = Fp16.floor(mn);
             float z = Fp16.toFloat(zh);
-            short sh = Fp16.ceil((mx - z) / levels);
+            short sh = Fp16.ceil((mx - z) / rowLevels);
             float s = Fp16.toFloat(sh);
             float iv = s == 0f ? 0f : 1f / s;
             LittleEndian.putShort(out, o, sh);
@@ -261,26 +304,28 @@ public final class KiviCodec implements KvCodec {
             o += 4;
             for (int c = lo; c < hi; c++) {
                 int q = Math.round((values[from + c] - z) * iv);
-                codes[c] = (byte) Math.max(0, Math.min(levels, q));
+                codes[c] = (byte) Math.max(0, Math.min(rowLevels, q));
             }
         }
-        return o + BitPacking.pack(codes, headDim, bits, out, o);
+        return o + BitPacking.pack(codes, headDim, rowBits, out, o);
     }
 
-    private int decodeTokenRow(byte[] in, int off, float[] values, int from) {
+    private int decodeTokenRow(byte[] in, int off, float[] values, int from, int rowBits, int group) {
+        int groups = (headDim + group - 1) / group;
         int o = off;
-        for (int g = 0; g < valueGroups; g++, o += 4) {
+        for (int g = 0; g < groups; g++, o += 4) {
             scale[g] = Fp16.toFloat(LittleEndian.getShort(in, o));
             zero[g] = Fp16.toFloat(LittleEndian.getShort(in, o + 2));
         }
-        o += BitPacking.unpack(in, o, headDim, bits, codes);
-        for (int g = 0; g < valueGroups; g++) {
-            int lo = g * valueGroup;
-            int hi = Math.min(headDim, lo + valueGroup);
+        o += BitPacking.unpack(in, o, headDim, rowBits, codes);
+        for (int g = 0; g < groups; g++) {
+            int lo = g * group;
+            int hi = Math.min(headDim, lo + group);
             float s = scale[g];
             float z = zero[g];
             for (int c = lo; c < hi; c++) {
-                values[from + c] = z + codes[c] * s;
+                // int8 codes are unsigned: 0..255
+                values[from + c] = z + (codes[c] & 0xff) * s;
             }
         }
         return o;

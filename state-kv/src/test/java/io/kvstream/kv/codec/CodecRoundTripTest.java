@@ -131,6 +131,41 @@ class CodecRoundTripTest {
         }
     }
 
+    /**
+     * An 8-bit residual keeps each trailing key and value row within half an int8 step of the
+     * row's range, and what it reproduced encodes to itself (the cache re-encodes the open block
+     * at every step from what it decoded).
+     */
+    @ParameterizedTest
+    @CsvSource({"2, 40, 8", "4, 40, 8", "2, 31, 31", "2, 64, 0"})
+    void kiviInt8ResidualIsWithinHalfAnInt8Step(int bits, int n, int residual) {
+        KiviCodec codec = new KiviCodec(bits, D, 32, 64, KiviCodec.Residual.INT8);
+        float[] k = data(n, 17 + bits);
+        float[] v = data(n, 18 + bits);
+        float[][] out = roundTrip(codec, k, v, 0, n, residual);
+        for (int t = n - residual; t < n; t++) {
+            for (int which = 0; which < 2; which++) {
+                float[] x = which == 0 ? k : v;
+                float mn = Float.MAX_VALUE;
+                float mx = -Float.MAX_VALUE;
+                for (int c = 0; c < D; c++) {
+                    mn = Math.min(mn, x[t * D + c]);
+                    mx = Math.max(mx, x[t * D + c]);
+                }
+                // The fp16 scale is rounded up: at most 2^-10 of a step more.
+                float bound = (mx - mn) / 255 / 2 * (1 + 0x1p-9f) + 1e-6f;
+                for (int c = 0; c < D; c++) {
+                    assertThat(Math.abs(out[which][t * D + c] - x[t * D + c]))
+                            .as("%s token %d channel %d", which == 0 ? "key" : "value", t, c)
+                            .isLessThanOrEqualTo(bound);
+                }
+            }
+        }
+        float[][] again = roundTrip(codec, out[0], out[1], 0, n, residual);
+        assertThat(again[0]).isEqualTo(out[0]);
+        assertThat(again[1]).isEqualTo(out[1]);
+    }
+
     @Test
     void kiviSizesAreDense() {
         KiviCodec kivi4 = new KiviCodec(4, D, 32, 32);
@@ -140,6 +175,9 @@ class CodecRoundTripTest {
         assertThat(kivi2.encodedBytes(32, 0)).isEqualTo(64 * 4 + 32 * 64 / 4 + 32 * (8 + 16));
         // A residual token costs fp16 key and value.
         assertThat(kivi2.encodedBytes(33, 1) - kivi2.encodedBytes(32, 0)).isEqualTo(64 * 2 * 2);
+        // An 8-bit residual token: a key and a value row of 64 codes with a fp16 scale and zero each.
+        KiviCodec int8Residual = new KiviCodec(2, D, 32, 32, KiviCodec.Residual.INT8);
+        assertThat(int8Residual.encodedBytes(33, 1) - int8Residual.encodedBytes(32, 0)).isEqualTo(2 * (4 + 64));
         assertThat(kivi2.residual(40, true)).isEqualTo(8);
         assertThat(kivi2.residual(40, false)).isZero();
         assertThat(kivi2.residual(64, true)).isZero();
