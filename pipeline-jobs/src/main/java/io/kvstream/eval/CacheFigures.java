@@ -19,10 +19,6 @@ import javax.annotation.Nullable;
  * @param retrievals prompt steps that retrieved, over all sessions
  * @param retrievalSeconds time those retrievals took (scoring and decoding blocks)
  * @param retrievalBytesRead bytes of summaries scanned and blocks decoded by those retrievals
- * @param answeredTurns turns that were answered (one per sample)
- * @param answeredPrefillSeconds time from submitting those turns to their first token, summed:
- *     their prefill, retrieval included (and other sessions' work in the same steps, unless the
- *     eval runs one session at a time)
  */
 public record CacheFigures(
         int maxAttended,
@@ -32,13 +28,11 @@ public record CacheFigures(
         long memoryBlocksDropped,
         long retrievals,
         double retrievalSeconds,
-        long retrievalBytesRead,
-        long answeredTurns,
-        double answeredPrefillSeconds) {
+        long retrievalBytesRead) {
 
     /** Adds up the caches of finished sessions; null when none is a compressed cache. */
     @Nullable
-    public static CacheFigures of(Iterable<KvCache> caches, long answeredTurns, long answeredPrefillNanos) {
+    public static CacheFigures of(Iterable<KvCache> caches) {
         int sessions = 0;
         int maxAttended = 0;
         long working = 0;
@@ -71,6 +65,6 @@ public record CacheFigures(
         }
         return new CacheFigures(
                 maxAttended, (double) working / sessions, (double) memory / sessions, memoryMax, dropped,
-                retrievals, nanos / 1e9, read, answeredTurns, answeredPrefillNanos / 1e9);
+                retrievals, nanos / 1e9, read);
     }
 }

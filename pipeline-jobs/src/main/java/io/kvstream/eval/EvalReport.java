@@ -101,8 +101,6 @@ public final class EvalReport {
             root.put("retrievals", c.retrievals());
             root.put("retrieval_seconds", c.retrievalSeconds());
             root.put("retrieval_bytes_read", c.retrievalBytesRead());
-            root.put("answered_turns", c.answeredTurns());
-            root.put("answered_prefill_seconds", c.answeredPrefillSeconds());
         }
         return root;
     }

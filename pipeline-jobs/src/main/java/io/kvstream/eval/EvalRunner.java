@@ -94,15 +94,9 @@ public final class EvalRunner {
         long kvBytes = 0;
         long fp16Bytes = 0;
         boolean fp16Known = true;
-        long answered = 0;
-        long answerPrefill = 0;
         List<KvCache> caches = new ArrayList<>(sessions.size());
         for (Session s : sessions) {
             caches.add(s.cache);
-            if (s.firstToken > 0) {
-                answered++;
-                answerPrefill += s.firstToken - s.answerSubmitted;
-            }
             answers.add(s.answer != null ? s.answer : new EvalResult.Answer(s.sample, null, "did not finish"));
             promptTokens += s.promptTokens;
             patches += s.patches;
@@ -120,7 +114,7 @@ public final class EvalRunner {
                 answers, promptTokens, patches, dropped,
                 promptTokens == 0 ? 0 : (double) kvBytes / promptTokens,
                 promptTokens == 0 || !fp16Known ? Double.NaN : (double) fp16Bytes / promptTokens, seconds,
-                CacheFigures.of(caches, answered, answerPrefill));
+                CacheFigures.of(caches));
     }
 
     /** One sample's session: its steps fed one request at a time on its own cache. */
@@ -137,8 +131,6 @@ public final class EvalRunner {
         long patches;
         long dropped;
         @Nullable EvalResult.Answer answer;
-        long answerSubmitted;
-        long firstToken;
 
         Session(EvalSample sample, PromptBuilder builder, ContinuousBatcher batcher) {
             this.sample = sample;
@@ -162,7 +154,6 @@ public final class EvalRunner {
                 if (m.answer()) {
                     builder.appendText(prompt, transcript.turn(m.message()));
                     maxNew = MAX_NEW_TOKENS;
-                    answerSubmitted = System.nanoTime();
                 } else {
                     builder.appendText(prompt, transcript.context(m.message()));
                 }
@@ -174,11 +165,7 @@ public final class EvalRunner {
         }
 
         @Override
-        public void onToken(GenerationRequest r, int token, int index) {
-            if (index == 0) {
-                firstToken = System.nanoTime();
-            }
-        }
+        public void onToken(GenerationRequest r, int token, int index) {}
 
         @Override
         public void onFinish(GenerationRequest r, FinishReason reason, @Nullable String error) {
