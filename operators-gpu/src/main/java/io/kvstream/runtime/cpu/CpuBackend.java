@@ -218,7 +218,7 @@ public final class CpuBackend implements ForwardBackend {
             }
             if (step.retrieves()) {
                 step.cache().retrieve(l, q, seqStart[s] * qDim, step.count(), qDim);
-            } else {
+            } else if (l == 0) {
                 step.cache().releaseRetrieved();
             }
         }

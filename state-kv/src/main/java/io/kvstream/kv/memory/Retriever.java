@@ -75,17 +75,18 @@ final class Retriever {
      * Chooses and decodes the region of every kv head of {@code layer} for a prompt step.
      *
      * @param order the memory's blocks in session order, {@code n} of them
+     * @param gap slots between the sinks and the window that the region may take
      * @param use the memory's clock for this retrieval, which chosen blocks take as their last use
      * @param queries the step's rotated queries, {@code [token][stride]}, heads side by side
      * @param firstRecent per (layer, kv head), the oldest token the window holds after the sinks
      *     (tokens from it on are in attention already and are not brought back twice)
      */
     void retrieve(
-            int layer, MemoryBlock[] order, int n, long use, float[] queries, int offset, int tokens, int stride,
-            int[] firstRecent) {
+            int layer, MemoryBlock[] order, int n, int gap, long use, float[] queries, int offset, int tokens,
+            int stride, int[] firstRecent) {
         long start = System.nanoTime();
         this.order = order;
-        this.gap = Math.min(spec.retrieve(), n) * blockTokens;
+        this.gap = gap;
         if (layer == 0) {
             retrievals++;
         }
@@ -149,7 +150,7 @@ final class Retriever {
             int layer, int h, float[] queries, int offset, int tokens, int stride, int from, int w, int n, int k,
             int firstRecent) {
         int lh = layer * kvHeads + h;
-        int nominal = sink + gap / 2;
+        int nominal = scoringPosition(sink, gap);
         int qi = 0;
         for (int t = from; t < tokens; t++) {
             for (int g = 0; g < groupSize; g++, qi++) {
@@ -320,6 +321,14 @@ final class Retriever {
         return r;
     }
 
+
+    /**
+     * The position blocks are scored at (with {@code place=pack}): the middle of the region, so
+     * that scores are logits at about the distance the retrieved keys will have from the query.
+     */
+    static int scoringPosition(int sink, int gap) {
+        return sink + gap / 2;
+    }
 
     int regionLength(int lh) {
         return regionLength[lh];

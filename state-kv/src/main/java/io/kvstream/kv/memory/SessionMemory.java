@@ -56,7 +56,9 @@ public final class SessionMemory {
     private long clock;
     private long dropped;
     private final float[] keyScratch;
+    /** The blocks in session order, for retrieval; rebuilt only after blocks came or went. */
     private MemoryBlock[] order = new MemoryBlock[0];
+    private boolean orderStale = true;
 
     /**
      * @param codec a codec instance of the memory's own (codecs hold scratch buffers)
@@ -94,7 +96,7 @@ public final class SessionMemory {
      * that scores are logits at about the distance the retrieved keys will have from the query.
      */
     public int scoringPosition() {
-        return sink + gap() / 2;
+        return Retriever.scoringPosition(sink, gap());
     }
 
     public int blockCount() {
@@ -138,6 +140,7 @@ public final class SessionMemory {
         }
         MemoryBlock block = new MemoryBlock(working.index(), parsed, summarize(parsed), ++clock);
         MemoryBlock previous = blocks.put(block.index, block);
+        orderStale = true;
         if (previous != null) {
             storedBytes -= previous.storedBytes;
         }
@@ -173,6 +176,7 @@ public final class SessionMemory {
 
     private void drop(int index) {
         MemoryBlock b = blocks.remove(index);
+        orderStale = true;
         storedBytes -= b.storedBytes;
         dirty.add(index);
         dropped++;
@@ -189,14 +193,17 @@ public final class SessionMemory {
      */
     public void retrieve(int layer, float[] queries, int offset, int tokens, int stride, int[] firstRecent) {
         int n = blocks.size();
-        if (order.length < n) {
-            order = new MemoryBlock[Math.max(n, order.length * 2)];
+        if (orderStale) {
+            if (order.length < n) {
+                order = new MemoryBlock[Math.max(n, order.length * 2)];
+            }
+            int i = 0;
+            for (MemoryBlock b : blocks.values()) {
+                order[i++] = b;
+            }
+            orderStale = false;
         }
-        int i = 0;
-        for (MemoryBlock b : blocks.values()) {
-            order[i++] = b;
-        }
-        retriever.retrieve(layer, order, n, ++clock, queries, offset, tokens, stride, firstRecent);
+        retriever.retrieve(layer, order, n, gap(), ++clock, queries, offset, tokens, stride, firstRecent);
     }
 
     public int regionLength(int lh) {
@@ -252,6 +259,7 @@ public final class SessionMemory {
     public void clear() {
         dirty.addAll(blocks.keySet());
         blocks.clear();
+        orderStale = true;
         storedBytes = 0;
         releaseRegion();
     }
@@ -262,6 +270,7 @@ public final class SessionMemory {
      */
     public void restore(String session, Iterable<EncodedBlock> stored) throws CorruptBlockException {
         blocks.clear();
+        orderStale = true;
         storedBytes = 0;
         releaseRegion();
         for (EncodedBlock e : stored) {
@@ -273,6 +282,7 @@ public final class SessionMemory {
             ParsedBlock parsed = BlockFormat.read(session, e.index(), read.block(), layout);
             MemoryBlock block = new MemoryBlock(e.index(), parsed, read.summary(), ++clock);
             blocks.put(block.index, block);
+            orderStale = true;
             storedBytes += block.storedBytes;
         }
         dirty.clear();
