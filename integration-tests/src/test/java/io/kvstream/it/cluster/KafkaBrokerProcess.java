@@ -2,6 +2,7 @@ package io.kvstream.it.cluster;
 
 import org.apache.kafka.clients.admin.Admin;
 import org.apache.kafka.clients.admin.AdminClientConfig;
+import org.apache.kafka.common.Uuid;
 
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -9,7 +10,6 @@ import java.time.Duration;
 import java.util.List;
 import java.util.Map;
 import java.util.Properties;
-import java.util.UUID;
 
 /**
  * A Kafka 4.2 broker as a process of its own, in KRaft combined mode (broker and controller in
@@ -71,7 +71,8 @@ public final class KafkaBrokerProcess implements AutoCloseable {
         List<String> jvm = List.of("-Xmx768m", "-XX:+UseG1GC",
                 "-Dlog4j2.configurationFile=" + log4j.toAbsolutePath());
         List<String> cp = ClusterPaths.classpathOf(lib);
-        String clusterId = uuid();
+        // Kafka's own ids: a home-made base64 id may start with '-', which the tool reads as an option.
+        String clusterId = Uuid.randomUuid().toString();
         JavaProcess format = JavaProcess.start("kafka-storage-format", jvm, cp, "kafka.tools.StorageTool",
                 List.of("format", "-t", clusterId, "-c", props.toString(), "--standalone"),
                 Map.of(), dir.resolve("kafka-format.log"));
@@ -89,14 +90,6 @@ public final class KafkaBrokerProcess implements AutoCloseable {
             throw e;
         }
         return kafka;
-    }
-
-    /** Kafka's cluster ids are 16 random bytes in URL-safe base64 without padding. */
-    private static String uuid() {
-        UUID u = UUID.randomUUID();
-        java.nio.ByteBuffer b = java.nio.ByteBuffer.allocate(16);
-        b.putLong(u.getMostSignificantBits()).putLong(u.getLeastSignificantBits());
-        return java.util.Base64.getUrlEncoder().withoutPadding().encodeToString(b.array());
     }
 
     private void awaitReady(Duration timeout) throws Exception {
