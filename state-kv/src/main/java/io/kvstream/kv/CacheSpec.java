@@ -13,10 +13,19 @@ import java.util.Locale;
  */
 public record CacheSpec(KvSpec kv, float dropThreshold) {
 
+    /**
+     * What {@code --kv long} means: {@link KvSpec#LONG}, and video patches that changed less than
+     * 8 (the threshold the model was trained with) dropped. Sessions past the trained context
+     * hold hundreds of frames; dropping leaves the memory fewer, shorter frames to search and bring
+     * back (docs/memory.md).
+     */
+    public static final String LONG = KvSpec.LONG + "+dtd:threshold=8";
+
     public static CacheSpec parse(String text) {
         List<String> rest = new ArrayList<>();
         float threshold = 0f;
-        for (String part : text.trim().toLowerCase(Locale.ROOT).split("\\+")) {
+        String spec = text.trim().toLowerCase(Locale.ROOT);
+        for (String part : (spec.equals("long") ? LONG : spec).split("\\+")) {
             if (part.startsWith("dtd")) {
                 threshold = parseThreshold(text, part);
             } else {

@@ -141,6 +141,11 @@ class KvSpecTest {
         int sink = 4;
         assertThat(sink + spec.memory().retrieve() * cache.blockTokens() + 2 * cache.maxStepTokens())
                 .isLessThanOrEqualTo(1024);
+        // As a --kv argument it also drops unchanged video patches, at the threshold the model was trained with.
+        CacheSpec argument = CacheSpec.parse("long");
+        assertThat(argument.kv()).isEqualTo(spec);
+        assertThat(argument.dropThreshold()).isEqualTo(8f);
+        assertThat(CacheSpec.parse(argument.toString())).isEqualTo(argument);
     }
 
     @ParameterizedTest
