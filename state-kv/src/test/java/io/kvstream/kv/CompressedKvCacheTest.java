@@ -77,6 +77,31 @@ class CompressedKvCacheTest {
                 .isEqualTo(8L * (256 - 2 * 68) * LAYERS * KV_HEADS);
     }
 
+    /**
+     * 1,024 tokens fill their blocks. A 3-bit value row holds 64 bits more than a 2-bit one; a Q8
+     * key group stores 6 + 128 bytes of grid instead of 256. The spec strings stored with the
+     * session differ by their own lengths only.
+     */
+    @Test
+    void valueBitsAndQ8KeyGridsCostWhatTheyStore() {
+        Map<String, Long> stored = new LinkedHashMap<>();
+        for (String spec : new String[] {"kivi2:vbits=2", "kivi2:vbits=3", "kivi2:vbits=4", "kivi2:vbits=3,kmeta=q8",
+            "kivi2:vbits=4/2/2/2/2/2/2/3"}) {
+            CompressedKvCache c = cache(spec);
+            new ForwardSim(c, HEADS, ROPE, 1).feed(1024, 256);
+            stored.put(spec, c.storedBytes());
+        }
+        long rows = 1024L * LAYERS * KV_HEADS;
+        long groups = rows / 32;
+        assertThat(stored.get("kivi2:vbits=3") - stored.get("kivi2:vbits=2")).isEqualTo(rows * 8);
+        assertThat(stored.get("kivi2:vbits=4") - stored.get("kivi2:vbits=2")).isEqualTo(rows * 16);
+        assertThat(stored.get("kivi2:vbits=3") - stored.get("kivi2:vbits=3,kmeta=q8"))
+                .isEqualTo(groups * (256 - 134) + ",kmeta=fp16".length() - ",kmeta=q8".length());
+        // One layer at 4 bits and one at 3: their rows only, and the longer spec string.
+        assertThat(stored.get("kivi2:vbits=4/2/2/2/2/2/2/3") - stored.get("kivi2:vbits=2"))
+                .isEqualTo(1024L * KV_HEADS * (16 + 8) + "/2/2/2/2/2/2/3".length() + "4".length() - "2".length());
+    }
+
     @Test
     void appendingRewritesOnlyTheLastBlock() {
         CompressedKvCache c = cache("kivi2", 2);
@@ -97,7 +122,8 @@ class CompressedKvCacheTest {
 
     @ParameterizedTest
     @ValueSource(strings = {"fp16", "int8", "kivi4", "kivi2", "kivi4:group=64,residual=token", "kivi2+h2o:budget=100",
-        "fp16+window:sink=4,recent=50"})
+        "fp16+window:sink=4,recent=50", "kivi2:vbits=4/3,kmeta=q8", "kivi2:vbits=3,kmeta=q8+window:sink=4,recent=50",
+        "kivi4:vbits=3,kmeta=q8,residual=token"})
     void theForwardPassSeesWhatTheBlocksStore(String spec) throws Exception {
         CompressedKvCache c = cache(spec, 2);
         ForwardSim sim = new ForwardSim(c, HEADS, ROPE, 3);
@@ -132,7 +158,9 @@ class CompressedKvCacheTest {
      * token history), and a cache given the old meaning explicitly must read it as written.
      */
     @ParameterizedTest
-    @CsvSource(delimiter = '|', value = {"kivi2|kivi2:group=32,vgroup=64,residual=fp16", "kivi4|kivi4:group=32,vgroup=64,residual=fp16"})
+    @CsvSource(delimiter = '|', value = {
+        "kivi2|kivi2:group=32,vgroup=64,residual=fp16,vbits=2,kmeta=fp16",
+        "kivi4|kivi4:group=32,vgroup=64,residual=fp16,vbits=4,kmeta=fp16"})
     void stateOfTheOldKiviDefaultsIsRefusedByTheNewOnes(String bare, String oldMeaning) throws Exception {
         CompressedKvCache old = cache(oldMeaning, 2);
         // 100 tokens: the open block holds 36, a fp16 residual of 4 behind a full key group.
