@@ -27,7 +27,7 @@ import java.util.Objects;
  * <pre>
  * spec   := codec ['+' policy] ['+' memory] | long
  * codec  := full | fp16 | int8
- *         | kivi4[:group=G,vgroup=C,residual=fp16|int8|token,vbits=B|B0/B1/..,kmeta=fp16|q8] | kivi2[:...]
+ *         | kivi4[:group=G,vgroup=C,residual=fp16|int8|keys8|token,vbits=B|B0/B1/..,kmeta=fp16|q8] | kivi2[:...]
  * policy := window:sink=S,recent=W|F
  *         | h2o:budget=N|F[,recent=R]
  *         | snapkv:budget=N|F[,window=W][,pool=K]
@@ -229,7 +229,7 @@ public final class KvSpec {
                 return r;
             }
         }
-        throw new IllegalArgumentException("residual takes fp16, int8 or token, not " + text);
+        throw new IllegalArgumentException("residual takes fp16, int8, keys8 or token, not " + text);
     }
 
     /** {@code B} for every layer or {@code B0/B1/...} per layer; one entry when all are equal. */

@@ -95,7 +95,7 @@ class KvSpecTest {
         "int8:group=4|takes no parameters",
         "kivi2:grp=4|unknown parameter 'grp' for kivi2",
         "kivi2:group=0|must be positive",
-        "kivi2:residual=bf16|residual takes fp16, int8 or token, not bf16",
+        "kivi2:residual=bf16|residual takes fp16, int8, keys8 or token, not bf16",
         "kivi2:vbits=5|vbits takes 2, 3 or 4 per layer, not 5",
         "kivi2:vbits=4/1|vbits takes 2, 3 or 4 per layer, not 4/1",
         "kivi2:vbits=4/|vbits takes 2, 3 or 4 per layer",

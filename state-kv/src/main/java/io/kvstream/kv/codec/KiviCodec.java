@@ -48,7 +48,13 @@ public final class KiviCodec implements KvCodec {
         /** Values and keys quantized per token at the codec's bits, like value rows. */
         TOKEN,
         /** Keys and values as int8 rows, one fp16 scale and zero per row. */
-        INT8;
+        INT8,
+        /**
+         * Keys as int8 rows; values quantized at once at the value bits. Values are quantized
+         * per token, so a residual value row is final when written: int8 only postponed the
+         * same rounding at four to eight times the bytes. Layout as {@link #TOKEN}'s.
+         */
+        KEYS8;
 
         /** The spec's name: {@code fp16}, {@code token}, {@code int8}. */
         public String specName() {
@@ -193,6 +199,9 @@ public final class KiviCodec implements KvCodec {
         if (residualMode == Residual.TOKEN) {
             return keyBytes + tokens * valueRowBytes + residual * keyRowBytes();
         }
+        if (residualMode == Residual.KEYS8) {
+            return keyBytes + tokens * valueRowBytes + residual * int8RowBytes;
+        }
         if (residualMode == Residual.INT8) {
             return keyBytes + quantized * valueRowBytes + residual * 2 * int8RowBytes;
         }
@@ -216,12 +225,14 @@ public final class KiviCodec implements KvCodec {
         for (int g = 0; g < quantized; g += keyGroup) {
             o = encodeKeyGroup(keys, slot + g, Math.min(keyGroup, quantized - g), out, o);
         }
-        if (residualMode == Residual.TOKEN) {
+        if (residualMode == Residual.TOKEN || residualMode == Residual.KEYS8) {
+            int keyBits = residualMode == Residual.TOKEN ? bits : 8;
+            int keyRowGroup = residualMode == Residual.TOKEN ? valueGroup : headDim;
             for (int t = 0; t < tokens; t++) {
                 o = encodeTokenRow(values, (slot + t) * headDim, out, o, valueBits, valueGroup);
             }
             for (int t = quantized; t < tokens; t++) {
-                o = encodeTokenRow(keys, (slot + t) * headDim, out, o, bits, valueGroup);
+                o = encodeTokenRow(keys, (slot + t) * headDim, out, o, keyBits, keyRowGroup);
             }
             return o - off;
         }
@@ -250,12 +261,14 @@ public final class KiviCodec implements KvCodec {
         for (int g = 0; g < quantized; g += keyGroup) {
             o = decodeKeyGroup(in, o, keys, slot + g, Math.min(keyGroup, quantized - g));
         }
-        if (residualMode == Residual.TOKEN) {
+        if (residualMode == Residual.TOKEN || residualMode == Residual.KEYS8) {
+            int keyBits = residualMode == Residual.TOKEN ? bits : 8;
+            int keyRowGroup = residualMode == Residual.TOKEN ? valueGroup : headDim;
             for (int t = 0; t < tokens; t++) {
                 o = decodeTokenRow(in, o, values, (slot + t) * headDim, valueBits, valueGroup);
             }
             for (int t = quantized; t < tokens; t++) {
-                o = decodeTokenRow(in, o, keys, (slot + t) * headDim, bits, valueGroup);
+                o = decodeTokenRow(in, o, keys, (slot + t) * headDim, keyBits, keyRowGroup);
             }
             return;
         }

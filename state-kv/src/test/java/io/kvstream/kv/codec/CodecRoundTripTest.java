@@ -313,6 +313,41 @@ class CodecRoundTripTest {
         }
     }
 
+    /**
+     * A keys8 residual: trailing keys within half an int8 step of their row's range, and every
+     * value, trailing or not, exactly what a run without residual gives (values are per token).
+     */
+    @ParameterizedTest
+    @CsvSource({"3, 40, 8", "2, 31, 31", "4, 45, 13"})
+    void keys8ResidualQuantizesValuesAtOnce(int valueBits, int n, int residual) {
+        KiviCodec codec = new KiviCodec(2, D, 32, 64, KiviCodec.Residual.KEYS8, valueBits, KiviCodec.KeyMeta.Q8);
+        float[] k = data(n, 37);
+        float[] v = data(n, 38);
+        float[][] out = roundTrip(codec, k, v, 0, n, residual);
+        float[][] sealed = roundTrip(codec, k, v, 0, n, 0);
+        assertThat(out[1]).isEqualTo(sealed[1]);
+        for (int t = n - residual; t < n; t++) {
+            float mn = Float.MAX_VALUE;
+            float mx = -Float.MAX_VALUE;
+            for (int c = 0; c < D; c++) {
+                mn = Math.min(mn, k[t * D + c]);
+                mx = Math.max(mx, k[t * D + c]);
+            }
+            float bound = (mx - mn) / 255 / 2 * (1 + 0x1p-9f) + 1e-6f;
+            for (int c = 0; c < D; c++) {
+                assertThat(Math.abs(out[0][t * D + c] - k[t * D + c])).as("key token %d channel %d", t, c)
+                        .isLessThanOrEqualTo(bound);
+            }
+        }
+        // A trailing token costs its value row and an int8 key row.
+        int row = 4 + BitPacking.packedBytes(D, valueBits);
+        assertThat(codec.encodedBytes(n, residual) - codec.encodedBytes(n - residual, 0))
+                .isEqualTo(residual * (row + 4 + D));
+        float[][] again = roundTrip(codec, out[0], out[1], 0, n, residual);
+        assertThat(again[0]).isEqualTo(out[0]);
+        assertThat(again[1]).isEqualTo(out[1]);
+    }
+
     @Test
     void valueBitsAndQ8KeyMetaSizes() {
         KiviCodec v3 = new KiviCodec(2, D, 32, 64, KiviCodec.Residual.INT8, 3, KiviCodec.KeyMeta.FP16);
@@ -332,7 +367,8 @@ class CodecRoundTripTest {
 
     /** Re-encoding what a codec reproduced gives it back: the cache re-encodes open blocks each step. */
     @ParameterizedTest
-    @ValueSource(strings = {"fp16", "int8", "kivi4", "kivi2", "kivi2:vbits=3", "kivi2:vbits=4,kmeta=q8"})
+    @ValueSource(strings = {"fp16", "int8", "kivi4", "kivi2", "kivi2:vbits=3", "kivi2:vbits=4,kmeta=q8",
+        "kivi2:vbits=3,kmeta=q8,residual=keys8"})
     void decodedDataIsAFixedPoint(String name) {
         KvCodec codec = io.kvstream.kv.KvSpec.parse(name).newCodec(D);
         int n = 64;
