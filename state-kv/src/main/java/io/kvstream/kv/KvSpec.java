@@ -41,8 +41,8 @@ import java.util.Objects;
  * buffers, so every cache gets its own from {@link #newCodec} and {@link #newPolicy}.
  *
  * <p>Without parameters {@code kivi4} means {@code group=64,vgroup=64,residual=token} and {@code
- * kivi2} {@code group=32,vgroup=64,residual=int8} (docs/kv-compression.md: chosen on one eval
- * set, measured on others). The canonical form, which session state stores and compares on
+ * kivi2} {@code group=32,vgroup=64,residual=keys8,vbits=3,kmeta=q8}: 2-bit keys, 3-bit values
+ * (docs/kv-compression.md: chosen on one eval set, measured on others). The canonical form, which session state stores and compares on
  * restore, spells every KIVI parameter out, so that a later change of defaults can never make
  * stored blocks decode with another codec. Canonical forms written before that left defaults
  * out, and their defaults differ: {@link #canonicalStored} reads them as they were meant.
@@ -63,7 +63,8 @@ public final class KvSpec {
      * at most 252 stay within 1,024 slots. Its codec is spelled out as it was measured
      * (docs/memory.md).
      */
-    public static final String LONG = "kivi2:group=32,vgroup=64,residual=fp16+window:sink=4,recent=252+memory:retrieve=8";
+    public static final String LONG =
+            "kivi2:group=32,vgroup=64,residual=fp16,vbits=2,kmeta=fp16+window:sink=4,recent=252+memory:retrieve=8";
 
     private final String codec;
     private final int keyGroup;
@@ -79,7 +80,7 @@ public final class KvSpec {
     /** What each KIVI codec means without parameters. */
     private static final Map<String, Map<String, String>> KIVI_DEFAULTS = Map.of(
             "kivi4", Map.of("group", "64", "vgroup", "64", "residual", "token"),
-            "kivi2", Map.of("group", "32", "vgroup", "64", "residual", "int8"));
+            "kivi2", Map.of("group", "32", "vgroup", "64", "residual", "keys8", "vbits", "3", "kmeta", "q8"));
 
     /**
      * The defaults of canonical forms written before KIVI parameters were spelled out (the

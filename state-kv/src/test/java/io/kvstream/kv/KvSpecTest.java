@@ -19,23 +19,24 @@ class KvSpecTest {
         "FP16|fp16",
         " int8 |int8",
         "kivi4|kivi4:group=64,vgroup=64,residual=token,vbits=4,kmeta=fp16",
-        "kivi2|kivi2:group=32,vgroup=64,residual=int8,vbits=2,kmeta=fp16",
-        "kivi2:group=32,vgroup=64|kivi2:group=32,vgroup=64,residual=int8,vbits=2,kmeta=fp16",
-        "kivi2:vgroup=32|kivi2:group=32,vgroup=32,residual=int8,vbits=2,kmeta=fp16",
+        "kivi2|kivi2:group=32,vgroup=64,residual=keys8,vbits=3,kmeta=q8",
+        "kivi2:group=32,vgroup=64|kivi2:group=32,vgroup=64,residual=keys8,vbits=3,kmeta=q8",
+        "kivi2:vgroup=32|kivi2:group=32,vgroup=32,residual=keys8,vbits=3,kmeta=q8",
+        "kivi2:residual=int8,vbits=2,kmeta=fp16|kivi2:group=32,vgroup=64,residual=int8,vbits=2,kmeta=fp16",
         "kivi4:group=32|kivi4:group=32,vgroup=64,residual=token,vbits=4,kmeta=fp16",
-        "kivi2:residual=token|kivi2:group=32,vgroup=64,residual=token,vbits=2,kmeta=fp16",
+        "kivi2:residual=token|kivi2:group=32,vgroup=64,residual=token,vbits=3,kmeta=q8",
         "kivi4:residual=fp16,group=32|kivi4:group=32,vgroup=64,residual=fp16,vbits=4,kmeta=fp16",
         "kivi4:residual=int8|kivi4:group=64,vgroup=64,residual=int8,vbits=4,kmeta=fp16",
         "kivi4:group=64,residual=token+h2o:budget=64|kivi4:group=64,vgroup=64,residual=token,vbits=4,kmeta=fp16+h2o:budget=64",
-        "kivi2+window:sink=4,recent=256|kivi2:group=32,vgroup=64,residual=int8,vbits=2,kmeta=fp16+window:sink=4,recent=256",
+        "kivi2+window:sink=4,recent=256|kivi2:group=32,vgroup=64,residual=keys8,vbits=3,kmeta=q8+window:sink=4,recent=256",
         "fp16+window:recent=128|fp16+window:sink=4,recent=128",
         "int8+h2o:budget=512|int8+h2o:budget=512",
         "int8+h2o:budget=0.5,recent=64|int8+h2o:budget=0.5,recent=64",
         "kivi4+snapkv:budget=1024,window=32|kivi4:group=64,vgroup=64,residual=token,vbits=4,kmeta=fp16+snapkv:budget=1024,window=32,pool=7",
         "kivi4+snapkv:budget=0.25|kivi4:group=64,vgroup=64,residual=token,vbits=4,kmeta=fp16+snapkv:budget=0.25,window=32,pool=7",
-        "kivi2:vbits=3,kmeta=q8|kivi2:group=32,vgroup=64,residual=int8,vbits=3,kmeta=q8",
-        "kivi2:vbits=3/3/3|kivi2:group=32,vgroup=64,residual=int8,vbits=3,kmeta=fp16",
-        "kivi2:vbits=4/2/2/3,kmeta=q8|kivi2:group=32,vgroup=64,residual=int8,vbits=4/2/2/3,kmeta=q8",
+        "kivi2:residual=int8|kivi2:group=32,vgroup=64,residual=int8,vbits=3,kmeta=q8",
+        "kivi2:vbits=3/3/3,kmeta=fp16|kivi2:group=32,vgroup=64,residual=keys8,vbits=3,kmeta=fp16",
+        "kivi2:vbits=4/2/2/3|kivi2:group=32,vgroup=64,residual=keys8,vbits=4/2/2/3,kmeta=q8",
         "kivi4:vbits=2|kivi4:group=64,vgroup=64,residual=token,vbits=2,kmeta=fp16",
     })
     void parsesToCanonicalForm(String text, String canonical) {
@@ -68,6 +69,14 @@ class KvSpecTest {
     })
     void readsStoredSpecsWithTheirWritersDefaults(String stored, String canonical) {
         assertThat(KvSpec.canonicalStored(stored)).isEqualTo(canonical);
+    }
+
+    /** What {@code kivi2} meant from issue #11 until 3-bit values: state written then is not today's. */
+    @Test
+    void theInt8ResidualKivi2IsNotTodaysDefault() {
+        String stored = "kivi2:group=32,vgroup=64,residual=int8";
+        assertThat(KvSpec.canonicalStored(stored)).isEqualTo("kivi2:group=32,vgroup=64,residual=int8,vbits=2,kmeta=fp16");
+        assertThat(KvSpec.canonicalStored(stored)).isNotEqualTo(KvSpec.parse("kivi2").toString());
     }
 
     @Test
