@@ -24,8 +24,8 @@ import java.util.Locale;
  * Once a group fills its keys are quantized per channel from what the residual reproduced, so
  * the residual's error carries over: at 2 bits a token residual triples the keys' error
  * (docs/kv-compression.md), at 8 bits it leaves it as it was. Layouts: fp16 and int8 as above,
- * the residual rows keys first; token: key groups, a value row per token of the run, then a key
- * row per residual token.
+ * the residual rows keys first; token and keys8: key groups, a value row per token of the run,
+ * then a key row per residual token (at the codec's bits, or int8).
  *
  * <p>Values may take other bits than keys ({@code valueBits}: 2, 3 or 4). The 2-bit loss is in
  * the values (docs/kv-compression.md), and each value row's error is its own, so a finer value
