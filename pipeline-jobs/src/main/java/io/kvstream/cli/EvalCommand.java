@@ -38,7 +38,7 @@ public final class EvalCommand implements Callable<Integer> {
             paramLabel = "SPEC",
             description = {
                 "KV cache: codec full|fp16|int8|kivi4|kivi2 (KIVI takes :group=G,vgroup=C,"
-                        + "residual=fp16|int8|token; docs/kv-compression.md),"
+                        + "residual=fp16|int8|token,vbits=B|B0/B1/..,kmeta=fp16|q8; docs/kv-compression.md),"
                         + " then optionally +window:sink=S,recent=W,"
                         + " +h2o:budget=N|F, +snapkv:budget=N|F,window=32, and +dtd:threshold=T to drop"
                         + " video patches that changed less than T since the previous frame"

@@ -62,6 +62,8 @@ public final class CompressedKvCache implements KvCache {
     private final KvSpec spec;
     private final String specString;
     private final KvCodec codec;
+    /** Per layer: a KIVI spec may give layers their own value bits. */
+    private final KvCodec[] codecs;
     @Nullable private final EvictionPolicy policy;
     @Nullable private final Rerotation rerotation;
     @Nullable private final SessionMemory memory;
@@ -134,7 +136,13 @@ public final class CompressedKvCache implements KvCache {
         checkArgument(blockTokens > 0 && blockTokens <= 0xffff, "bad block size %s", blockTokens);
         this.spec = checkNotNull(spec);
         this.specString = spec.toString();
-        this.codec = spec.newCodec(headDim);
+        checkArgument(spec.layersNamed() == 0 || spec.layersNamed() == layers,
+                "kv spec %s names value bits for %s layers, the model has %s", spec, spec.layersNamed(), layers);
+        this.codecs = new KvCodec[layers];
+        for (int l = 0; l < layers; l++) {
+            codecs[l] = spec.newCodec(headDim, l);
+        }
+        this.codec = codecs[0];
         checkArgument(
                 blockTokens % codec.keyGroup() == 0,
                 "block of %s tokens does not hold whole key groups of %s", blockTokens, codec.keyGroup());
@@ -150,12 +158,16 @@ public final class CompressedKvCache implements KvCache {
         this.groupSize = heads / kvHeads;
         this.maxTokens = maxTokens;
         this.blockTokens = blockTokens;
-        this.openRunBytes = openRunBytes(codec, blockTokens);
+        this.openRunBytes = openRunBytes(codecs, blockTokens);
         this.layout = BlockLayout.of(codec, layers, kvHeads, headDim, blockTokens);
         if (spec.memory() != null) {
             checkArgument(window != null && maxStepTokens >= blockTokens,
                     "a memory needs a window of at least one block (%s tokens) to evict from: %s", blockTokens, spec);
-            this.memory = new SessionMemory(spec.memory(), spec.newCodec(headDim), layout, rope, heads, sink);
+            KvCodec[] memoryCodecs = new KvCodec[layers];
+            for (int l = 0; l < layers; l++) {
+                memoryCodecs[l] = spec.newCodec(headDim, l);
+            }
+            this.memory = new SessionMemory(spec.memory(), memoryCodecs, layout, rope, heads, sink);
         } else {
             this.memory = null;
         }
@@ -724,6 +736,7 @@ public final class CompressedKvCache implements KvCache {
                         st[start + held++] = base + j;
                     }
                 }
+                KvCodec codec = codecs[lh / kvHeads];
                 int residual = codec.residual(held, open);
                 if (p.payloadLengths()[lh] != codec.encodedBytes(held, residual)) {
                     throw new CorruptBlockException(
@@ -885,6 +898,7 @@ public final class CompressedKvCache implements KvCache {
             int j = st[s] - lo;
             bitmap[j >>> 3] |= (byte) (1 << (j & 7));
         }
+        KvCodec codec = codecs[lh / kvHeads];
         int residual = codec.residual(n, open);
         int size = codec.encodedBytes(n, residual);
         byte[] payload = block.payloads[lh];
@@ -913,10 +927,12 @@ public final class CompressedKvCache implements KvCache {
      * fp16 until its group fills), so sizing its buffer by the sealed size would regrow it at
      * every decode step.
      */
-    private static int openRunBytes(KvCodec codec, int blockTokens) {
+    private static int openRunBytes(KvCodec[] codecs, int blockTokens) {
         int most = 0;
-        for (int n = 1; n <= blockTokens; n++) {
-            most = Math.max(most, codec.encodedBytes(n, codec.residual(n, true)));
+        for (KvCodec codec : codecs) {
+            for (int n = 1; n <= blockTokens; n++) {
+                most = Math.max(most, codec.encodedBytes(n, codec.residual(n, true)));
+            }
         }
         return most;
     }

@@ -26,7 +26,8 @@ import java.util.Objects;
  *
  * <pre>
  * spec   := codec ['+' policy] ['+' memory] | long
- * codec  := full | fp16 | int8 | kivi4[:group=G,vgroup=C,residual=fp16|int8|token] | kivi2[:...]
+ * codec  := full | fp16 | int8
+ *         | kivi4[:group=G,vgroup=C,residual=fp16|int8|keys8|token,vbits=B|B0/B1/..,kmeta=fp16|q8] | kivi2[:...]
  * policy := window:sink=S,recent=W|F
  *         | h2o:budget=N|F[,recent=R]
  *         | snapkv:budget=N|F[,window=W][,pool=K]
@@ -40,11 +41,17 @@ import java.util.Objects;
  * buffers, so every cache gets its own from {@link #newCodec} and {@link #newPolicy}.
  *
  * <p>Without parameters {@code kivi4} means {@code group=64,vgroup=64,residual=token} and {@code
- * kivi2} {@code group=32,vgroup=64,residual=int8} (docs/kv-compression.md: chosen on one eval
- * set, measured on others). The canonical form, which session state stores and compares on
+ * kivi2} {@code group=32,vgroup=64,residual=keys8,vbits=3,kmeta=q8}: 2-bit keys, 3-bit values
+ * (docs/kv-compression.md: chosen on one eval set, measured on others). The canonical form, which session state stores and compares on
  * restore, spells every KIVI parameter out, so that a later change of defaults can never make
  * stored blocks decode with another codec. Canonical forms written before that left defaults
  * out, and their defaults differ: {@link #canonicalStored} reads them as they were meant.
+ *
+ * <p>{@code vbits} are the value bits (2, 3 or 4; the codec's own bits when not given), one
+ * number for every layer or one per layer separated by {@code /} (the cache then checks their
+ * count against the model's layers). {@code kmeta} says how key groups store their scales and
+ * zeros ({@link KiviCodec.KeyMeta}). Canonical forms before these existed meant {@code vbits}
+ * equal to the codec's bits and {@code kmeta=fp16}.
  */
 public final class KvSpec {
 
@@ -57,20 +64,24 @@ public final class KvSpec {
      * slots. Chosen on fresh long sessions (bench/make-long-eval.py), where 4 retrieved blocks
      * answered better than 8 or 12. Its codec is spelled out as it was measured (docs/memory.md).
      */
-    public static final String LONG = "kivi2:group=32,vgroup=64,residual=fp16+window:sink=4,recent=252+memory:retrieve=4";
+    public static final String LONG =
+            "kivi2:group=32,vgroup=64,residual=fp16,vbits=2,kmeta=fp16+window:sink=4,recent=252+memory:retrieve=4";
 
     private final String codec;
     private final int keyGroup;
     private final int valueGroup;
     /** KIVI's unfilled key group: fp16 as the paper keeps it, int8, or quantized per token. */
     @Nullable private final KiviCodec.Residual residual;
+    /** KIVI's value bits: one entry for every layer, or one per layer. */
+    @Nullable private final int[] valueBits;
+    @Nullable private final KiviCodec.KeyMeta keyMeta;
     @Nullable private final String policy;
     @Nullable private final MemorySpec memory;
 
     /** What each KIVI codec means without parameters. */
     private static final Map<String, Map<String, String>> KIVI_DEFAULTS = Map.of(
             "kivi4", Map.of("group", "64", "vgroup", "64", "residual", "token"),
-            "kivi2", Map.of("group", "32", "vgroup", "64", "residual", "int8"));
+            "kivi2", Map.of("group", "32", "vgroup", "64", "residual", "keys8", "vbits", "3", "kmeta", "q8"));
 
     /**
      * The defaults of canonical forms written before KIVI parameters were spelled out (the
@@ -83,11 +94,14 @@ public final class KvSpec {
 
     private KvSpec(
             String codec, int keyGroup, int valueGroup, @Nullable KiviCodec.Residual residual,
+            @Nullable int[] valueBits, @Nullable KiviCodec.KeyMeta keyMeta,
             @Nullable String policy, @Nullable MemorySpec memory) {
         this.codec = codec;
         this.keyGroup = keyGroup;
         this.valueGroup = valueGroup;
         this.residual = residual;
+        this.valueBits = valueBits;
+        this.keyMeta = keyMeta;
         this.policy = policy;
         this.memory = memory;
     }
@@ -190,10 +204,10 @@ public final class KvSpec {
                 if (!params.isEmpty()) {
                     throw new IllegalArgumentException("codec " + name + " takes no parameters");
                 }
-                return new KvSpec(name, 1, 0, null, policy, memory);
+                return new KvSpec(name, 1, 0, null, null, null, policy, memory);
             case "kivi4":
             case "kivi2":
-                checkKeys(name, params, "group", "vgroup", "residual");
+                checkKeys(name, params, "group", "vgroup", "residual", "vbits", "kmeta");
                 Map<String, String> given = new LinkedHashMap<>(checkNotNull(kiviDefaults));
                 given.putAll(params);
                 int group = intParam(given, "group", 0);
@@ -201,7 +215,11 @@ public final class KvSpec {
                 if (group <= 0 || vgroup <= 0) {
                     throw new IllegalArgumentException("KIVI groups must be positive");
                 }
-                return new KvSpec(name, group, vgroup, residual(given.get("residual")), policy, memory);
+                String bits = name.substring("kivi".length());
+                return new KvSpec(
+                        name, group, vgroup, residual(given.get("residual")),
+                        valueBits(given.getOrDefault("vbits", bits)), keyMeta(given.getOrDefault("kmeta", "fp16")),
+                        policy, memory);
             default:
                 throw new IllegalArgumentException("unknown codec '" + name + "': expected one of " + CODECS);
         }
@@ -213,7 +231,35 @@ public final class KvSpec {
                 return r;
             }
         }
-        throw new IllegalArgumentException("residual takes fp16, int8 or token, not " + text);
+        throw new IllegalArgumentException("residual takes fp16, int8, keys8 or token, not " + text);
+    }
+
+    /** {@code B} for every layer or {@code B0/B1/...} per layer; one entry when all are equal. */
+    private static int[] valueBits(String text) {
+        String[] parts = text.split("/", -1);
+        int[] bits = new int[parts.length];
+        boolean uniform = true;
+        for (int i = 0; i < parts.length; i++) {
+            try {
+                bits[i] = Integer.parseInt(parts[i]);
+            } catch (NumberFormatException e) {
+                throw new IllegalArgumentException("vbits takes 2, 3 or 4 per layer, not " + text, e);
+            }
+            if (bits[i] < 2 || bits[i] > 4) {
+                throw new IllegalArgumentException("vbits takes 2, 3 or 4 per layer, not " + text);
+            }
+            uniform &= bits[i] == bits[0];
+        }
+        return uniform ? new int[] {bits[0]} : bits;
+    }
+
+    private static KiviCodec.KeyMeta keyMeta(String text) {
+        for (KiviCodec.KeyMeta m : KiviCodec.KeyMeta.values()) {
+            if (m.specName().equals(text)) {
+                return m;
+            }
+        }
+        throw new IllegalArgumentException("kmeta takes fp16 or q8, not " + text);
     }
 
     private static String canonicalPolicy(String part) {
@@ -314,7 +360,21 @@ public final class KvSpec {
         return memory;
     }
 
+    /** The codec of every layer; for per-layer value bits, layer 0's. */
     public KvCodec newCodec(int headDim) {
+        return newCodec(headDim, 0);
+    }
+
+    /**
+     * How many layers the spec's per-layer value bits name; 0 when one setting serves every
+     * layer. A cache of another number of layers must refuse the spec.
+     */
+    public int layersNamed() {
+        return valueBits != null && valueBits.length > 1 ? valueBits.length : 0;
+    }
+
+    /** The codec of {@code layer}'s runs (fresh scratch buffers on every call). */
+    public KvCodec newCodec(int headDim, int layer) {
         switch (codec) {
             case "full":
                 return new Fp32Codec(headDim);
@@ -323,9 +383,10 @@ public final class KvSpec {
             case "int8":
                 return new Int8Codec(headDim);
             case "kivi4":
-                return new KiviCodec(4, headDim, keyGroup, valueGroup, residual);
             case "kivi2":
-                return new KiviCodec(2, headDim, keyGroup, valueGroup, residual);
+                int bits = codec.charAt(4) - '0';
+                int vbits = valueBits[valueBits.length == 1 ? 0 : layer];
+                return new KiviCodec(bits, headDim, keyGroup, valueGroup, residual, vbits, keyMeta);
             default:
                 throw new IllegalStateException(codec);
         }
@@ -346,7 +407,12 @@ public final class KvSpec {
         StringBuilder sb = new StringBuilder(codec);
         if (residual != null) {
             sb.append(":group=").append(keyGroup).append(",vgroup=").append(valueGroup)
-                    .append(",residual=").append(residual.specName());
+                    .append(",residual=").append(residual.specName())
+                    .append(",vbits=").append(valueBits[0]);
+            for (int i = 1; i < valueBits.length; i++) {
+                sb.append('/').append(valueBits[i]);
+            }
+            sb.append(",kmeta=").append(keyMeta.specName());
         }
         if (policy != null) {
             sb.append('+').append(policy);

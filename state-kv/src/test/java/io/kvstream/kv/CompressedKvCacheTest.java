@@ -53,8 +53,9 @@ class CompressedKvCacheTest {
         assertThat(fp16 / perToken.get("kivi4:group=64,residual=fp16")).isGreaterThanOrEqualTo(3.5);
         // 1,024 tokens fill their blocks: no residual, and kivi4 is 16 / 4.5 = 3.56 at most.
         assertThat(fp16 / perToken.get("kivi4")).isGreaterThanOrEqualTo(3.5).isLessThan(3.56);
-        // 16 / (2 + 0.75) = 5.82 at most.
-        assertThat(fp16 / perToken.get("kivi2")).isGreaterThanOrEqualTo(5.5).isLessThan(5.82);
+        // 2-bit keys with a Q8 grid (134 bytes per 32 x 64 keys: 0.52 bit) and 3-bit values with a fp16
+        // scale and zero per 64: 32 / (2.52 + 3.5) = 5.31 at most.
+        assertThat(fp16 / perToken.get("kivi2")).isGreaterThanOrEqualTo(5.2).isLessThan(5.32);
     }
 
     @Test
@@ -77,6 +78,31 @@ class CompressedKvCacheTest {
                 .isEqualTo(8L * (256 - 2 * 68) * LAYERS * KV_HEADS);
     }
 
+    /**
+     * 1,024 tokens fill their blocks. A 3-bit value row holds 64 bits more than a 2-bit one; a Q8
+     * key group stores 6 + 128 bytes of grid instead of 256. The spec strings stored with the
+     * session differ by their own lengths only.
+     */
+    @Test
+    void valueBitsAndQ8KeyGridsCostWhatTheyStore() {
+        Map<String, Long> stored = new LinkedHashMap<>();
+        for (String spec : new String[] {"kivi2:vbits=2,kmeta=fp16", "kivi2:vbits=3,kmeta=fp16", "kivi2:vbits=4,kmeta=fp16",
+            "kivi2:vbits=3,kmeta=q8", "kivi2:vbits=4/2/2/2/2/2/2/3,kmeta=fp16"}) {
+            CompressedKvCache c = cache(spec);
+            new ForwardSim(c, HEADS, ROPE, 1).feed(1024, 256);
+            stored.put(spec, c.storedBytes());
+        }
+        long rows = 1024L * LAYERS * KV_HEADS;
+        long groups = rows / 32;
+        assertThat(stored.get("kivi2:vbits=3,kmeta=fp16") - stored.get("kivi2:vbits=2,kmeta=fp16")).isEqualTo(rows * 8);
+        assertThat(stored.get("kivi2:vbits=4,kmeta=fp16") - stored.get("kivi2:vbits=2,kmeta=fp16")).isEqualTo(rows * 16);
+        assertThat(stored.get("kivi2:vbits=3,kmeta=fp16") - stored.get("kivi2:vbits=3,kmeta=q8"))
+                .isEqualTo(groups * (256 - 134) + ",kmeta=fp16".length() - ",kmeta=q8".length());
+        // One layer at 4 bits and one at 3: their rows only, and the longer spec string.
+        assertThat(stored.get("kivi2:vbits=4/2/2/2/2/2/2/3,kmeta=fp16") - stored.get("kivi2:vbits=2,kmeta=fp16"))
+                .isEqualTo(1024L * KV_HEADS * (16 + 8) + "/2/2/2/2/2/2/3".length() + "4".length() - "2".length());
+    }
+
     @Test
     void appendingRewritesOnlyTheLastBlock() {
         CompressedKvCache c = cache("kivi2", 2);
@@ -97,7 +123,8 @@ class CompressedKvCacheTest {
 
     @ParameterizedTest
     @ValueSource(strings = {"fp16", "int8", "kivi4", "kivi2", "kivi4:group=64,residual=token", "kivi2+h2o:budget=100",
-        "fp16+window:sink=4,recent=50"})
+        "fp16+window:sink=4,recent=50", "kivi2:vbits=4/3,kmeta=q8", "kivi2:vbits=3,kmeta=q8+window:sink=4,recent=50",
+        "kivi4:vbits=3,kmeta=q8,residual=token"})
     void theForwardPassSeesWhatTheBlocksStore(String spec) throws Exception {
         CompressedKvCache c = cache(spec, 2);
         ForwardSim sim = new ForwardSim(c, HEADS, ROPE, 3);
@@ -132,7 +159,11 @@ class CompressedKvCacheTest {
      * token history), and a cache given the old meaning explicitly must read it as written.
      */
     @ParameterizedTest
-    @CsvSource(delimiter = '|', value = {"kivi2|kivi2:group=32,vgroup=64,residual=fp16", "kivi4|kivi4:group=32,vgroup=64,residual=fp16"})
+    @CsvSource(delimiter = '|', value = {
+        "kivi2|kivi2:group=32,vgroup=64,residual=fp16,vbits=2,kmeta=fp16",
+        "kivi4|kivi4:group=32,vgroup=64,residual=fp16,vbits=4,kmeta=fp16",
+        // kivi2 from issue #11 until 3-bit values, as state stored it then.
+        "kivi2:group=32,vgroup=64,residual=int8|kivi2:group=32,vgroup=64,residual=int8,vbits=2,kmeta=fp16"})
     void stateOfTheOldKiviDefaultsIsRefusedByTheNewOnes(String bare, String oldMeaning) throws Exception {
         CompressedKvCache old = cache(oldMeaning, 2);
         // 100 tokens: the open block holds 36, a fp16 residual of 4 behind a full key group.
@@ -162,7 +193,7 @@ class CompressedKvCacheTest {
 
     @Test
     void kiviResidualIsFp16AndFullGroupsAreQuantized() {
-        CompressedKvCache c = cache("kivi2:residual=fp16", 1);
+        CompressedKvCache c = cache("kivi2:residual=fp16,vbits=2", 1);
         ForwardSim sim = new ForwardSim(c, HEADS, ROPE, 4);
         sim.step(40, null);
         float[] v = c.values(0, 0);

@@ -18,21 +18,26 @@ class KvSpecTest {
         "full|full",
         "FP16|fp16",
         " int8 |int8",
-        "kivi4|kivi4:group=64,vgroup=64,residual=token",
-        "kivi2|kivi2:group=32,vgroup=64,residual=int8",
-        "kivi2:group=32,vgroup=64|kivi2:group=32,vgroup=64,residual=int8",
-        "kivi2:vgroup=32|kivi2:group=32,vgroup=32,residual=int8",
-        "kivi4:group=32|kivi4:group=32,vgroup=64,residual=token",
-        "kivi2:residual=token|kivi2:group=32,vgroup=64,residual=token",
-        "kivi4:residual=fp16,group=32|kivi4:group=32,vgroup=64,residual=fp16",
-        "kivi4:residual=int8|kivi4:group=64,vgroup=64,residual=int8",
-        "kivi4:group=64,residual=token+h2o:budget=64|kivi4:group=64,vgroup=64,residual=token+h2o:budget=64",
-        "kivi2+window:sink=4,recent=256|kivi2:group=32,vgroup=64,residual=int8+window:sink=4,recent=256",
+        "kivi4|kivi4:group=64,vgroup=64,residual=token,vbits=4,kmeta=fp16",
+        "kivi2|kivi2:group=32,vgroup=64,residual=keys8,vbits=3,kmeta=q8",
+        "kivi2:group=32,vgroup=64|kivi2:group=32,vgroup=64,residual=keys8,vbits=3,kmeta=q8",
+        "kivi2:vgroup=32|kivi2:group=32,vgroup=32,residual=keys8,vbits=3,kmeta=q8",
+        "kivi2:residual=int8,vbits=2,kmeta=fp16|kivi2:group=32,vgroup=64,residual=int8,vbits=2,kmeta=fp16",
+        "kivi4:group=32|kivi4:group=32,vgroup=64,residual=token,vbits=4,kmeta=fp16",
+        "kivi2:residual=token|kivi2:group=32,vgroup=64,residual=token,vbits=3,kmeta=q8",
+        "kivi4:residual=fp16,group=32|kivi4:group=32,vgroup=64,residual=fp16,vbits=4,kmeta=fp16",
+        "kivi4:residual=int8|kivi4:group=64,vgroup=64,residual=int8,vbits=4,kmeta=fp16",
+        "kivi4:group=64,residual=token+h2o:budget=64|kivi4:group=64,vgroup=64,residual=token,vbits=4,kmeta=fp16+h2o:budget=64",
+        "kivi2+window:sink=4,recent=256|kivi2:group=32,vgroup=64,residual=keys8,vbits=3,kmeta=q8+window:sink=4,recent=256",
         "fp16+window:recent=128|fp16+window:sink=4,recent=128",
         "int8+h2o:budget=512|int8+h2o:budget=512",
         "int8+h2o:budget=0.5,recent=64|int8+h2o:budget=0.5,recent=64",
-        "kivi4+snapkv:budget=1024,window=32|kivi4:group=64,vgroup=64,residual=token+snapkv:budget=1024,window=32,pool=7",
-        "kivi4+snapkv:budget=0.25|kivi4:group=64,vgroup=64,residual=token+snapkv:budget=0.25,window=32,pool=7",
+        "kivi4+snapkv:budget=1024,window=32|kivi4:group=64,vgroup=64,residual=token,vbits=4,kmeta=fp16+snapkv:budget=1024,window=32,pool=7",
+        "kivi4+snapkv:budget=0.25|kivi4:group=64,vgroup=64,residual=token,vbits=4,kmeta=fp16+snapkv:budget=0.25,window=32,pool=7",
+        "kivi2:residual=int8|kivi2:group=32,vgroup=64,residual=int8,vbits=3,kmeta=q8",
+        "kivi2:vbits=3/3/3,kmeta=fp16|kivi2:group=32,vgroup=64,residual=keys8,vbits=3,kmeta=fp16",
+        "kivi2:vbits=4/2/2/3|kivi2:group=32,vgroup=64,residual=keys8,vbits=4/2/2/3,kmeta=q8",
+        "kivi4:vbits=2|kivi4:group=64,vgroup=64,residual=token,vbits=2,kmeta=fp16",
     })
     void parsesToCanonicalForm(String text, String canonical) {
         KvSpec spec = KvSpec.parse(text);
@@ -49,18 +54,29 @@ class KvSpecTest {
      */
     @ParameterizedTest
     @CsvSource(delimiter = '|', value = {
-        "kivi2|kivi2:group=32,vgroup=64,residual=fp16",
-        "kivi4|kivi4:group=32,vgroup=64,residual=fp16",
-        "kivi2:group=32,vgroup=32|kivi2:group=32,vgroup=32,residual=fp16",
-        "kivi4:group=64,vgroup=64,residual=token|kivi4:group=64,vgroup=64,residual=token",
-        "kivi2:residual=token|kivi2:group=32,vgroup=64,residual=token",
-        "kivi2+window:sink=4,recent=256|kivi2:group=32,vgroup=64,residual=fp16+window:sink=4,recent=256",
+        "kivi2|kivi2:group=32,vgroup=64,residual=fp16,vbits=2,kmeta=fp16",
+        "kivi4|kivi4:group=32,vgroup=64,residual=fp16,vbits=4,kmeta=fp16",
+        "kivi2:group=32,vgroup=32|kivi2:group=32,vgroup=32,residual=fp16,vbits=2,kmeta=fp16",
+        "kivi4:group=64,vgroup=64,residual=token|kivi4:group=64,vgroup=64,residual=token,vbits=4,kmeta=fp16",
+        "kivi2:residual=token|kivi2:group=32,vgroup=64,residual=token,vbits=2,kmeta=fp16",
+        "kivi2+window:sink=4,recent=256|kivi2:group=32,vgroup=64,residual=fp16,vbits=2,kmeta=fp16+window:sink=4,recent=256",
+        // Written before value bits and key metadata were options: values at the codec's bits, fp16 key grids.
+        "kivi2:group=32,vgroup=64,residual=int8|kivi2:group=32,vgroup=64,residual=int8,vbits=2,kmeta=fp16",
+        "kivi4:group=64,vgroup=64,residual=token+h2o:budget=64|kivi4:group=64,vgroup=64,residual=token,vbits=4,kmeta=fp16+h2o:budget=64",
         "fp16+h2o:budget=512|fp16+h2o:budget=512",
         "full|full",
         "kivi9|kivi9",
     })
     void readsStoredSpecsWithTheirWritersDefaults(String stored, String canonical) {
         assertThat(KvSpec.canonicalStored(stored)).isEqualTo(canonical);
+    }
+
+    /** What {@code kivi2} meant from issue #11 until 3-bit values: state written then is not today's. */
+    @Test
+    void theInt8ResidualKivi2IsNotTodaysDefault() {
+        String stored = "kivi2:group=32,vgroup=64,residual=int8";
+        assertThat(KvSpec.canonicalStored(stored)).isEqualTo("kivi2:group=32,vgroup=64,residual=int8,vbits=2,kmeta=fp16");
+        assertThat(KvSpec.canonicalStored(stored)).isNotEqualTo(KvSpec.parse("kivi2").toString());
     }
 
     @Test
@@ -88,7 +104,11 @@ class KvSpecTest {
         "int8:group=4|takes no parameters",
         "kivi2:grp=4|unknown parameter 'grp' for kivi2",
         "kivi2:group=0|must be positive",
-        "kivi2:residual=bf16|residual takes fp16, int8 or token, not bf16",
+        "kivi2:residual=bf16|residual takes fp16, int8, keys8 or token, not bf16",
+        "kivi2:vbits=5|vbits takes 2, 3 or 4 per layer, not 5",
+        "kivi2:vbits=4/1|vbits takes 2, 3 or 4 per layer, not 4/1",
+        "kivi2:vbits=4/|vbits takes 2, 3 or 4 per layer",
+        "kivi2:kmeta=q4|kmeta takes fp16 or q8, not q4",
         "kivi2+|missing eviction policy",
         "kivi2+lru:size=3|unknown eviction policy 'lru'",
         "kivi2+window:sink=4|window needs recent",
@@ -107,6 +127,18 @@ class KvSpecTest {
         assertThatThrownBy(() -> KvSpec.parse(text == null ? "" : text))
                 .isInstanceOf(IllegalArgumentException.class)
                 .hasMessageContaining(message);
+    }
+
+    @Test
+    void perLayerValueBitsMustNameEveryLayer() {
+        KvSpec spec = KvSpec.parse("kivi2:vbits=4/2/3");
+        assertThat(spec.layersNamed()).isEqualTo(3);
+        assertThat(KvSpec.parse("kivi2:vbits=3").layersNamed()).isZero();
+        assertThat(((io.kvstream.kv.codec.KiviCodec) spec.newCodec(64, 2)).valueBits()).isEqualTo(3);
+        assertThat(((io.kvstream.kv.codec.KiviCodec) spec.newCodec(64, 0)).valueBits()).isEqualTo(4);
+        assertThatThrownBy(() -> new CompressedKvCache(spec, 2, 2, 2, 64, 100, new RopeSpec(64, 1e4f, false)))
+                .isInstanceOf(IllegalArgumentException.class)
+                .hasMessageContaining("names value bits for 3 layers, the model has 2");
     }
 
     @Test

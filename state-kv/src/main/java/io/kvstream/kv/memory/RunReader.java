@@ -10,7 +10,9 @@ import io.kvstream.kv.codec.KvCodec;
  */
 final class RunReader {
 
-    private final KvCodec codec;
+    /** Per layer. */
+    private final KvCodec[] codecs;
+    private final int kvHeads;
     private final int blockTokens;
     private final int sink;
     /** The decoded run, {@code [slot][headDim]}. */
@@ -20,8 +22,9 @@ final class RunReader {
     final int[] slot;
     final int[] offset;
 
-    RunReader(KvCodec codec, int blockTokens, int sink, int headDim) {
-        this.codec = codec;
+    RunReader(KvCodec[] codecs, int kvHeads, int blockTokens, int sink, int headDim) {
+        this.codecs = codecs;
+        this.kvHeads = kvHeads;
         this.blockTokens = blockTokens;
         this.sink = sink;
         this.keys = new float[blockTokens * headDim];
@@ -36,6 +39,7 @@ final class RunReader {
         for (byte b : p.bitmaps()[lh]) {
             held += Integer.bitCount(b & 0xff);
         }
+        KvCodec codec = codecs[lh / kvHeads];
         int residual = codec.residual(held, p.appended() < blockTokens);
         codec.decode(p.bytes(), p.payloadOffsets()[lh], held, residual, keys, values, 0);
         return list(p, lh, firstRecent);

@@ -61,11 +61,11 @@ public final class SessionMemory {
     private boolean orderStale = true;
 
     /**
-     * @param codec a codec instance of the memory's own (codecs hold scratch buffers)
+     * @param codecs per layer, codec instances of the memory's own (codecs hold scratch buffers)
      * @param heads query heads of the model
      * @param sink the window's sink tokens, which stay in the working set
      */
-    public SessionMemory(MemorySpec spec, KvCodec codec, BlockLayout layout, RopeSpec rope, int heads, int sink) {
+    public SessionMemory(MemorySpec spec, KvCodec[] codecs, BlockLayout layout, RopeSpec rope, int heads, int sink) {
         checkArgument(heads % layout.kvHeads() == 0, "%s heads do not group over %s kv heads", heads, layout.kvHeads());
         checkArgument(layout.blockTokens() % spec.pageTokens() == 0,
                 "memory pages of %s tokens do not divide blocks of %s", spec.pageTokens(), layout.blockTokens());
@@ -76,7 +76,7 @@ public final class SessionMemory {
         this.blockTokens = layout.blockTokens();
         this.sink = sink;
         this.pages = blockTokens / spec.pageTokens();
-        this.reader = new RunReader(codec, blockTokens, sink, headDim);
+        this.reader = new RunReader(codecs, layout.kvHeads(), blockTokens, sink, headDim);
         this.retriever = new Retriever(
                 spec, reader, rerotation, layout.heads(), heads, layout.kvHeads(), headDim, blockTokens, sink);
         this.keyScratch = new float[headDim];

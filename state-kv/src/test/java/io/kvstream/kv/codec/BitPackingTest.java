@@ -13,7 +13,7 @@ import java.util.Random;
 class BitPackingTest {
 
     @ParameterizedTest
-    @ValueSource(ints = {1, 2, 4, 8})
+    @ValueSource(ints = {1, 2, 3, 4, 8})
     void packsDenselyAndRoundTripsEveryCount(int bits) {
         Random r = new Random(bits);
         for (int count = 0; count <= 67; count++) {
@@ -45,10 +45,16 @@ class BitPackingTest {
         assertThat(out[0] & 0xff).isEqualTo(0b00_11_10_01);
         BitPacking.pack(new byte[] {0xa, 0x5}, 2, 4, out, 0);
         assertThat(out[0] & 0xff).isEqualTo(0x5a);
+        // 3-bit codes straddle bytes: code 2 takes bits 6..8.
+        byte[] three = new byte[3];
+        BitPacking.pack(new byte[] {1, 2, 7, 0, 0, 0, 0, 5}, 8, 3, three, 0);
+        assertThat((three[0] & 0xff) | (three[1] & 0xff) << 8 | (three[2] & 0xff) << 16)
+                .isEqualTo(1 | 2 << 3 | 7 << 6 | 5 << 21);
     }
 
     @Test
-    void rejectsWidthsThatStraddleBytes() {
-        assertThatThrownBy(() -> BitPacking.checkBits(3)).isInstanceOf(IllegalArgumentException.class);
+    void rejectsWidthsItCannotPack() {
+        assertThatThrownBy(() -> BitPacking.checkBits(5)).isInstanceOf(IllegalArgumentException.class);
+        assertThatThrownBy(() -> BitPacking.checkBits(6)).isInstanceOf(IllegalArgumentException.class);
     }
 }

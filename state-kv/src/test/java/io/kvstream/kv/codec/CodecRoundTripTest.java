@@ -183,9 +183,192 @@ class CodecRoundTripTest {
         assertThat(kivi2.residual(64, true)).isZero();
     }
 
+    /** Values at their own bits: within half a step of a grid of {@code 2^vbits - 1} levels. */
+    @ParameterizedTest
+    @CsvSource({"2, 2", "2, 3", "2, 4", "4, 3"})
+    void kiviValueBitsSetTheValueGrid(int bits, int valueBits) {
+        KiviCodec codec = new KiviCodec(bits, D, 32, 64, KiviCodec.Residual.INT8, valueBits, KiviCodec.KeyMeta.FP16);
+        int n = 64;
+        float[] k = data(n, 27);
+        float[] v = data(n, 28);
+        float[][] out = roundTrip(codec, k, v, 0, n, 0);
+        int levels = (1 << valueBits) - 1;
+        for (int t = 0; t < n; t++) {
+            float mn = Float.MAX_VALUE;
+            float mx = -Float.MAX_VALUE;
+            for (int c = 0; c < D; c++) {
+                mn = Math.min(mn, v[t * D + c]);
+                mx = Math.max(mx, v[t * D + c]);
+            }
+            float bound = (mx - mn) / levels / 2 + (Math.abs(mn) + Math.abs(mx)) * 0x1p-10f + 1e-6f;
+            for (int c = 0; c < D; c++) {
+                assertThat(Math.abs(out[1][t * D + c] - v[t * D + c]))
+                        .as("value token %d channel %d", t, c).isLessThanOrEqualTo(bound);
+            }
+        }
+        // And the value grid is finer by the levels it adds: mean error within 60% of a step's quarter.
+        double err = 0;
+        for (int i = 0; i < n * D; i++) {
+            err += Math.abs(out[1][i] - v[i]);
+        }
+        assertThat(err / (n * D)).isLessThan(meanRange(v, n) / levels / 4 * 1.6);
+    }
+
+    private static double meanRange(float[] v, int n) {
+        double sum = 0;
+        for (int t = 0; t < n; t++) {
+            float mn = Float.MAX_VALUE;
+            float mx = -Float.MAX_VALUE;
+            for (int c = 0; c < D; c++) {
+                mn = Math.min(mn, v[t * D + c]);
+                mx = Math.max(mx, v[t * D + c]);
+            }
+            sum += mx - mn;
+        }
+        return sum / n;
+    }
+
+    /**
+     * 8-bit scale and zero codes: each key stays within half of its channel's Q8 step, which is
+     * the fp16 grid's widened by at most a zero step and a scale code (or raised to the floor
+     * that keeps the grid a fixed point), and the keys' mean error grows by little.
+     */
+    @ParameterizedTest
+    @ValueSource(ints = {2, 4})
+    void q8KeyMetaStaysCloseToTheFp16Grid(int bits) {
+        int n = 32;
+        KiviCodec fp16 = new KiviCodec(bits, D, 32, 64, KiviCodec.Residual.INT8, bits, KiviCodec.KeyMeta.FP16);
+        KiviCodec q8 = new KiviCodec(bits, D, 32, 64, KiviCodec.Residual.INT8, bits, KiviCodec.KeyMeta.Q8);
+        int levels = (1 << bits) - 1;
+        double errFp16 = 0;
+        double errQ8 = 0;
+        for (int seed = 0; seed < 20; seed++) {
+            float[] k = data(n, 100 + seed);
+            float[] v = data(n, 200 + seed);
+            float[][] a = roundTrip(fp16, k, v, 0, n, 0);
+            float[][] b = roundTrip(q8, k, v, 0, n, 0);
+            float lowestMin = Float.MAX_VALUE;
+            float highestMin = -Float.MAX_VALUE;
+            for (int c = 0; c < D; c++) {
+                lowestMin = Math.min(lowestMin, channelMin(k, n, c));
+                highestMin = Math.max(highestMin, channelMin(k, n, c));
+            }
+            float zeroStep = (highestMin - lowestMin) / 255 * (1 + 0x1p-9f);
+            float widest = 0f;
+            for (int c = 0; c < D; c++) {
+                widest = Math.max(widest, (channelMax(k, n, c) - channelMin(k, n, c) + zeroStep) / levels);
+            }
+            float unit = Math.max(widest, 2.25f * zeroStep) / 255 * (1 + 0x1p-9f);
+            for (int c = 0; c < D; c++) {
+                float need = (channelMax(k, n, c) - channelMin(k, n, c) + zeroStep) / levels;
+                float step = Math.max(need + unit, Math.max(2.25f * zeroStep + unit, 2 * levels * unit));
+                float bound = step / 2 * 1.001f + 1e-4f;
+                for (int t = 0; t < n; t++) {
+                    int i = t * D + c;
+                    assertThat(Math.abs(b[0][i] - k[i])).as("seed %d key %d channel %d", seed, t, c)
+                            .isLessThanOrEqualTo(bound);
+                    errFp16 += Math.abs(a[0][i] - k[i]);
+                    errQ8 += Math.abs(b[0][i] - k[i]);
+                }
+            }
+            // Values do not depend on how key groups store their grid.
+            assertThat(b[1]).isEqualTo(a[1]);
+        }
+        assertThat(errQ8).isLessThan(errFp16 * 1.25);
+    }
+
+    private static float channelMin(float[] x, int n, int c) {
+        float m = Float.MAX_VALUE;
+        for (int t = 0; t < n; t++) {
+            m = Math.min(m, x[t * D + c]);
+        }
+        return m;
+    }
+
+    private static float channelMax(float[] x, int n, int c) {
+        float m = -Float.MAX_VALUE;
+        for (int t = 0; t < n; t++) {
+            m = Math.max(m, x[t * D + c]);
+        }
+        return m;
+    }
+
+    /**
+     * A Q8 grid is a fixed point: over many groups, what it reproduces encodes to itself, as the
+     * cache's re-encoding of open blocks needs (else keys would drift at every step).
+     */
+    @ParameterizedTest
+    @ValueSource(strings = {"kivi2:kmeta=q8", "kivi4:kmeta=q8", "kivi2:vbits=3,kmeta=q8,residual=token"})
+    void q8KeyGroupsAreFixedPoints(String name) {
+        KvCodec codec = io.kvstream.kv.KvSpec.parse(name).newCodec(D);
+        for (int seed = 0; seed < 200; seed++) {
+            int n = 20 + seed % 45;
+            float[] k = data(n, 300 + seed);
+            float[] v = data(n, 400 + seed);
+            int residual = codec.residual(n, true);
+            float[][] once = roundTrip(codec, k, v, 0, n, residual);
+            float[][] twice = roundTrip(codec, once[0], once[1], 0, n, residual);
+            assertThat(twice[0]).as("seed %d", seed).isEqualTo(once[0]);
+            assertThat(twice[1]).as("seed %d", seed).isEqualTo(once[1]);
+        }
+    }
+
+    /**
+     * A keys8 residual: trailing keys within half an int8 step of their row's range, and every
+     * value, trailing or not, exactly what a run without residual gives (values are per token).
+     */
+    @ParameterizedTest
+    @CsvSource({"3, 40, 8", "2, 31, 31", "4, 45, 13"})
+    void keys8ResidualQuantizesValuesAtOnce(int valueBits, int n, int residual) {
+        KiviCodec codec = new KiviCodec(2, D, 32, 64, KiviCodec.Residual.KEYS8, valueBits, KiviCodec.KeyMeta.Q8);
+        float[] k = data(n, 37);
+        float[] v = data(n, 38);
+        float[][] out = roundTrip(codec, k, v, 0, n, residual);
+        float[][] sealed = roundTrip(codec, k, v, 0, n, 0);
+        assertThat(out[1]).isEqualTo(sealed[1]);
+        for (int t = n - residual; t < n; t++) {
+            float mn = Float.MAX_VALUE;
+            float mx = -Float.MAX_VALUE;
+            for (int c = 0; c < D; c++) {
+                mn = Math.min(mn, k[t * D + c]);
+                mx = Math.max(mx, k[t * D + c]);
+            }
+            float bound = (mx - mn) / 255 / 2 * (1 + 0x1p-9f) + 1e-6f;
+            for (int c = 0; c < D; c++) {
+                assertThat(Math.abs(out[0][t * D + c] - k[t * D + c])).as("key token %d channel %d", t, c)
+                        .isLessThanOrEqualTo(bound);
+            }
+        }
+        // A trailing token costs its value row and an int8 key row.
+        int row = 4 + BitPacking.packedBytes(D, valueBits);
+        assertThat(codec.encodedBytes(n, residual) - codec.encodedBytes(n - residual, 0))
+                .isEqualTo(residual * (row + 4 + D));
+        float[][] again = roundTrip(codec, out[0], out[1], 0, n, residual);
+        assertThat(again[0]).isEqualTo(out[0]);
+        assertThat(again[1]).isEqualTo(out[1]);
+    }
+
+    @Test
+    void valueBitsAndQ8KeyMetaSizes() {
+        KiviCodec v3 = new KiviCodec(2, D, 32, 64, KiviCodec.Residual.INT8, 3, KiviCodec.KeyMeta.FP16);
+        KiviCodec v3q8 = new KiviCodec(2, D, 32, 64, KiviCodec.Residual.INT8, 3, KiviCodec.KeyMeta.Q8);
+        KiviCodec v4q8 = new KiviCodec(2, D, 32, 64, KiviCodec.Residual.INT8, 4, KiviCodec.KeyMeta.Q8);
+        // Keys: 64 fp16 scales and zeros, or three fp16 references and 64 scale and zero codes.
+        // Values: per token one fp16 scale and zero, then 64 codes of 3 bits (24 bytes) or 4.
+        assertThat(v3.encodedBytes(32, 0)).isEqualTo(64 * 4 + 32 * 64 / 4 + 32 * (4 + 24));
+        assertThat(v3q8.encodedBytes(32, 0)).isEqualTo(6 + 64 * 2 + 32 * 64 / 4 + 32 * (4 + 24));
+        assertThat(v4q8.encodedBytes(32, 0)).isEqualTo(6 + 64 * 2 + 32 * 64 / 4 + 32 * (4 + 32));
+        // The int8 residual does not depend on the value bits.
+        assertThat(v3q8.encodedBytes(33, 1) - v3q8.encodedBytes(32, 0)).isEqualTo(2 * (4 + 64));
+        // A token residual's keys stay at the key bits while its values take theirs.
+        KiviCodec token = new KiviCodec(2, D, 32, 64, KiviCodec.Residual.TOKEN, 4, KiviCodec.KeyMeta.Q8);
+        assertThat(token.encodedBytes(33, 1) - token.encodedBytes(32, 0)).isEqualTo((4 + 32) + (4 + 16));
+    }
+
     /** Re-encoding what a codec reproduced gives it back: the cache re-encodes open blocks each step. */
     @ParameterizedTest
-    @ValueSource(strings = {"fp16", "int8", "kivi4", "kivi2"})
+    @ValueSource(strings = {"fp16", "int8", "kivi4", "kivi2", "kivi2:vbits=3", "kivi2:vbits=4,kmeta=q8",
+        "kivi2:vbits=3,kmeta=q8,residual=keys8"})
     void decodedDataIsAFixedPoint(String name) {
         KvCodec codec = io.kvstream.kv.KvSpec.parse(name).newCodec(D);
         int n = 64;
