@@ -144,26 +144,29 @@ class CodecRoundTripTest {
         float[] v = data(n, 18 + bits);
         float[][] out = roundTrip(codec, k, v, 0, n, residual);
         for (int t = n - residual; t < n; t++) {
-            for (int which = 0; which < 2; which++) {
-                float[] x = which == 0 ? k : v;
-                float mn = Float.MAX_VALUE;
-                float mx = -Float.MAX_VALUE;
-                for (int c = 0; c < D; c++) {
-                    mn = Math.min(mn, x[t * D + c]);
-                    mx = Math.max(mx, x[t * D + c]);
-                }
-                // The fp16 scale is rounded up: at most 2^-10 of a step more.
-                float bound = (mx - mn) / 255 / 2 * (1 + 0x1p-9f) + 1e-6f;
-                for (int c = 0; c < D; c++) {
-                    assertThat(Math.abs(out[which][t * D + c] - x[t * D + c]))
-                            .as("%s token %d channel %d", which == 0 ? "key" : "value", t, c)
-                            .isLessThanOrEqualTo(bound);
-                }
-            }
+            assertWithinHalfAnInt8Step(k, out[0], t, "key");
+            assertWithinHalfAnInt8Step(v, out[1], t, "value");
         }
         float[][] again = roundTrip(codec, out[0], out[1], 0, n, residual);
         assertThat(again[0]).isEqualTo(out[0]);
         assertThat(again[1]).isEqualTo(out[1]);
+    }
+
+    /** An int8 row of token {@code t}: every element within half a step of its row's range. */
+    private static void assertWithinHalfAnInt8Step(float[] x, float[] decoded, int t, String what) {
+        float mn = Float.MAX_VALUE;
+        float mx = -Float.MAX_VALUE;
+        for (int c = 0; c < D; c++) {
+            mn = Math.min(mn, x[t * D + c]);
+            mx = Math.max(mx, x[t * D + c]);
+        }
+        // The fp16 scale is rounded up: at most 2^-10 of a step more.
+        float bound = (mx - mn) / 255 / 2 * (1 + 0x1p-9f) + 1e-6f;
+        for (int c = 0; c < D; c++) {
+            assertThat(Math.abs(decoded[t * D + c] - x[t * D + c]))
+                    .as("%s token %d channel %d", what, t, c)
+                    .isLessThanOrEqualTo(bound);
+        }
     }
 
     @Test
@@ -327,17 +330,7 @@ class CodecRoundTripTest {
         float[][] sealed = roundTrip(codec, k, v, 0, n, 0);
         assertThat(out[1]).isEqualTo(sealed[1]);
         for (int t = n - residual; t < n; t++) {
-            float mn = Float.MAX_VALUE;
-            float mx = -Float.MAX_VALUE;
-            for (int c = 0; c < D; c++) {
-                mn = Math.min(mn, k[t * D + c]);
-                mx = Math.max(mx, k[t * D + c]);
-            }
-            float bound = (mx - mn) / 255 / 2 * (1 + 0x1p-9f) + 1e-6f;
-            for (int c = 0; c < D; c++) {
-                assertThat(Math.abs(out[0][t * D + c] - k[t * D + c])).as("key token %d channel %d", t, c)
-                        .isLessThanOrEqualTo(bound);
-            }
+            assertWithinHalfAnInt8Step(k, out[0], t, "key");
         }
         // A trailing token costs its value row and an int8 key row.
         int row = 4 + BitPacking.packedBytes(D, valueBits);
