@@ -24,7 +24,7 @@ import static org.apache.flink.util.Preconditions.checkArgument;
  *     heads of a layer choose together ({@code layer}), or each layer adds to what the earlier
  *     layers of the step wanted ({@code step})
  * @param place where retrieved tokens go in the region: at the position they were written at
- *     where that fits ({@code keep}), or packed after the sinks ({@code pack})
+ *     where that fits ({@code keep}), or packed to end where the window begins ({@code pack})
  */
 public record MemorySpec(
         int retrieve, long limitBytes, int queries, int pageTokens, int candidates, int follow, String share,

@@ -292,7 +292,7 @@ final class Retriever {
      * The position region slot {@code r} takes for a key written at {@code written}: the region
      * spans {@code [sink, sink + gap)} in session order; with {@code place=keep} a token keeps the
      * position it was written at where that fits (early content then sits where the model saw it),
-     * otherwise slots are packed right after the sinks.
+     * otherwise slots are packed so that the region ends where the window begins.
      */
     private int regionPosition(int r, int written) {
         int position;
@@ -300,7 +300,10 @@ final class Retriever {
             int latest = sink + gap - (regionTotal - r);
             position = Math.max(lastPosition + 1, Math.min(written, latest));
         } else {
-            position = sink + r;
+            // Right-aligned: a region shorter than the gap (blocks partly still in the window)
+            // leaves its hole next to the sinks, not between the region and the window, so that
+            // retrieved tokens keep their distance to what follows them as the session wrote it.
+            position = sink + gap - regionTotal + r;
         }
         lastPosition = position;
         return position;

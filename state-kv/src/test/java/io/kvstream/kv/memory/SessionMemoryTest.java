@@ -71,7 +71,7 @@ class SessionMemoryTest {
         for (int lh = 0; lh < 2; lh++) {
             int r = slotOf(cache, sim, lh, target);
             assertThat(r).as("head %s brought token %s back", lh, target).isGreaterThanOrEqualTo(0);
-            // Retrieved keys sit right after the sinks, in session order.
+            // Retrieved keys sit after the sinks, in session order (two whole blocks fill the gap).
             float[] expected = ForwardSim.rotate(ROPE, sim.rawKey(lh, target), 4 + r);
             float[] keys = cache.retrievedKeys(lh, 0);
             for (int c = 0; c < D; c++) {
@@ -91,6 +91,41 @@ class SessionMemoryTest {
         assertThat(slotOf(cache, sim, 0, oldestHeld)).isEqualTo(-1);
         assertThat(slotOf(cache, sim, 0, 2)).as("a sink").isEqualTo(-1);
         assertThat(slotOf(cache, sim, 0, oldestHeld - 1)).isGreaterThanOrEqualTo(-1);
+    }
+
+    @Test
+    void aRegionShorterThanTheGapEndsWhereTheWindowBegins() {
+        CompressedKvCache cache = cache("fp16+window:sink=4,recent=128+memory:retrieve=8");
+        ForwardSim sim = new ForwardSim(cache, 2, ROPE, 3);
+        sim.feed(1000, 50);
+        cache.retrieve(0, queryFor(sim, cache, 0, 10), 0, 1, 2 * D);
+        int n = cache.retrievedLength(0, 0);
+        int gap = cache.memory().gap();
+        // Block 0 leaves its sinks to the window, so the chosen blocks hold fewer tokens than the gap.
+        assertThat(n).isLessThan(gap);
+        // The region is right-aligned: its last token sits just before the window's first position,
+        // the distance the session wrote them at; the hole is next to the sinks.
+        int last = tokenOf(sim, cache.retrievedValues(0, 0), n - 1, 1000);
+        float[] expected = ForwardSim.rotate(ROPE, sim.rawKey(0, last), 4 + gap - 1);
+        float[] keys = cache.retrievedKeys(0, 0);
+        for (int c = 0; c < D; c++) {
+            assertThat(keys[(n - 1) * D + c]).isCloseTo(expected[c], org.assertj.core.data.Offset.offset(0.05f));
+        }
+    }
+
+    /** The token whose value region slot {@code r} holds, searched among the first {@code fed}. */
+    private static int tokenOf(ForwardSim sim, float[] values, int r, int fed) {
+        for (int t = 0; t < fed; t++) {
+            float[] want = sim.value(0, t);
+            float err = 0f;
+            for (int c = 0; c < D; c++) {
+                err = Math.max(err, Math.abs(values[r * D + c] - want[c]));
+            }
+            if (err < 1e-2f) {
+                return t;
+            }
+        }
+        throw new AssertionError("region slot " + r + " holds no fed token");
     }
 
     @Test
