@@ -86,8 +86,8 @@ def main():
     p.add_argument("--recipe", default=os.path.join(here, "..", "..", "shared", "refmodel", "recipe"),
                    help="folder holding the recipe's tasks.py (default: ../shared/refmodel/recipe)")
     a = p.parse_args()
-    tasks = load(os.path.join(a.recipe, "tasks.py"), "refmodel_tasks")
     short = load(os.path.join(here, "make-eval.py"), "make_eval")
+    tasks = short.load_tasks(a.recipe)
     r = random.Random(a.seed)
     rows = []
     for name in ["chat", "passkey", "video"]:

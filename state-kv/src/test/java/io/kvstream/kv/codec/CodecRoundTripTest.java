@@ -152,14 +152,26 @@ class CodecRoundTripTest {
         assertThat(again[1]).isEqualTo(out[1]);
     }
 
-    /** An int8 row of token {@code t}: every element within half a step of its row's range. */
-    private static void assertWithinHalfAnInt8Step(float[] x, float[] decoded, int t, String what) {
+    private static float rowMin(float[] x, int t) {
         float mn = Float.MAX_VALUE;
-        float mx = -Float.MAX_VALUE;
         for (int c = 0; c < D; c++) {
             mn = Math.min(mn, x[t * D + c]);
+        }
+        return mn;
+    }
+
+    private static float rowMax(float[] x, int t) {
+        float mx = -Float.MAX_VALUE;
+        for (int c = 0; c < D; c++) {
             mx = Math.max(mx, x[t * D + c]);
         }
+        return mx;
+    }
+
+    /** An int8 row of token {@code t}: every element within half a step of its row's range. */
+    private static void assertWithinHalfAnInt8Step(float[] x, float[] decoded, int t, String what) {
+        float mn = rowMin(x, t);
+        float mx = rowMax(x, t);
         // The fp16 scale is rounded up: at most 2^-10 of a step more.
         float bound = (mx - mn) / 255 / 2 * (1 + 0x1p-9f) + 1e-6f;
         for (int c = 0; c < D; c++) {
@@ -197,12 +209,8 @@ class CodecRoundTripTest {
         float[][] out = roundTrip(codec, k, v, 0, n, 0);
         int levels = (1 << valueBits) - 1;
         for (int t = 0; t < n; t++) {
-            float mn = Float.MAX_VALUE;
-            float mx = -Float.MAX_VALUE;
-            for (int c = 0; c < D; c++) {
-                mn = Math.min(mn, v[t * D + c]);
-                mx = Math.max(mx, v[t * D + c]);
-            }
+            float mn = rowMin(v, t);
+            float mx = rowMax(v, t);
             float bound = (mx - mn) / levels / 2 + (Math.abs(mn) + Math.abs(mx)) * 0x1p-10f + 1e-6f;
             for (int c = 0; c < D; c++) {
                 assertThat(Math.abs(out[1][t * D + c] - v[t * D + c]))
@@ -220,12 +228,8 @@ class CodecRoundTripTest {
     private static double meanRange(float[] v, int n) {
         double sum = 0;
         for (int t = 0; t < n; t++) {
-            float mn = Float.MAX_VALUE;
-            float mx = -Float.MAX_VALUE;
-            for (int c = 0; c < D; c++) {
-                mn = Math.min(mn, v[t * D + c]);
-                mx = Math.max(mx, v[t * D + c]);
-            }
+            float mn = rowMin(v, t);
+            float mx = rowMax(v, t);
             sum += mx - mn;
         }
         return sum / n;

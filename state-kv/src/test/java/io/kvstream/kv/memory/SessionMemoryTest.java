@@ -42,15 +42,20 @@ class SessionMemoryTest {
         float[] want = sim.value(lh, t);
         float[] values = cache.retrievedValues(lh, 0);
         for (int r = 0; r < cache.retrievedLength(lh, 0); r++) {
-            float err = 0f;
-            for (int c = 0; c < D; c++) {
-                err = Math.max(err, Math.abs(values[r * D + c] - want[c]));
-            }
-            if (err < 1e-2f) {
+            if (holds(values, r, want)) {
                 return r;
             }
         }
         return -1;
+    }
+
+    /** Whether region slot {@code r} holds the value {@code want} (fp16 rounding aside). */
+    private static boolean holds(float[] values, int r, float[] want) {
+        float err = 0f;
+        for (int c = 0; c < D; c++) {
+            err = Math.max(err, Math.abs(values[r * D + c] - want[c]));
+        }
+        return err < 1e-2f;
     }
 
     @Test
@@ -116,12 +121,7 @@ class SessionMemoryTest {
     /** The token whose value region slot {@code r} holds, searched among the first {@code fed}. */
     private static int tokenOf(ForwardSim sim, float[] values, int r, int fed) {
         for (int t = 0; t < fed; t++) {
-            float[] want = sim.value(0, t);
-            float err = 0f;
-            for (int c = 0; c < D; c++) {
-                err = Math.max(err, Math.abs(values[r * D + c] - want[c]));
-            }
-            if (err < 1e-2f) {
+            if (holds(values, r, sim.value(0, t))) {
                 return t;
             }
         }
