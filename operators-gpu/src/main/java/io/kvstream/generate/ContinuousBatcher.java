@@ -120,6 +120,9 @@ public final class ContinuousBatcher {
                 int chunk = Math.min(prefillChunk, r.cache().maxStepTokens());
                 int n = Math.min(Math.min(chunk, budget), r.prompt().length() - r.prefilled());
                 SequenceStep step = nextStep(r);
+                if (r.prefilled() == 0 && r.maxNewTokens() > 0) {
+                    r.cache().startTurn();
+                }
                 r.prompt().feed(step, r.prefilled(), n);
                 r.advancePrefill(n);
                 step.retrieves(r.maxNewTokens() > 0);

@@ -16,6 +16,7 @@ public final class SequenceStep {
 
     private KvCache cache;
     private int[] tokens = new int[16];
+    private int[] cacheIds = new int[0];
     private boolean[] embedded = new boolean[16];
     private float[] embeddings = new float[0];
     private int count;
@@ -82,6 +83,21 @@ public final class SequenceStep {
         } else {
             cache.append(count);
         }
+    }
+
+    /**
+     * The step's token ids as the cache keeps them: -1 where a token carries an embedding of its
+     * own (a video patch's image token id says nothing of what it shows). A scratch array, valid
+     * until the step changes.
+     */
+    public int[] cacheTokenIds() {
+        if (cacheIds.length < count) {
+            cacheIds = new int[tokens.length];
+        }
+        for (int i = 0; i < count; i++) {
+            cacheIds[i] = embedded[i] ? -1 : tokens[i];
+        }
+        return cacheIds;
     }
 
     /** Appends a token that takes its row of the embedding table. */

@@ -113,6 +113,18 @@ public final class CompressedKvCache implements KvCache {
     private final int[] firstRecent;
     /** The most slots any step attended over (retrieved region, held slots and its own tokens). */
     private int maxAttended;
+    /**
+     * Per token, its id, kept (and stored with the blocks) when the memory matches tokens; null
+     * otherwise, so that other caches store exactly what they did before ids existed.
+     */
+    @Nullable private int[] tokenIds;
+    /** The ids of the step being run ({@link #stepTokenIds}); -1 count when not given. */
+    private int[] stepIds = new int[0];
+    private int stepIdCount = -1;
+    /** The first token of the turn being answered ({@link #startTurn}). */
+    private int turnFirstToken;
+    /** Whether that turn named memory blocks and attends over them instead of the window. */
+    private boolean focused;
 
     public CompressedKvCache(
             KvSpec spec, int layers, int heads, int kvHeads, int headDim, int maxTokens, RopeSpec rope) {
@@ -171,6 +183,7 @@ public final class CompressedKvCache implements KvCache {
         } else {
             this.memory = null;
         }
+        this.tokenIds = memory != null && memory.spec().matchesTokens() ? new int[0] : null;
         int n = layers * kvHeads;
         this.keys = new float[n][0];
         this.rawKeys = rerotation != null ? new float[n][0] : keys;
@@ -326,12 +339,51 @@ public final class CompressedKvCache implements KvCache {
             int lh = layer * kvHeads + h;
             firstRecent[lh] = lengths[lh] > sink ? slotTokens[lh][sink] : tokens;
         }
+        if (layer == 0 && tokenIds != null && stepIdCount == stepTokens) {
+            // The window keeps the same slots in every head, so head 0's serve all of them.
+            boolean named = memory.matchTurn(
+                    stepIds, stepTokens, tokenIds, slotTokens[0], lengths[0], firstRecent[0]);
+            focused |= named && memory.spec().focuses();
+        }
         memory.retrieve(layer, queries, offset, stepTokens, stride, firstRecent);
     }
 
     @Override
     public void releaseRetrieved() {
         memory.releaseRegion();
+        focused = false;
+    }
+
+    @Override
+    public void stepTokenIds(int[] ids, int count) {
+        if (tokenIds == null) {
+            return;
+        }
+        if (stepIds.length < count) {
+            stepIds = new int[Math.max(count, stepIds.length * 2)];
+        }
+        System.arraycopy(ids, 0, stepIds, 0, count);
+        stepIdCount = count;
+    }
+
+    @Override
+    public void startTurn() {
+        turnFirstToken = tokens;
+        focused = false;
+    }
+
+    @Override
+    public int maskedFrom(int layer, int kvHead) {
+        return focused ? Math.min(sink, lengths[layer * kvHeads + kvHead]) : 0;
+    }
+
+    @Override
+    public int maskedTo(int layer, int kvHead) {
+        if (!focused) {
+            return 0;
+        }
+        int lh = layer * kvHeads + kvHead;
+        return Math.max(Math.min(sink, lengths[lh]), lowerBound(slotTokens[lh], lengths[lh], turnFirstToken));
     }
 
     @Override
@@ -461,6 +513,15 @@ public final class CompressedKvCache implements KvCache {
                 ropePositions[first + i] = position + i;
             }
         }
+        if (tokenIds != null) {
+            if (tokenIds.length < first + stepTokens) {
+                tokenIds = Arrays.copyOf(tokenIds, Math.max(first + stepTokens, tokenIds.length * 2));
+            }
+            for (int i = 0; i < stepTokens; i++) {
+                tokenIds[first + i] = stepIdCount == stepTokens ? stepIds[i] : -1;
+            }
+            stepIdCount = -1;
+        }
         int n = lengths.length;
         for (int lh = 0; lh < n; lh++) {
             int len = lengths[lh];
@@ -505,6 +566,8 @@ public final class CompressedKvCache implements KvCache {
 
     @Override
     public void clear() {
+        turnFirstToken = 0;
+        focused = false;
         Arrays.fill(rotateFrom, 0);
         for (int b = 0; b < blocks.size(); b++) {
             if (blocks.get(b) != null) {
@@ -592,8 +655,11 @@ public final class CompressedKvCache implements KvCache {
                 positions = Arrays.copyOfRange(
                         ropePositions, index * blockTokens, index * blockTokens + block.appended);
             }
+            int[] ids = tokenIds == null
+                    ? null : Arrays.copyOfRange(tokenIds, index * blockTokens, index * blockTokens + block.appended);
             block.encoded = new EncodedBlock(index, BlockFormat.write(
-                    layout, index, block.appended, positions, block.bitmaps, block.payloads, block.payloadLengths));
+                    layout, index, block.appended, positions, ids, block.bitmaps, block.payloads,
+                    block.payloadLengths));
         }
         return block.encoded;
     }
@@ -721,6 +787,9 @@ public final class CompressedKvCache implements KvCache {
         if (rerotation != null && ropePositions.length < meta.tokens()) {
             ropePositions = Arrays.copyOf(ropePositions, meta.tokens());
         }
+        if (tokenIds != null && tokenIds.length < meta.tokens()) {
+            tokenIds = Arrays.copyOf(tokenIds, meta.tokens());
+        }
         for (ParsedBlock p : parsed.values()) {
             int b = p.index();
             int base = b * blockTokens;
@@ -757,6 +826,14 @@ public final class CompressedKvCache implements KvCache {
                     }
                 } else {
                     System.arraycopy(p.ropePositions(), 0, ropePositions, base, p.appended());
+                }
+            }
+            if (tokenIds != null) {
+                // Blocks written before ids were kept (or by a cache that kept none) match nothing.
+                if (p.tokenIds() == null) {
+                    Arrays.fill(tokenIds, base, base + p.appended(), -1);
+                } else {
+                    System.arraycopy(p.tokenIds(), 0, tokenIds, base, p.appended());
                 }
             }
             while (blocks.size() <= b) {

@@ -117,6 +117,33 @@ public interface KvCache {
     /** Empties the retrieved region, for a prompt step that attends over the working set alone. */
     default void releaseRetrieved() {}
 
+    /**
+     * The ids of the next step's tokens, -1 where a position carries an embedding (a video patch);
+     * called before the step's layers run. Caches whose memory matches a turn's tokens keep them
+     * with their blocks; others ignore them.
+     */
+    default void stepTokenIds(int[] ids, int count) {}
+
+    /**
+     * Marks the next token as the first of a turn that will be answered: a memory that matches
+     * tokens with {@code focus} lets such a turn attend over what it named instead of the tokens
+     * held before it ({@link #maskedFrom}).
+     */
+    default void startTurn() {}
+
+    /**
+     * Held slots {@code [maskedFrom, maskedTo)} of {@code (layer, kvHead)} that the current step
+     * does not attend over; an empty range for caches that attend over every held slot.
+     */
+    default int maskedFrom(int layer, int kvHead) {
+        return 0;
+    }
+
+    /** See {@link #maskedFrom}. */
+    default int maskedTo(int layer, int kvHead) {
+        return 0;
+    }
+
     /** Slots of the retrieved region of {@code (layer, kvHead)}; 0 for caches without memory. */
     default int retrievedLength(int layer, int kvHead) {
         return 0;

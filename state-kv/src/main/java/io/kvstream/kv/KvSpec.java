@@ -31,7 +31,7 @@ import java.util.Objects;
  * policy := window:sink=S,recent=W|F
  *         | h2o:budget=N|F[,recent=R]
  *         | snapkv:budget=N|F[,window=W][,pool=K]
- * memory := memory:retrieve=K[,follow=F][,share=S][,place=P][,limit=BYTES][,queries=W][,page=P]
+ * memory := memory:retrieve=K[,follow=F][,share=S][,place=P][,limit=BYTES][,queries=W][,page=P][,match=M]
  *           [,candidates=C]   (after a window: it keeps what the window evicts)
  * </pre>
  *
@@ -62,10 +62,14 @@ public final class KvSpec {
      * The cache part of what {@code --kv long} means ({@link CacheSpec#LONG} adds patch dropping):
      * sinks + 4 retrieved blocks of 64 + a window of 252 + a chunk of at most 252 stay within 764
      * slots. Chosen on fresh long sessions (bench/make-long-eval.py), where 4 retrieved blocks
-     * answered better than 8 or 12. Its codec is spelled out as it was measured (docs/memory.md).
+     * answered better than 8 or 12. A turn that names something only memory holds (a frame's
+     * {@code t=16}, a fact's {@code locker code}) gets the 40 tokens before the named words and
+     * the 8 after them, and attends over those instead of the window ({@code match=focus}).
+     * Its codec is spelled out as it was measured (docs/memory.md).
      */
     public static final String LONG =
-            "kivi2:group=32,vgroup=64,residual=fp16,vbits=2,kmeta=fp16+window:sink=4,recent=252+memory:retrieve=4";
+            "kivi2:group=32,vgroup=64,residual=fp16,vbits=2,kmeta=fp16+window:sink=4,recent=252"
+                    + "+memory:retrieve=4,match=focus,span=40,after=8";
 
     private final String codec;
     private final int keyGroup;
@@ -177,7 +181,7 @@ public final class KvSpec {
             throw new IllegalArgumentException("memory needs retrieve=K, as in memory:retrieve=8");
         }
         Map<String, String> params = params(part.substring("memory:".length()));
-        checkKeys("memory", params, "retrieve", "limit", "queries", "page", "candidates", "follow", "share", "place");
+        checkKeys("memory", params, "retrieve", "limit", "queries", "page", "candidates", "follow", "share", "place", "match", "span", "after");
         require("memory", params, "retrieve");
         return new MemorySpec(
                 intParam(params, "retrieve", 0),
@@ -187,7 +191,10 @@ public final class KvSpec {
                 intParam(params, "candidates", MemorySpec.DEFAULT_CANDIDATES),
                 intParam(params, "follow", MemorySpec.DEFAULT_FOLLOW),
                 params.getOrDefault("share", MemorySpec.DEFAULT_SHARE),
-                params.getOrDefault("place", MemorySpec.DEFAULT_PLACE));
+                params.getOrDefault("place", MemorySpec.DEFAULT_PLACE),
+                params.getOrDefault("match", MemorySpec.DEFAULT_MATCH),
+                intParam(params, "span", MemorySpec.DEFAULT_SPAN),
+                intParam(params, "after", MemorySpec.AFTER_AS_SPAN));
     }
 
     /** @param kiviDefaults what a KIVI codec's parameters are when not given; null for the others */

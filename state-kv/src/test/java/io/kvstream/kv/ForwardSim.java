@@ -21,6 +21,8 @@ public final class ForwardSim {
     private final long seed;
     private int planted = -1;
     private float plantScale = 1f;
+    /** Per token, its id, given to the cache with each step as the forward pass gives it. */
+    @Nullable private int[] ids;
 
     public ForwardSim(KvCache cache, int heads, RopeSpec rope, long seed) {
         this.cache = cache;
@@ -33,6 +35,12 @@ public final class ForwardSim {
     public ForwardSim plant(int t, float scale) {
         this.planted = t;
         this.plantScale = scale;
+        return this;
+    }
+
+    /** Gives tokens ids, which each step passes to the cache before writing its keys. */
+    public ForwardSim withIds(int[] ids) {
+        this.ids = ids;
         return this;
     }
 
@@ -79,21 +87,8 @@ public final class ForwardSim {
 
     /** Feeds {@code n} tokens as one step. */
     public void step(int n, @Nullable Attention attention) {
-        cache.reserve(n);
-        int first = cache.tokens();
-        int position = cache.nextPosition();
+        write(n);
         int kvHeads = cache.kvHeads();
-        int d = cache.headDim();
-        for (int l = 0; l < cache.layers(); l++) {
-            for (int h = 0; h < kvHeads; h++) {
-                int lh = l * kvHeads + h;
-                for (int i = 0; i < n; i++) {
-                    int slot = cache.length(l, h) + i;
-                    System.arraycopy(rotatedKey(lh, first + i, position + i), 0, cache.keys(l, h), slot * d, d);
-                    System.arraycopy(value(lh, first + i), 0, cache.values(l, h), slot * d, d);
-                }
-            }
-        }
         AttentionObserver observer = cache.attentionObserver();
         if (observer != null && attention != null) {
             for (int l = 0; l < cache.layers(); l++) {
@@ -109,6 +104,31 @@ public final class ForwardSim {
             }
         }
         cache.commit(n);
+    }
+
+    /**
+     * Writes a step of {@code n} tokens into the cache's slots, as RoPE and the cache write do,
+     * without committing it: what the cache holds while the step's layers run.
+     */
+    public void write(int n) {
+        cache.reserve(n);
+        int first = cache.tokens();
+        if (ids != null) {
+            cache.stepTokenIds(java.util.Arrays.copyOfRange(ids, first, first + n), n);
+        }
+        int position = cache.nextPosition();
+        int kvHeads = cache.kvHeads();
+        int d = cache.headDim();
+        for (int l = 0; l < cache.layers(); l++) {
+            for (int h = 0; h < kvHeads; h++) {
+                int lh = l * kvHeads + h;
+                for (int i = 0; i < n; i++) {
+                    int slot = cache.length(l, h) + i;
+                    System.arraycopy(rotatedKey(lh, first + i, position + i), 0, cache.keys(l, h), slot * d, d);
+                    System.arraycopy(value(lh, first + i), 0, cache.values(l, h), slot * d, d);
+                }
+            }
+        }
     }
 
     public void feed(int total, int stepSize) {

@@ -155,6 +155,8 @@ class KvSpecTest {
         "fp16+window:recent=128+memory:retrieve=4,limit=64m,follow=1|fp16+window:sink=4,recent=128+memory:retrieve=4",
         "fp16+window:recent=128+memory:retrieve=4,limit=512k,queries=8|fp16+window:sink=4,recent=128+memory:retrieve=4,limit=512k,queries=8",
         "fp16+window:recent=128+memory:retrieve=4,share=head,place=keep,candidates=16|fp16+window:sink=4,recent=128+memory:retrieve=4,share=head,place=keep,candidates=16",
+        "fp16+window:recent=128+memory:retrieve=4,match=off,span=0|fp16+window:sink=4,recent=128+memory:retrieve=4",
+        "fp16+window:recent=128+memory:retrieve=4,after=8,span=40,match=focus|fp16+window:sink=4,recent=128+memory:retrieve=4,match=focus,span=40,after=8",
     })
     void memoryPartsHaveCanonicalForms(String text, String canonical) {
         KvSpec spec = KvSpec.parse(text);
@@ -189,6 +191,8 @@ class KvSpecTest {
         "kivi2+window:recent=128+memory:retrieve=4,limit=lots|not a byte count",
         "kivi2+window:recent=128+memory:retrieve=4+memory:retrieve=2|memory given twice",
         "kivi2+window:recent=128+memory:retrieve=4,share=all|share takes head, layer or step",
+        "kivi2+window:recent=128+memory:retrieve=4,match=words|match takes off, tokens or focus",
+        "kivi2+window:recent=128+memory:retrieve=4,span=-1|span must be >= 0",
         "kivi2+window:recent=128+memory:retrieve=4,depth=3|unknown parameter 'depth' for memory",
     })
     void rejectsBadMemoryPartsClearly(String text, String message) {

@@ -105,6 +105,9 @@ public final class CpuBackend implements ForwardBackend {
                                 config.layers(), config.kvHeads(), headDim));
             }
             cache.reserve(step.count());
+            if (cache.retrieves() && step.count() > 0) {
+                cache.stepTokenIds(step.cacheTokenIds(), step.count());
+            }
             total += step.count();
             maxPosition = Math.max(maxPosition, cache.nextPosition() + step.count());
             logitRows += step.count() > 0 ? step.logitRows() : 0;
@@ -279,6 +282,11 @@ public final class CpuBackend implements ForwardBackend {
         }
         for (int j = 0; j < slots; j++) {
             sc[retrieved + j] = VectorMath.dot(q, qo, keys, j * headDim, headDim) * attentionScale;
+        }
+        // A turn that attends over what it named in memory skips the window's older slots.
+        int maskedTo = Math.min(cache.maskedTo(l, kvHead), slots);
+        for (int j = cache.maskedFrom(l, kvHead); j < maskedTo; j++) {
+            sc[retrieved + j] = Float.NEGATIVE_INFINITY;
         }
         VectorMath.softmax(sc, 0, all);
         AttentionObserver observer = cache.attentionObserver();

@@ -12,46 +12,59 @@ import java.util.zip.CRC32C;
  *
  * <pre>
  *  0 int    magic 'KVBK'
- *  4 byte   format version (1)
- *  5 byte   flags: 1 = explicit RoPE positions
+ *  4 byte   format version (1; 2 when token ids are stored)
+ *  5 byte   flags: 1 = explicit RoPE positions, 2 = token ids (version 2 only)
  *  6 byte   codec id        7 byte bits
  *  8 short  key group      10 short value group
  * 12 short  layers         14 short kv heads       16 short head dim
  * 18 short  block tokens   20 short appended       22 short reserved
  * 24 int    block index
  * 28 [int × appended]      RoPE positions, if flagged
+ *    [int × appended]      token ids (-1 where a position carried an embedding), if flagged
  *    per (layer, kv head): bitmap of held tokens (ceil(blockTokens / 8) bytes),
  *                          int payload length, payload (the codec's run of held tokens)
  *    int    CRC32C of everything before it
  * </pre>
  *
  * The version is checked before the checksum so that a block from a newer writer is reported as
- * such rather than as corrupt.
+ * such rather than as corrupt. Blocks without token ids stay version 1, byte for byte what they
+ * were before ids existed; only caches whose memory matches tokens store them.
  */
 public final class BlockFormat {
 
     public static final int MAGIC = 0x4B42564B;
     public static final int VERSION = 1;
+    /** The version of blocks that store token ids. */
+    public static final int VERSION_TOKEN_IDS = 2;
     public static final int HEADER_BYTES = 28;
     private static final int FLAG_POSITIONS = 1;
+    private static final int FLAG_TOKEN_IDS = 2;
 
     private BlockFormat() {}
 
     public static int size(BlockLayout layout, int appended, boolean positions, int[] payloadLengths) {
-        int size = HEADER_BYTES + (positions ? 4 * appended : 0);
+        return size(layout, appended, positions, false, payloadLengths);
+    }
+
+    public static int size(BlockLayout layout, int appended, boolean positions, boolean tokenIds, int[] payloadLengths) {
+        int size = HEADER_BYTES + (positions ? 4 * appended : 0) + (tokenIds ? 4 * appended : 0);
         for (int h = 0; h < layout.heads(); h++) {
             size += layout.bitmapBytes() + 4 + payloadLengths[h];
         }
         return size + 4;
     }
 
+    /**
+     * @param ropePositions per appended token, its RoPE position; null when each sits at its index
+     * @param tokenIds per appended token, its id; null when the cache does not keep ids
+     */
     public static byte[] write(
-            BlockLayout layout, int index, int appended, @Nullable int[] ropePositions,
+            BlockLayout layout, int index, int appended, @Nullable int[] ropePositions, @Nullable int[] tokenIds,
             byte[][] bitmaps, byte[][] payloads, int[] payloadLengths) {
-        byte[] out = new byte[size(layout, appended, ropePositions != null, payloadLengths)];
+        byte[] out = new byte[size(layout, appended, ropePositions != null, tokenIds != null, payloadLengths)];
         LittleEndian.putInt(out, 0, MAGIC);
-        out[4] = (byte) VERSION;
-        out[5] = (byte) (ropePositions != null ? FLAG_POSITIONS : 0);
+        out[4] = (byte) (tokenIds != null ? VERSION_TOKEN_IDS : VERSION);
+        out[5] = (byte) ((ropePositions != null ? FLAG_POSITIONS : 0) | (tokenIds != null ? FLAG_TOKEN_IDS : 0));
         out[6] = (byte) layout.codecId();
         out[7] = (byte) layout.bits();
         LittleEndian.putShort(out, 8, (short) layout.keyGroup());
@@ -66,6 +79,11 @@ public final class BlockFormat {
         if (ropePositions != null) {
             for (int i = 0; i < appended; i++, o += 4) {
                 LittleEndian.putInt(out, o, ropePositions[i]);
+            }
+        }
+        if (tokenIds != null) {
+            for (int i = 0; i < appended; i++, o += 4) {
+                LittleEndian.putInt(out, o, tokenIds[i]);
             }
         }
         int bitmapBytes = layout.bitmapBytes();
@@ -99,9 +117,9 @@ public final class BlockFormat {
             throw new CorruptBlockException(session, index, "not a KV block (bad magic)");
         }
         int version = bytes[4] & 0xff;
-        if (version != VERSION) {
-            throw new CorruptBlockException(
-                    session, index, "unknown block format version " + version + " (this reader knows " + VERSION + ")");
+        if (version != VERSION && version != VERSION_TOKEN_IDS) {
+            throw new CorruptBlockException(session, index, "unknown block format version " + version
+                    + " (this reader knows " + VERSION + " and " + VERSION_TOKEN_IDS + ")");
         }
         CRC32C crc = new CRC32C();
         crc.update(bytes, 0, bytes.length - 4);
@@ -139,6 +157,21 @@ public final class BlockFormat {
                 positions[i] = LittleEndian.getInt(bytes, o);
             }
         }
+        int[] ids = null;
+        boolean flaggedIds = (bytes[5] & FLAG_TOKEN_IDS) != 0;
+        if (flaggedIds != (version == VERSION_TOKEN_IDS)) {
+            throw new CorruptBlockException(session, index, "version " + version + (flaggedIds ? " with" : " without")
+                    + " token ids");
+        }
+        if (flaggedIds) {
+            if (o + 4 * appended > end) {
+                throw new CorruptBlockException(session, index, "truncated token ids");
+            }
+            ids = new int[appended];
+            for (int i = 0; i < appended; i++, o += 4) {
+                ids[i] = LittleEndian.getInt(bytes, o);
+            }
+        }
         int heads = layout.heads();
         int bitmapBytes = layout.bitmapBytes();
         byte[][] bitmaps = new byte[heads][bitmapBytes];
@@ -161,6 +194,6 @@ public final class BlockFormat {
         if (o != end) {
             throw new CorruptBlockException(session, index, (end - o) + " trailing bytes");
         }
-        return new ParsedBlock(index, appended, positions, bitmaps, offsets, lengths, bytes);
+        return new ParsedBlock(index, appended, positions, ids, bitmaps, offsets, lengths, bytes);
     }
 }

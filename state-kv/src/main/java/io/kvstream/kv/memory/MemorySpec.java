@@ -8,7 +8,7 @@ import static org.apache.flink.util.Preconditions.checkArgument;
  *
  * <pre>
  * memory:retrieve=K[,follow=F][,share=head|layer|step][,place=keep|pack][,limit=BYTES][,queries=W][,page=P]
- *        [,candidates=C]
+ *        [,candidates=C][,match=off|tokens|focus][,span=T][,after=A]
  * </pre>
  *
  * @param retrieve blocks brought back per step; their slots sit between the sinks and the window
@@ -25,10 +25,21 @@ import static org.apache.flink.util.Preconditions.checkArgument;
  *     layers of the step wanted ({@code step})
  * @param place where retrieved tokens go in the region: at the position they were written at
  *     where that fits ({@code keep}), or packed to end where the window begins ({@code pack})
+ * @param match whether a turn's own tokens choose blocks: with {@code tokens}, blocks holding a
+ *     pair of the turn's token ids that the working set does not hold (and at most half the
+ *     memory's blocks do) come back instead of the blocks attention logits choose (see {@link
+ *     TurnMatch}); with {@code focus}, such a turn
+ *     also attends over the sinks, those blocks and its own tokens only, not the window, so that
+ *     what it asks about is not drowned by what came last; {@code off} matches nothing
+ * @param span with {@code match}: the region takes the tokens within {@code span} of each named
+ *     pair, not the named blocks whole; 0 takes whole blocks (with the one before and
+ *     {@code follow} after)
+ * @param after with {@code span}: how many tokens after the named pair the region takes, if not
+ *     {@code span} ({@link #AFTER_AS_SPAN})
  */
 public record MemorySpec(
         int retrieve, long limitBytes, int queries, int pageTokens, int candidates, int follow, String share,
-        String place) {
+        String place, String match, int span, int after) {
 
     public static final long DEFAULT_LIMIT = 64L << 20;
     public static final int DEFAULT_QUERIES = 16;
@@ -42,6 +53,13 @@ public record MemorySpec(
     public static final String PLACE_KEEP = "keep";
     public static final String PLACE_PACK = "pack";
     public static final String DEFAULT_PLACE = PLACE_PACK;
+    public static final String MATCH_OFF = "off";
+    public static final String MATCH_TOKENS = "tokens";
+    public static final String MATCH_FOCUS = "focus";
+    public static final String DEFAULT_MATCH = MATCH_OFF;
+    public static final int DEFAULT_SPAN = 0;
+    /** {@code after} when not given: the span's own width. */
+    public static final int AFTER_AS_SPAN = -1;
 
     public MemorySpec {
         checkArgument(retrieve > 0 && retrieve <= 1024, "memory retrieve must be in 1..1024, not %s", retrieve);
@@ -54,6 +72,23 @@ public record MemorySpec(
         checkArgument(share.equals(SHARE_HEAD) || share.equals(SHARE_LAYER) || share.equals(SHARE_STEP),
                 "memory share takes head, layer or step, not %s", share);
         checkArgument(place.equals(PLACE_KEEP) || place.equals(PLACE_PACK), "memory place takes keep or pack, not %s", place);
+        checkArgument(match.equals(MATCH_OFF) || match.equals(MATCH_TOKENS) || match.equals(MATCH_FOCUS),
+                "memory match takes off, tokens or focus, not %s", match);
+        checkArgument(span >= 0, "memory span must be >= 0, not %s", span);
+        checkArgument(after >= AFTER_AS_SPAN, "memory after must be >= 0, not %s", after);
+    }
+
+    public boolean matchesTokens() {
+        return !match.equals(MATCH_OFF);
+    }
+
+    /** Tokens after a named pair that the region takes, with {@code span}. */
+    public int spanAfter() {
+        return after == AFTER_AS_SPAN ? span : after;
+    }
+
+    public boolean focuses() {
+        return match.equals(MATCH_FOCUS);
     }
 
     public boolean keepPositions() {
@@ -99,6 +134,15 @@ public record MemorySpec(
         }
         if (candidates != DEFAULT_CANDIDATES) {
             sb.append(",candidates=").append(candidates);
+        }
+        if (!match.equals(DEFAULT_MATCH)) {
+            sb.append(",match=").append(match);
+        }
+        if (span != DEFAULT_SPAN) {
+            sb.append(",span=").append(span);
+        }
+        if (after != AFTER_AS_SPAN) {
+            sb.append(",after=").append(after);
         }
         return sb.toString();
     }

@@ -4,6 +4,8 @@ import io.kvstream.kv.block.ParsedBlock;
 import io.kvstream.kv.evict.Rerotation;
 import io.kvstream.kv.evict.TopK;
 
+import javax.annotation.Nullable;
+
 import java.util.Arrays;
 
 /**
@@ -32,6 +34,10 @@ final class Retriever {
 
     private final float[] keyScratch;
     private final TopK topK = new TopK();
+    /** What the step's turn names in memory; null when the spec does not match tokens. */
+    @Nullable private final TurnMatch turn;
+    /** Whether the blocks the turn named choose this step's region. */
+    private boolean namedStep;
     private MemoryBlock[] order = new MemoryBlock[0];
     private int gap;
     private float[] rotatedQueries = new float[0];
@@ -55,8 +61,9 @@ final class Retriever {
      * @param heads query heads of the model
      */
     Retriever(MemorySpec spec, RunReader reader, Rerotation rerotation, int runs, int heads, int kvHeads, int headDim,
-              int blockTokens, int sink) {
+              int blockTokens, int sink, @Nullable TurnMatch turn) {
         this.spec = spec;
+        this.turn = turn;
         this.reader = reader;
         this.rerotation = rerotation;
         this.kvHeads = kvHeads;
@@ -114,19 +121,22 @@ final class Retriever {
         if (layer == 0) {
             Arrays.fill(cumulative, 0f);
         }
-        for (int h = 0; h < kvHeads; h++) {
-            scoreBlocks(layer, h, queries, offset, tokens, stride, from, w, n, k, firstRecent[layer * kvHeads + h]);
+        if (!namedStep) {
+            for (int h = 0; h < kvHeads; h++) {
+                scoreBlocks(layer, h, queries, offset, tokens, stride, from, w, n, k, firstRecent[layer * kvHeads + h]);
+            }
         }
+        int namedPicks = namedStep ? pickNamed(k, n) : 0;
         for (int h = 0; h < kvHeads; h++) {
             int lh = layer * kvHeads + h;
-            int picked = pick(selectionScores(h, n), k, n);
+            int picked = namedStep ? namedPicks : pick(selectionScores(h, n), k, n);
             if (regionKeys[lh] == null) {
                 regionKeys[lh] = new float[spec.retrieve() * blockTokens * headDim];
                 regionValues[lh] = new float[spec.retrieve() * blockTokens * headDim];
             }
             int total = 0;
             for (int c = 0; c < picked; c++) {
-                total += reader.list(order[chosen[c]].block, lh, firstRecent[lh]);
+                total += reader.list(order[chosen[c]].block, lh, from(chosen[c]), to(chosen[c], firstRecent[lh]));
             }
             regionTotal = total;
             lastPosition = sink - 1;
@@ -134,7 +144,7 @@ final class Retriever {
             for (int c = 0; c < picked; c++) {
                 MemoryBlock b = order[chosen[c]];
                 b.lastUse = use;
-                r = bringBack(b.block, lh, r, firstRecent[lh]);
+                r = bringBack(b.block, lh, r, from(chosen[c]), to(chosen[c], firstRecent[lh]));
             }
             regionLength[lh] = r;
         }
@@ -254,6 +264,26 @@ final class Retriever {
                 }
             }
         }
+        return chosenFromTaken(n);
+    }
+
+    /**
+     * Sets whether this step's region is the blocks its turn named ({@link TurnMatch}); called
+     * before the step's first layer retrieves.
+     */
+    void useNamed(boolean named) {
+        this.namedStep = named;
+    }
+
+    /** Chooses the blocks the turn named ({@link TurnMatch#choose}) into {@link #chosen}. */
+    private int pickNamed(int k, int n) {
+        Arrays.fill(taken, 0, n, false);
+        turn.choose(order, n, k, taken);
+        return chosenFromTaken(n);
+    }
+
+    /** Lists the taken blocks into {@link #chosen}, in session order; returns how many. */
+    private int chosenFromTaken(int n) {
         int out = 0;
         for (int b = 0; b < n; b++) {
             if (taken[b]) {
@@ -309,8 +339,18 @@ final class Retriever {
         return position;
     }
 
-    private int bringBack(ParsedBlock p, int lh, int r, int firstRecent) {
-        int n = reader.read(p, lh, firstRecent);
+    /** The first token of block {@code b} (an index into the order) that the region takes. */
+    private int from(int b) {
+        return namedStep ? turn.from(b) : 0;
+    }
+
+    /** The token after the last of block {@code b} that the region takes. */
+    private int to(int b, int firstRecent) {
+        return namedStep ? turn.to(b, firstRecent) : firstRecent;
+    }
+
+    private int bringBack(ParsedBlock p, int lh, int r, int fromToken, int firstRecent) {
+        int n = reader.read(p, lh, fromToken, firstRecent);
         bytesRead += p.payloadLengths()[lh];
         float[] keys = regionKeys[lh];
         float[] values = regionValues[lh];

@@ -35,6 +35,11 @@ final class RunReader {
 
     /** Decodes head {@code lh}'s run and lists its tokens older than {@code firstRecent}; returns how many. */
     int read(ParsedBlock p, int lh, int firstRecent) {
+        return read(p, lh, 0, firstRecent);
+    }
+
+    /** Like {@link #read(ParsedBlock, int, int)}, listing only tokens from {@code fromToken} on. */
+    int read(ParsedBlock p, int lh, int fromToken, int firstRecent) {
         int held = 0;
         for (byte b : p.bitmaps()[lh]) {
             held += Integer.bitCount(b & 0xff);
@@ -42,11 +47,11 @@ final class RunReader {
         KvCodec codec = codecs[lh / kvHeads];
         int residual = codec.residual(held, p.appended() < blockTokens);
         codec.decode(p.bytes(), p.payloadOffsets()[lh], held, residual, keys, values, 0);
-        return list(p, lh, firstRecent);
+        return list(p, lh, fromToken, firstRecent);
     }
 
     /** Lists, without decoding, the tokens {@link #read} would; returns how many. */
-    int list(ParsedBlock p, int lh, int firstRecent) {
+    int list(ParsedBlock p, int lh, int fromToken, int firstRecent) {
         int base = p.index() * blockTokens;
         int s = 0;
         int n = 0;
@@ -55,7 +60,7 @@ final class RunReader {
                 continue;
             }
             int token = base + j;
-            if (token >= sink && token < firstRecent) {
+            if (token >= sink && token >= fromToken && token < firstRecent) {
                 slot[n] = s;
                 offset[n] = j;
                 n++;

@@ -44,6 +44,7 @@ public final class SessionMemory {
     private final Rerotation rerotation;
     private final RunReader reader;
     private final Retriever retriever;
+    @Nullable private final TurnMatch turn;
     private final int headDim;
     private final int blockTokens;
     private final int sink;
@@ -77,8 +78,9 @@ public final class SessionMemory {
         this.sink = sink;
         this.pages = blockTokens / spec.pageTokens();
         this.reader = new RunReader(codecs, layout.kvHeads(), blockTokens, sink, headDim);
+        this.turn = spec.matchesTokens() ? new TurnMatch(spec, blockTokens) : null;
         this.retriever = new Retriever(
-                spec, reader, rerotation, layout.heads(), heads, layout.kvHeads(), headDim, blockTokens, sink);
+                spec, reader, rerotation, layout.heads(), heads, layout.kvHeads(), headDim, blockTokens, sink, turn);
         this.keyScratch = new float[headDim];
     }
 
@@ -193,6 +195,35 @@ public final class SessionMemory {
      */
     public void retrieve(int layer, float[] queries, int offset, int tokens, int stride, int[] firstRecent) {
         int n = blocks.size();
+        refreshOrder();
+        retriever.retrieve(layer, order, n, gap(), ++clock, queries, offset, tokens, stride, firstRecent);
+    }
+
+    /**
+     * Finds what a prompt step's turn names in memory (see {@link MemorySpec#match()}); the step's
+     * retrievals then bring those blocks back. Called before the step's first layer retrieves;
+     * does nothing unless the spec matches tokens.
+     *
+     * @param stepIds the step's token ids, {@code stepTokens} of them
+     * @param tokenIds per session token, its id; {@code slotTokens} says the token of each of the
+     *     working set's {@code held} slots
+     * @param firstRecent the oldest token the window holds after the sinks
+     * @return whether the turn named blocks
+     */
+    public boolean matchTurn(int[] stepIds, int stepTokens, int[] tokenIds, int[] slotTokens, int held,
+                             int firstRecent) {
+        if (turn == null) {
+            return false;
+        }
+        refreshOrder();
+        turn.match(order, blocks.size(), stepIds, stepTokens, tokenIds, slotTokens, held, sink, firstRecent);
+        boolean named = turn.namedCount() > 0;
+        retriever.useNamed(named);
+        return named;
+    }
+
+    private void refreshOrder() {
+        int n = blocks.size();
         if (orderStale) {
             if (order.length < n) {
                 order = new MemoryBlock[Math.max(n, order.length * 2)];
@@ -203,7 +234,6 @@ public final class SessionMemory {
             }
             orderStale = false;
         }
-        retriever.retrieve(layer, order, n, gap(), ++clock, queries, offset, tokens, stride, firstRecent);
     }
 
     public int regionLength(int lh) {

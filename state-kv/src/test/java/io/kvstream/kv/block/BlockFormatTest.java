@@ -57,12 +57,38 @@ class BlockFormatTest {
     void unknownVersionIsReportedAsSuch() {
         CompressedKvCache c = fed();
         byte[] future = c.block(0).bytes().clone();
-        future[4] = 2;
+        future[4] = 3;
         assertThatThrownBy(() -> BlockFormat.read("sess-8", 0, future, c.blockLayout()))
                 .isInstanceOf(CorruptBlockException.class)
                 .hasMessageContaining("sess-8")
                 .hasMessageContaining("block 0")
-                .hasMessageContaining("unknown block format version 2");
+                .hasMessageContaining("unknown block format version 3");
+    }
+
+    @Test
+    void tokenIdsRoundTripInVersionTwoAndVersionOneBlocksHaveNone() throws Exception {
+        CompressedKvCache c = fed();
+        ParsedBlock plain = BlockFormat.read("s", 1, c.block(1).bytes(), c.blockLayout());
+        assertThat(plain.tokenIds()).isNull();
+        int[] ids = new int[plain.appended()];
+        for (int i = 0; i < ids.length; i++) {
+            ids[i] = i % 5 == 0 ? -1 : 1000 + i;
+        }
+        byte[][] payloads = new byte[plain.payloadLengths().length][];
+        for (int h = 0; h < payloads.length; h++) {
+            payloads[h] = java.util.Arrays.copyOfRange(
+                    plain.bytes(), plain.payloadOffsets()[h], plain.payloadOffsets()[h] + plain.payloadLengths()[h]);
+        }
+        byte[] withIds = BlockFormat.write(c.blockLayout(), 1, plain.appended(), plain.ropePositions(), ids,
+                plain.bitmaps(), payloads, plain.payloadLengths());
+        assertThat(withIds[4]).isEqualTo((byte) BlockFormat.VERSION_TOKEN_IDS);
+        assertThat(withIds.length).isEqualTo(c.block(1).bytes().length + 4 * ids.length);
+        ParsedBlock read = BlockFormat.read("s", 1, withIds, c.blockLayout());
+        assertThat(read.tokenIds()).containsExactly(ids);
+        for (int h = 0; h < payloads.length; h++) {
+            assertThat(java.util.Arrays.copyOfRange(read.bytes(), read.payloadOffsets()[h],
+                    read.payloadOffsets()[h] + read.payloadLengths()[h])).containsExactly(payloads[h]);
+        }
     }
 
     @Test
