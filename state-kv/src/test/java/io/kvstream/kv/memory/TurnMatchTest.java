@@ -135,6 +135,15 @@ class TurnMatchTest {
     }
 
     @Test
+    void whereTheWordsWereFirstSaidComesFirst() {
+        // Said at 300 and again at 500 (a fact, then a question repeating it), both in memory: a
+        // budget of one block takes the first mention.
+        CompressedKvCache cache = ask("memory:retrieve=1,match=focus,span=8,after=2", ids(300, 500));
+        assertThat(cache.retrievedLength(0, 0)).isEqualTo(11);
+        assertThat(tokenAt(cache, 0, 0)).isEqualTo(293);
+    }
+
+    @Test
     void theNextTurnStartsUnfocused() {
         CompressedKvCache cache = ask("memory:retrieve=4,match=focus,span=8,after=2", ids(300));
         cache.commit(QUESTION.length);
