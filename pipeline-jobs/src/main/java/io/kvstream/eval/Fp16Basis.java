@@ -32,7 +32,7 @@ final class Fp16Basis {
         for (int first = 0; first < tokens; first += blockTokens) {
             int n = Math.min(blockTokens, tokens - first);
             Arrays.fill(payloads, fp16.encodedBytes(n, 0));
-            total += EncodedBlockSerializer.serializedSize(BlockFormat.size(layout, n, false, payloads));
+            total += EncodedBlockSerializer.serializedSize(BlockFormat.size(layout, n, false, false, payloads));
         }
         return total;
     }

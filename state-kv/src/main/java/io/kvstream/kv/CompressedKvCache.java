@@ -150,10 +150,7 @@ public final class CompressedKvCache implements KvCache {
         this.specString = spec.toString();
         checkArgument(spec.layersNamed() == 0 || spec.layersNamed() == layers,
                 "kv spec %s names value bits for %s layers, the model has %s", spec, spec.layersNamed(), layers);
-        this.codecs = new KvCodec[layers];
-        for (int l = 0; l < layers; l++) {
-            codecs[l] = spec.newCodec(headDim, l);
-        }
+        this.codecs = codecsPerLayer(spec, headDim, layers);
         this.codec = codecs[0];
         checkArgument(
                 blockTokens % codec.keyGroup() == 0,
@@ -175,11 +172,9 @@ public final class CompressedKvCache implements KvCache {
         if (spec.memory() != null) {
             checkArgument(window != null && maxStepTokens >= blockTokens,
                     "a memory needs a window of at least one block (%s tokens) to evict from: %s", blockTokens, spec);
-            KvCodec[] memoryCodecs = new KvCodec[layers];
-            for (int l = 0; l < layers; l++) {
-                memoryCodecs[l] = spec.newCodec(headDim, l);
-            }
-            this.memory = new SessionMemory(spec.memory(), memoryCodecs, layout, rope, heads, sink);
+            // The memory decodes with codec instances of its own: codecs hold scratch buffers.
+            this.memory = new SessionMemory(
+                    spec.memory(), codecsPerLayer(spec, headDim, layers), layout, rope, heads, sink);
         } else {
             this.memory = null;
         }
@@ -1004,6 +999,14 @@ public final class CompressedKvCache implements KvCache {
      * fp16 until its group fills), so sizing its buffer by the sealed size would regrow it at
      * every decode step.
      */
+    private static KvCodec[] codecsPerLayer(KvSpec spec, int headDim, int layers) {
+        KvCodec[] out = new KvCodec[layers];
+        for (int l = 0; l < layers; l++) {
+            out[l] = spec.newCodec(headDim, l);
+        }
+        return out;
+    }
+
     private static int openRunBytes(KvCodec[] codecs, int blockTokens) {
         int most = 0;
         for (KvCodec codec : codecs) {

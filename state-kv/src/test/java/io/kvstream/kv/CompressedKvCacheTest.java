@@ -34,15 +34,22 @@ class CompressedKvCacheTest {
         return new CompressedKvCache(KvSpec.parse(spec), layers, HEADS, KV_HEADS, D, 4096, ROPE);
     }
 
+    /** What each spec's cache stores after {@code tokens} tokens fed in steps of {@code step}. */
+    private static Map<String, Long> storedBytes(int tokens, int step, String... specs) {
+        Map<String, Long> stored = new LinkedHashMap<>();
+        for (String spec : specs) {
+            CompressedKvCache c = cache(spec);
+            new ForwardSim(c, HEADS, ROPE, 1).feed(tokens, step);
+            stored.put(spec, c.storedBytes());
+        }
+        return stored;
+    }
+
     @Test
     void storedBytesPerTokenMatchTheCodecs() {
         Map<String, Double> perToken = new LinkedHashMap<>();
-        for (String spec : new String[] {"full", "fp16", "int8", "kivi4", "kivi2", "kivi4:group=32,residual=fp16",
-            "kivi4:group=64,residual=fp16"}) {
-            CompressedKvCache c = cache(spec);
-            new ForwardSim(c, HEADS, ROPE, 1).feed(1024, 256);
-            perToken.put(spec, (double) c.storedBytes() / 1024);
-        }
+        storedBytes(1024, 256, "full", "fp16", "int8", "kivi4", "kivi2", "kivi4:group=32,residual=fp16",
+                "kivi4:group=64,residual=fp16").forEach((spec, bytes) -> perToken.put(spec, (double) bytes / 1024));
         double fp16 = perToken.get("fp16");
         System.out.printf("stored bytes per token (8 layers x 2 kv heads x 64): %s%n", perToken);
         assertThat(fp16 / perToken.get("full")).isBetween(0.49, 0.51);
@@ -61,13 +68,8 @@ class CompressedKvCacheTest {
     @Test
     void aTokenResidualCostsWhatAQuantizedTokenDoes() {
         // 1000 tokens leave 40 in an unfilled key group of 64 in every head, 8 in one of 32.
-        Map<String, Long> stored = new LinkedHashMap<>();
-        for (String spec : new String[] {"fp16", "kivi4:group=64,residual=fp16", "kivi4:group=64,residual=token",
-            "kivi2:residual=fp16", "kivi2:residual=int8"}) {
-            CompressedKvCache c = cache(spec);
-            new ForwardSim(c, HEADS, ROPE, 1).feed(1000, 250);
-            stored.put(spec, c.storedBytes());
-        }
+        Map<String, Long> stored = storedBytes(1000, 250, "fp16", "kivi4:group=64,residual=fp16",
+                "kivi4:group=64,residual=token", "kivi2:residual=fp16", "kivi2:residual=int8");
         double fp16 = stored.get("fp16");
         assertThat(fp16 / stored.get("kivi4:group=64,residual=fp16")).isLessThan(3.35);
         // 4 bits and a fp16 scale and zero per 64 values: 16 / 4.5 = 3.56 at most.
@@ -85,13 +87,8 @@ class CompressedKvCacheTest {
      */
     @Test
     void valueBitsAndQ8KeyGridsCostWhatTheyStore() {
-        Map<String, Long> stored = new LinkedHashMap<>();
-        for (String spec : new String[] {"kivi2:vbits=2,kmeta=fp16", "kivi2:vbits=3,kmeta=fp16", "kivi2:vbits=4,kmeta=fp16",
-            "kivi2:vbits=3,kmeta=q8", "kivi2:vbits=4/2/2/2/2/2/2/3,kmeta=fp16"}) {
-            CompressedKvCache c = cache(spec);
-            new ForwardSim(c, HEADS, ROPE, 1).feed(1024, 256);
-            stored.put(spec, c.storedBytes());
-        }
+        Map<String, Long> stored = storedBytes(1024, 256, "kivi2:vbits=2,kmeta=fp16", "kivi2:vbits=3,kmeta=fp16",
+                "kivi2:vbits=4,kmeta=fp16", "kivi2:vbits=3,kmeta=q8", "kivi2:vbits=4/2/2/2/2/2/2/3,kmeta=fp16");
         long rows = 1024L * LAYERS * KV_HEADS;
         long groups = rows / 32;
         assertThat(stored.get("kivi2:vbits=3,kmeta=fp16") - stored.get("kivi2:vbits=2,kmeta=fp16")).isEqualTo(rows * 8);

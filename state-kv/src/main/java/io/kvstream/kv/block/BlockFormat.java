@@ -42,10 +42,6 @@ public final class BlockFormat {
 
     private BlockFormat() {}
 
-    public static int size(BlockLayout layout, int appended, boolean positions, int[] payloadLengths) {
-        return size(layout, appended, positions, false, payloadLengths);
-    }
-
     public static int size(BlockLayout layout, int appended, boolean positions, boolean tokenIds, int[] payloadLengths) {
         int size = HEADER_BYTES + (positions ? 4 * appended : 0) + (tokenIds ? 4 * appended : 0);
         for (int h = 0; h < layout.heads(); h++) {
@@ -76,16 +72,8 @@ public final class BlockFormat {
         LittleEndian.putShort(out, 20, (short) appended);
         LittleEndian.putInt(out, 24, index);
         int o = HEADER_BYTES;
-        if (ropePositions != null) {
-            for (int i = 0; i < appended; i++, o += 4) {
-                LittleEndian.putInt(out, o, ropePositions[i]);
-            }
-        }
-        if (tokenIds != null) {
-            for (int i = 0; i < appended; i++, o += 4) {
-                LittleEndian.putInt(out, o, tokenIds[i]);
-            }
-        }
+        o = putInts(out, o, ropePositions, appended);
+        o = putInts(out, o, tokenIds, appended);
         int bitmapBytes = layout.bitmapBytes();
         for (int h = 0; h < layout.heads(); h++) {
             System.arraycopy(bitmaps[h], 0, out, o, bitmapBytes);
@@ -146,32 +134,17 @@ public final class BlockFormat {
             throw new CorruptBlockException(session, index, "holds " + appended + " tokens, more than a block");
         }
         int o = HEADER_BYTES;
-        int[] positions = null;
-        int end = bytes.length - 4;
-        if ((bytes[5] & FLAG_POSITIONS) != 0) {
-            if (o + 4 * appended > end) {
-                throw new CorruptBlockException(session, index, "truncated positions");
-            }
-            positions = new int[appended];
-            for (int i = 0; i < appended; i++, o += 4) {
-                positions[i] = LittleEndian.getInt(bytes, o);
-            }
-        }
-        int[] ids = null;
         boolean flaggedIds = (bytes[5] & FLAG_TOKEN_IDS) != 0;
         if (flaggedIds != (version == VERSION_TOKEN_IDS)) {
             throw new CorruptBlockException(session, index, "version " + version + (flaggedIds ? " with" : " without")
                     + " token ids");
         }
-        if (flaggedIds) {
-            if (o + 4 * appended > end) {
-                throw new CorruptBlockException(session, index, "truncated token ids");
-            }
-            ids = new int[appended];
-            for (int i = 0; i < appended; i++, o += 4) {
-                ids[i] = LittleEndian.getInt(bytes, o);
-            }
-        }
+        int[] positions = (bytes[5] & FLAG_POSITIONS) != 0
+                ? getInts(session, index, bytes, o, appended, "positions") : null;
+        o += positions == null ? 0 : 4 * appended;
+        int[] ids = flaggedIds ? getInts(session, index, bytes, o, appended, "token ids") : null;
+        o += ids == null ? 0 : 4 * appended;
+        int end = bytes.length - 4;
         int heads = layout.heads();
         int bitmapBytes = layout.bitmapBytes();
         byte[][] bitmaps = new byte[heads][bitmapBytes];
@@ -195,5 +168,29 @@ public final class BlockFormat {
             throw new CorruptBlockException(session, index, (end - o) + " trailing bytes");
         }
         return new ParsedBlock(index, appended, positions, ids, bitmaps, offsets, lengths, bytes);
+    }
+
+    /** Writes {@code n} ints of {@code values} at {@code o}, if there are any; returns the offset after them. */
+    private static int putInts(byte[] out, int o, @Nullable int[] values, int n) {
+        if (values == null) {
+            return o;
+        }
+        for (int i = 0; i < n; i++, o += 4) {
+            LittleEndian.putInt(out, o, values[i]);
+        }
+        return o;
+    }
+
+    /** Reads {@code n} ints at {@code o}, before the checksum. */
+    private static int[] getInts(String session, int index, byte[] bytes, int o, int n, String what)
+            throws CorruptBlockException {
+        if (o + 4 * n > bytes.length - 4) {
+            throw new CorruptBlockException(session, index, "truncated " + what);
+        }
+        int[] values = new int[n];
+        for (int i = 0; i < n; i++, o += 4) {
+            values[i] = LittleEndian.getInt(bytes, o);
+        }
+        return values;
     }
 }

@@ -38,6 +38,8 @@ final class Retriever {
     @Nullable private final TurnMatch turn;
     /** Whether the blocks the turn named choose this step's region. */
     private boolean namedStep;
+    /** With {@link #namedStep}: how many blocks of {@link #chosen} the step's first layer took. */
+    private int namedPicks;
     private MemoryBlock[] order = new MemoryBlock[0];
     private int gap;
     private float[] rotatedQueries = new float[0];
@@ -126,7 +128,10 @@ final class Retriever {
                 scoreBlocks(layer, h, queries, offset, tokens, stride, from, w, n, k, firstRecent[layer * kvHeads + h]);
             }
         }
-        int namedPicks = namedStep ? pickNamed(k, n) : 0;
+        if (namedStep && layer == 0) {
+            // Every layer of the step brings back what the turn named: choose it once.
+            namedPicks = pickNamed(k, n);
+        }
         for (int h = 0; h < kvHeads; h++) {
             int lh = layer * kvHeads + h;
             int picked = namedStep ? namedPicks : pick(selectionScores(h, n), k, n);
