@@ -9,20 +9,16 @@ import jdk.incubator.vector.VectorSpecies;
 import java.nio.ByteBuffer;
 
 /**
- * Vector shapes shared by the dequantizers. Blocks hold 32 or 256 elements, so eight float lanes
- * fed from eight byte lanes divide every block evenly; wider registers gain little for a
- * load-convert-scale loop. Machines without 256-bit vectors (or runs with
- * {@code -Dkvstream.simd=false}) take the scalar paths, which are the reference the vector paths
- * are tested against.
+ * Vector shapes shared by the dequantizers and the fused dot products: the CPU backend's own
+ * (the preferred species, at most 16 floats, so that blocks of 16 and 32 elements divide evenly),
+ * with byte vectors of as many lanes. One shape everywhere matters beyond the arithmetic: the
+ * Vector API's methods keep one type profile for all their callers, and once two shapes have
+ * passed through them, C2 can no longer see a vector's class in kernels where the type is not
+ * evident (after a loop, in a copy) and boxes the vectors there (measured 30x slower on a packed
+ * matrix multiply). Machines without 256-bit vectors (or runs with {@code -Dkvstream.simd=false})
+ * take the scalar paths, which are the reference the vector paths are tested against.
  */
 final class Simd {
-
-    static final VectorSpecies<Float> F = FloatVector.SPECIES_256;
-    static final VectorSpecies<Byte> B = ByteVector.SPECIES_64;
-
-    static final boolean ENABLED =
-            FloatVector.SPECIES_PREFERRED.vectorBitSize() >= 256
-                    && Boolean.parseBoolean(System.getProperty("kvstream.simd", "true"));
 
     /**
      * The fused dot products accumulate in the CPU backend's vector shape (the preferred one), so
@@ -33,6 +29,14 @@ final class Simd {
 
     static final VectorSpecies<Byte> DOT_BYTES =
             VectorSpecies.of(byte.class, VectorShape.forBitSize(Math.max(64, DOT.length() * 8)));
+
+    /** The dequantizers' shape: the dot products' where a block holds a whole number of vectors. */
+    static final VectorSpecies<Float> F = DOT.length() <= 16 ? DOT : FloatVector.SPECIES_512;
+    static final VectorSpecies<Byte> B = F == DOT ? DOT_BYTES : ByteVector.SPECIES_128;
+
+    static final boolean ENABLED =
+            FloatVector.SPECIES_PREFERRED.vectorBitSize() >= 256
+                    && Boolean.parseBoolean(System.getProperty("kvstream.simd", "true"));
 
     /** Fused dot products need a whole number of float vectors per 16 elements. */
     static final boolean FUSED = ENABLED && DOT.length() >= 8 && 16 % DOT.length() == 0

@@ -11,11 +11,11 @@ import jdk.incubator.vector.VectorSpecies;
  * {@code out[t][r] = W[r] . x[t]} for every token {@code t} of a step and every row {@code r} of a
  * weight matrix.
  *
- * <p>Rows are expanded to fp32 a chunk at a time, once per step, and every token of the batch is
- * multiplied against them while they sit in cache: a step over many sequences reads each weight
- * once. Tokens go in blocks so that the activations a chunk reuses also stay in cache. Small
- * steps (decode) of formats that can widen their blocks in registers skip the expansion: see
- * {@link FloatTensor#dotRows}. Both ways give every output the same bits.
+ * <p>Three ways, by the size of the step, all giving every output the same bits: small steps
+ * (decode) of formats that can widen their blocks in registers skip any expansion (see {@link
+ * FloatTensor#dotRows}); large steps (prefill) go through {@link PackedGemm}; the rest expand rows
+ * to fp32 a chunk at a time, once per step, and multiply every token of the batch against them
+ * while they sit in cache. Either way a step over many sequences reads each weight once.
  */
 final class MatMul {
 
@@ -25,15 +25,17 @@ final class MatMul {
     /**
      * Up to this many tokens, formats with a fused dot product widen each weight in registers
      * for four tokens at a time (measured per core on a 2048-column Q8_0 matrix: 11 G weights/s
-     * at one token against 4.7 expanded, 33 against 21 GMAC/s at eight tokens). Beyond it,
-     * expanding rows once and sharing them over more tokens costs less than widening them again
-     * for every four.
+     * at one token against 4.7 expanded, 33 against 21 GMAC/s at eight tokens), and the others
+     * expand rows for the row-by-row kernels below. Beyond it, {@link PackedGemm} takes the
+     * matrices it supports: packing costs more than it gains at 8 tokens and less at 24 (Q4_0,
+     * 8192 x 2048, two threads: 5.0 against 3.9 ms at 8, 7.7 against 8.9 ms at 24).
      */
-    private static final int FUSED_TOKENS = 16;
+    private static final int SMALL_STEP = 16;
     /** Tokens multiplied against a row chunk before moving on. */
     private static final int TOKEN_BLOCK = 32;
 
     private final Parallel parallel;
+    private final PackedGemm gemm;
     private final float[][] scratch;
     private final Parallel.RangeBody rowsBody = this::rows;
     // The multiply in progress; calls come from one thread, one at a time.
@@ -46,6 +48,7 @@ final class MatMul {
 
     MatMul(Parallel parallel) {
         this.parallel = parallel;
+        this.gemm = new PackedGemm(parallel);
         this.scratch = new float[parallel.threads()][0];
     }
 
@@ -54,6 +57,10 @@ final class MatMul {
      * @param out results, token {@code t} row {@code r} at {@code out[t * outStride + r]}
      */
     void multiply(FloatTensor w, float[] x, int xStride, int tokens, float[] out, int outStride) {
+        if (tokens > SMALL_STEP && PackedGemm.supports(w)) {
+            gemm.multiply(w, x, xStride, tokens, out, outStride);
+            return;
+        }
         this.w = w;
         this.x = x;
         this.xStride = xStride;
@@ -65,7 +72,7 @@ final class MatMul {
 
     /** Rows {@code [from, to)} of the multiply in progress, against every token. */
     private void rows(int worker, int from, int to) {
-        if (tokens <= FUSED_TOKENS && w.hasFusedDot()) {
+        if (tokens <= SMALL_STEP && w.hasFusedDot()) {
             w.dotRows(from, to - from, x, xStride, tokens, out, outStride);
             return;
         }

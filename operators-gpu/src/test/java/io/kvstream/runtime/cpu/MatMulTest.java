@@ -2,14 +2,18 @@ package io.kvstream.runtime.cpu;
 
 import io.kvstream.model.gguf.GgufFile;
 import io.kvstream.model.gguf.GgufTensorInfo;
+import io.kvstream.model.tensor.F32Tensor;
 import io.kvstream.model.tensor.FloatTensor;
 import io.kvstream.model.tensor.GgmlType;
 import io.kvstream.runtime.Parallel;
 import io.kvstream.testing.RefModel;
 
+import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.CsvSource;
 
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
 import java.util.EnumSet;
 import java.util.Random;
 import java.util.Set;
@@ -80,5 +84,43 @@ class MatMulTest {
             }
         }
         assertThat(seen).as("formats in %s", file).isNotEmpty();
+    }
+
+    /**
+     * Shapes the packed multiply pads: rows that fill no whole panel or chunk, token counts that
+     * fill no whole group or leave one token in the last, and rows of a width it leaves to the
+     * row-by-row kernels (not whole vectors). Every output is compared with the reference.
+     */
+    @Test
+    void paddedPanelsAndTokenGroupsGiveTheReferenceBits() throws Exception {
+        Random random = new Random(5);
+        try (Parallel parallel = new Parallel(2)) {
+            MatMul matMul = new MatMul(parallel);
+            for (int[] shape : new int[][] {{37, 48}, {8, 512}, {45, 1040}, {37, 40}}) {
+                int rows = shape[0];
+                int cols = shape[1];
+                ByteBuffer bytes = ByteBuffer.allocate(rows * cols * Float.BYTES).order(ByteOrder.LITTLE_ENDIAN);
+                for (int i = 0; i < rows * cols; i++) {
+                    bytes.putFloat(i * Float.BYTES, (float) random.nextGaussian());
+                }
+                FloatTensor w = new F32Tensor("w", rows, cols, bytes);
+                for (int tokens : new int[] {1, 17, 19, 40, 73}) {
+                    float[] x = new float[tokens * cols];
+                    for (int i = 0; i < x.length; i++) {
+                        x[i] = (float) random.nextGaussian();
+                    }
+                    float[] out = new float[tokens * rows];
+                    matMul.multiply(w, x, cols, tokens, out, rows);
+                    float[] row = new float[cols];
+                    for (int r = 0; r < rows; r++) {
+                        w.dequantizeRow(r, row, 0);
+                        for (int t = 0; t < tokens; t++) {
+                            assertThat(out[t * rows + r]).as("%dx%d row %d token %d of %d", rows, cols, r, t, tokens)
+                                    .isEqualTo(VectorMath.dot(row, 0, x, t * cols, cols));
+                        }
+                    }
+                }
+            }
+        }
     }
 }
