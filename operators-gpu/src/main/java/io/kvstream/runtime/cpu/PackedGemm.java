@@ -168,19 +168,28 @@ final class PackedGemm {
     private static void store8(float[] out, int at, int n,
                                float s0, float s1, float s2, float s3,
                                float s4, float s5, float s6, float s7) {
-        if (n == MR) {
-            out[at] = s0;
+        out[at] = s0;
+        if (n > 1) {
             out[at + 1] = s1;
-            out[at + 2] = s2;
-            out[at + 3] = s3;
-            out[at + 4] = s4;
-            out[at + 5] = s5;
-            out[at + 6] = s6;
-            out[at + 7] = s7;
-            return;
         }
-        float[] sums = {s0, s1, s2, s3, s4, s5, s6, s7};
-        System.arraycopy(sums, 0, out, at, n);
+        if (n > 2) {
+            out[at + 2] = s2;
+        }
+        if (n > 3) {
+            out[at + 3] = s3;
+        }
+        if (n > 4) {
+            out[at + 4] = s4;
+        }
+        if (n > 5) {
+            out[at + 5] = s5;
+        }
+        if (n > 6) {
+            out[at + 6] = s6;
+        }
+        if (n > 7) {
+            out[at + 7] = s7;
+        }
     }
 
     /**
