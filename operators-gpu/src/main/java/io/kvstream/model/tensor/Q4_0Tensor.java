@@ -11,14 +11,14 @@ import java.nio.ByteBuffer;
  * {@code j} holds element {@code j} in its low nibble and element {@code j + 16} in its high
  * nibble; element {@code = (nibble - 8) * d} (ggml {@code dequantize_bytesq4_0}).
  */
-public final class Q4_0Tensor extends BlockTensor {
+public final class Q4_0Tensor extends FusedBlockTensor {
 
     private static final int BLOCK = 32;
     private static final int BLOCK_BYTES = 2 + BLOCK / 2;
     private static final int HALF = BLOCK / 2;
 
     public Q4_0Tensor(String name, int rows, int cols, ByteBuffer data) {
-        super(name, rows, cols, data);
+        super(name, rows, cols, data, BLOCK, BLOCK_BYTES);
     }
 
     @Override
@@ -73,29 +73,13 @@ public final class Q4_0Tensor extends BlockTensor {
         return Simd.FUSED && Simd.DOT.length() == HALF;
     }
 
-    @Override
-    public void dotRows(
-            int from, int n, float[] x, int xStride, int tokens, float[] out, int outStride) {
-        int rowBytes = cols() / BLOCK * BLOCK_BYTES;
-        for (int r = 0; r < n; r += Simd.DOT_ROWS) {
-            int rows = Math.min(Simd.DOT_ROWS, n - r);
-            byte[] q = Simd.copyRows(data, from + r, rows, rowBytes);
-            if (tokens == 1) {
-                oneToken(q, rowBytes, x, out, from + r, rows);
-            } else {
-                for (int t = 0; t < tokens; t += Simd.DOT_TOKENS) {
-                    fourTokens(q, rowBytes, x, xStride, t, tokens, out, outStride, from + r, rows);
-                }
-            }
-        }
-    }
-
     /**
      * Four rows (from the copy {@code q}) against one token. The nibbles are widened in place,
      * not in a helper: C2 stops inlining helpers once a method this size reaches its node budget,
      * and a vector returned from a call it did not inline is boxed.
      */
-    private void oneToken(byte[] q, int rowBytes, float[] x, float[] out, int row, int rows) {
+    @Override
+    void oneToken(byte[] q, int rowBytes, float[] x, float[] out, int row, int rows) {
         int blocks = cols() / BLOCK;
         int p1 = rowBytes;
         int p2 = 2 * rowBytes;
@@ -145,11 +129,8 @@ public final class Q4_0Tensor extends BlockTensor {
                 a3.reduceLanes(VectorOperators.ADD));
     }
 
-    /**
-     * Four rows against tokens {@code [t, t + 4)}: each weight vector is widened once for four
-     * tokens. Past the last token the last one is repeated and its results dropped.
-     */
-    private void fourTokens(
+    @Override
+    void fourTokens(
             byte[] q, int rowBytes, float[] x, int xStride, int t, int tokens,
             float[] out, int outStride, int row, int rows) {
         int blocks = cols() / BLOCK;
@@ -243,15 +224,14 @@ public final class Q4_0Tensor extends BlockTensor {
             a33 = lo3.fma(xl3, a33);
             a33 = hi3.fma(xh3, a33);
         }
-        Simd.store(out, t * outStride + row, rows, a00.reduceLanes(VectorOperators.ADD), a10.reduceLanes(VectorOperators.ADD), a20.reduceLanes(VectorOperators.ADD), a30.reduceLanes(VectorOperators.ADD));
-        if (t + 1 < tokens) {
-            Simd.store(out, (t + 1) * outStride + row, rows, a01.reduceLanes(VectorOperators.ADD), a11.reduceLanes(VectorOperators.ADD), a21.reduceLanes(VectorOperators.ADD), a31.reduceLanes(VectorOperators.ADD));
-        }
-        if (t + 2 < tokens) {
-            Simd.store(out, (t + 2) * outStride + row, rows, a02.reduceLanes(VectorOperators.ADD), a12.reduceLanes(VectorOperators.ADD), a22.reduceLanes(VectorOperators.ADD), a32.reduceLanes(VectorOperators.ADD));
-        }
-        if (t + 3 < tokens) {
-            Simd.store(out, (t + 3) * outStride + row, rows, a03.reduceLanes(VectorOperators.ADD), a13.reduceLanes(VectorOperators.ADD), a23.reduceLanes(VectorOperators.ADD), a33.reduceLanes(VectorOperators.ADD));
-        }
+        Simd.storeTile(out, t, tokens, outStride, row, rows,
+                a00.reduceLanes(VectorOperators.ADD), a10.reduceLanes(VectorOperators.ADD),
+                a20.reduceLanes(VectorOperators.ADD), a30.reduceLanes(VectorOperators.ADD),
+                a01.reduceLanes(VectorOperators.ADD), a11.reduceLanes(VectorOperators.ADD),
+                a21.reduceLanes(VectorOperators.ADD), a31.reduceLanes(VectorOperators.ADD),
+                a02.reduceLanes(VectorOperators.ADD), a12.reduceLanes(VectorOperators.ADD),
+                a22.reduceLanes(VectorOperators.ADD), a32.reduceLanes(VectorOperators.ADD),
+                a03.reduceLanes(VectorOperators.ADD), a13.reduceLanes(VectorOperators.ADD),
+                a23.reduceLanes(VectorOperators.ADD), a33.reduceLanes(VectorOperators.ADD));
     }
 }

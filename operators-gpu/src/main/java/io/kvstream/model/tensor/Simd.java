@@ -107,6 +107,27 @@ final class Simd {
         }
     }
 
+    /**
+     * Writes a four-row, four-token kernel's sums ({@code sRT} for row {@code R}, token {@code t +
+     * T}): the first {@code rows} rows of each token before {@code tokens}.
+     */
+    static void storeTile(float[] out, int t, int tokens, int outStride, int row, int rows,
+                          float s00, float s10, float s20, float s30,
+                          float s01, float s11, float s21, float s31,
+                          float s02, float s12, float s22, float s32,
+                          float s03, float s13, float s23, float s33) {
+        store(out, t * outStride + row, rows, s00, s10, s20, s30);
+        if (t + 1 < tokens) {
+            store(out, (t + 1) * outStride + row, rows, s01, s11, s21, s31);
+        }
+        if (t + 2 < tokens) {
+            store(out, (t + 2) * outStride + row, rows, s02, s12, s22, s32);
+        }
+        if (t + 3 < tokens) {
+            store(out, (t + 3) * outStride + row, rows, s03, s13, s23, s33);
+        }
+    }
+
     /** Bytes {@code b[at .. at + DOT.length())} as signed integers in float lanes. */
     static FloatVector widen(ByteVector v) {
         return (FloatVector) v.convertShape(VectorOperators.B2F, DOT, 0);
