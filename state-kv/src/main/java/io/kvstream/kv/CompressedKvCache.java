@@ -994,11 +994,7 @@ public final class CompressedKvCache implements KvCache {
         rotateFrom[lh] = Math.min(rotateFrom[lh], from);
     }
 
-    /**
-     * An open run's encoding can be larger than a full sealed block's (a KIVI residual is kept in
-     * fp16 until its group fills), so sizing its buffer by the sealed size would regrow it at
-     * every decode step.
-     */
+    /** One codec per layer, as {@code spec} makes them (layers may differ in value bits). */
     private static KvCodec[] codecsPerLayer(KvSpec spec, int headDim, int layers) {
         KvCodec[] out = new KvCodec[layers];
         for (int l = 0; l < layers; l++) {
@@ -1007,6 +1003,11 @@ public final class CompressedKvCache implements KvCache {
         return out;
     }
 
+    /**
+     * An open run's encoding can be larger than a full sealed block's (a KIVI residual is kept in
+     * fp16 until its group fills), so sizing its buffer by the sealed size would regrow it at
+     * every decode step.
+     */
     private static int openRunBytes(KvCodec[] codecs, int blockTokens) {
         int most = 0;
         for (KvCodec codec : codecs) {

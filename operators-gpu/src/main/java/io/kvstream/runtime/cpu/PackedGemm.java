@@ -47,10 +47,11 @@ final class PackedGemm {
     private static final int PANEL_STRIDE = MR * L;
     private static final int GROUP_STRIDE = NR * L;
     /**
-     * Where element 0 of a region-aligned array sits: after a 16-byte header (compressed class
-     * pointers, the default), so the first 64-byte-aligned float is at index 12.
+     * Where the packed tokens start: element 0 of a region-aligned array sits after a 16-byte
+     * header (compressed class pointers, the default), so the first 64-byte-aligned float is at
+     * index 12. Every region after it is a whole number of vectors long.
      */
-    private static final int ALIGN = (64 - 16) / Float.BYTES;
+    private static final int X_BASE = (64 - 16) / Float.BYTES;
 
     private final Parallel parallel;
     private final int minScratch;
@@ -61,7 +62,6 @@ final class PackedGemm {
     private int tokens;
     private int iters;
     private int groups;
-    private int xBase;
     private int workerBase;
     private int workerSize;
     private float[] out;
@@ -91,8 +91,7 @@ final class PackedGemm {
         int xSize = groups * iters * GROUP_STRIDE;
         // Per worker: the chunk's panels and one row to expand into.
         this.workerSize = ROW_CHUNK * cols + cols;
-        this.xBase = ALIGN;
-        this.workerBase = ALIGN + xSize;
+        this.workerBase = X_BASE + xSize;
         ensureScratch(workerBase + parallel.threads() * workerSize);
         packTokens(x, xStride);
         parallel.forRange(w.rows(), ROW_CHUNK, chunkBody);
@@ -107,14 +106,14 @@ final class PackedGemm {
 
     /**
      * Token {@code g * NR + t}'s column vector {@code i} goes to {@code [g][i][t]}; missing tokens
-     * are zeros. Copies, not vector loads and stores: {@code intoArray} on a vector whose exact
-     * class C2 cannot see boxes it once 256-bit code has polluted the shared type profiles.
+     * are zeros. Copies measured as fast as vector loads and stores here, and unlike {@code
+     * intoArray} they cannot be boxed whatever vector shapes other code in the JVM uses.
      */
     private void packTokens(float[] x, int xStride) {
         for (int g = 0; g < groups; g++) {
             for (int t = 0; t < NR; t++) {
                 int token = g * NR + t;
-                int to = xBase + g * iters * GROUP_STRIDE + t * L;
+                int to = X_BASE + g * iters * GROUP_STRIDE + t * L;
                 for (int i = 0; i < iters; i++) {
                     if (token < tokens) {
                         System.arraycopy(x, token * xStride + i * L, s, to + i * GROUP_STRIDE, L);
@@ -134,7 +133,7 @@ final class PackedGemm {
         int rowBase = panelBase + ROW_CHUNK * iters * L;
         packRows(from, n, panels, panelBase, rowBase);
         for (int g = 0; g < groups; g++) {
-            int xo = xBase + g * iters * GROUP_STRIDE;
+            int xo = X_BASE + g * iters * GROUP_STRIDE;
             int groupTokens = Math.min(NR, tokens - g * NR);
             for (int p = 0; p < panels; p++) {
                 kernel(s, panelBase + p * iters * PANEL_STRIDE, xo, iters,
