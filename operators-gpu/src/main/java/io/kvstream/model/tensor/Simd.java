@@ -63,6 +63,19 @@ final class Simd {
         return b;
     }
 
+    /** Per-thread scales of the group being multiplied (see {@link InterleavedTensor#copiesGroups}). */
+    private static final ThreadLocal<float[]> SCALES = ThreadLocal.withInitial(() -> new float[0]);
+
+    /** This thread's scale buffer, holding at least {@code n} floats. */
+    static float[] scaleBuffer(int n) {
+        float[] s = SCALES.get();
+        if (s.length < n) {
+            s = new float[n];
+            SCALES.set(s);
+        }
+        return s;
+    }
+
     /** Copies {@code data[from .. from + n)} into this thread's row buffer and returns that. */
     static byte[] copyRow(ByteBuffer data, int from, int n) {
         byte[] b = rowBuffer(n);
@@ -70,25 +83,11 @@ final class Simd {
         return b;
     }
 
-    /** Rows a fused dot product reads together: four independent accumulator chains. */
+    /** Rows a fused dot product reads together: four independent accumulator chains (see {@link InterleavedTensor}). */
     static final int DOT_ROWS = 4;
 
     /** Tokens a fused dot product multiplies each widened weight vector with. */
     static final int DOT_TOKENS = 4;
-
-    /**
-     * Copies rows {@code [row, row + n)} ({@code n <= DOT_ROWS}) of {@code rowBytes} each into
-     * this thread's buffer, then repeats the last one up to {@link #DOT_ROWS}, so that one
-     * four-row kernel serves a remainder too (its extra results are dropped).
-     */
-    static byte[] copyRows(ByteBuffer data, int row, int n, int rowBytes) {
-        byte[] b = rowBuffer(DOT_ROWS * rowBytes);
-        data.get(row * rowBytes, b, 0, n * rowBytes);
-        for (int r = n; r < DOT_ROWS; r++) {
-            System.arraycopy(b, (n - 1) * rowBytes, b, r * rowBytes, rowBytes);
-        }
-        return b;
-    }
 
     /**
      * Writes the first {@code n} of four row results. Takes the sums, not the vectors: a vector

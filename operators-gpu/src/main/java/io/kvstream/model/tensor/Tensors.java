@@ -61,6 +61,33 @@ public final class Tensors {
         }
     }
 
+    /**
+     * {@code tensor} as the CPU's dot products read it fastest: Q8_0 and Q4_0 matrices copied
+     * onto the heap with their rows interleaved (see {@link InterleavedTensor}), where this
+     * machine's vectors suit the kernels; any other tensor is returned as it is.
+     */
+    public static FloatTensor interleaved(FloatTensor tensor) {
+        if (!interleaves(tensor)) {
+            return tensor;
+        }
+        return tensor instanceof Q8_0Tensor
+                ? new Q8_0x4Tensor((Q8_0Tensor) tensor)
+                : new Q4_0x4Tensor((Q4_0Tensor) tensor);
+    }
+
+    /** Bytes {@link #interleaved} would take on the heap for {@code tensor}; 0 when it would not copy it. */
+    public static long interleavedBytes(FloatTensor tensor) {
+        if (!interleaves(tensor)) {
+            return 0;
+        }
+        return InterleavedTensor.heapBytes(tensor.rows(), tensor.cols(), 32, tensor instanceof Q8_0Tensor ? 32 : 16);
+    }
+
+    private static boolean interleaves(FloatTensor tensor) {
+        return tensor instanceof Q8_0Tensor && Simd.FUSED
+                || tensor instanceof Q4_0Tensor && Q4_0x4Tensor.fits();
+    }
+
     /** A little-endian view of exactly the tensor's bytes, after checking there are enough. */
     static ByteBuffer checked(FloatTensor tensor, ByteBuffer data) {
         long need = tensor.byteSize();

@@ -68,7 +68,7 @@ public final class CpuBackend implements ForwardBackend {
 
     public CpuBackend(Model model, int threads) {
         this.config = model.config();
-        this.weights = model.weights();
+        this.weights = CpuWeights.of(model);
         this.parallel = new Parallel(threads);
         this.matMul = new MatMul(parallel);
         this.dim = config.dim();

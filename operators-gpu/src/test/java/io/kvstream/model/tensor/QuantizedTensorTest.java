@@ -17,7 +17,7 @@ import static org.assertj.core.api.Assertions.assertThat;
  * Dequantizes the files llama.cpp's {@code llama-quantize} made from the reference model and
  * compares every matrix with the F16 original. A wrong bit layout puts the error near 100% of the
  * row RMS, so the per-format bounds catch it; the vector paths must also equal the scalar ones
- * bit for bit.
+ * bit for bit, and so must the CPU's interleaved heap copies.
  */
 class QuantizedTensorTest {
 
@@ -55,6 +55,7 @@ class QuantizedTensorTest {
                         .as("%s %s relative RMS error", file, quant)
                         .isLessThan(bounds.get(quant.type()));
                 assertVectorEqualsScalar(quant);
+                assertInterleavedEqualsMapped(quant);
                 matrices++;
             }
             assertThat(matrices).isEqualTo(58);
@@ -80,6 +81,27 @@ class QuantizedTensorTest {
             }
         }
         return Math.sqrt(err2 / sum2);
+    }
+
+    /** The CPU's heap copy (rows interleaved) expands every row to the mapped tensor's bits. */
+    static void assertInterleavedEqualsMapped(FloatTensor mapped) {
+        FloatTensor copy = Tensors.interleaved(mapped);
+        if (copy == mapped) {
+            return;
+        }
+        assertThat(copy.type()).isEqualTo(mapped.type());
+        float[] c = new float[mapped.cols() + 3];
+        float[] m = new float[mapped.cols() + 3];
+        for (int r = 0; r < mapped.rows(); r++) {
+            copy.dequantizeRow(r, c, 3);
+            mapped.dequantizeRow(r, m, 3);
+            for (int i = 3; i < c.length; i++) {
+                if (Float.floatToRawIntBits(c[i]) != Float.floatToRawIntBits(m[i])) {
+                    throw new AssertionError(
+                            String.format("%s row %d col %d: interleaved %s, mapped %s", mapped, r, i - 3, c[i], m[i]));
+                }
+            }
+        }
     }
 
     static void assertVectorEqualsScalar(FloatTensor t) {

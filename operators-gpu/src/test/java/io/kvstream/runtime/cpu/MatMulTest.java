@@ -3,8 +3,10 @@ package io.kvstream.runtime.cpu;
 import io.kvstream.model.gguf.GgufFile;
 import io.kvstream.model.gguf.GgufTensorInfo;
 import io.kvstream.model.tensor.F32Tensor;
+import io.kvstream.model.tensor.Float16;
 import io.kvstream.model.tensor.FloatTensor;
 import io.kvstream.model.tensor.GgmlType;
+import io.kvstream.model.tensor.Tensors;
 import io.kvstream.runtime.Parallel;
 import io.kvstream.testing.RefModel;
 
@@ -23,8 +25,10 @@ import static org.assertj.core.api.Assertions.assertThat;
 /**
  * Every matrix format through {@link MatMul}: a token's outputs are the same bits whether it is
  * multiplied alone (the fused single-token kernels) or with others (rows expanded once and
- * shared), and both equal the reference, {@link FloatTensor#dequantizeRow} then {@link
- * VectorMath#dot}. This is what keeps a sequence's logits independent of its batch.
+ * shared), and both equal the reference, {@link FloatTensor#dequantizeRow} of the mapped file
+ * then {@link VectorMath#dot}. Q8_0 and Q4_0 are checked again as the CPU backend multiplies them,
+ * copied onto the heap with interleaved rows ({@link Tensors#interleaved}). This is what keeps a
+ * sequence's logits independent of its batch.
  */
 class MatMulTest {
 
@@ -42,6 +46,7 @@ class MatMulTest {
     })
     void aTokensResultDoesNotDependOnItsBatch(String file) throws Exception {
         Set<GgmlType> seen = EnumSet.noneOf(GgmlType.class);
+        Set<GgmlType> interleaved = EnumSet.noneOf(GgmlType.class);
         Random random = new Random(11);
         try (GgufFile gguf = GgufFile.open(RefModel.file(file)); Parallel parallel = new Parallel(2)) {
             MatMul matMul = new MatMul(parallel);
@@ -53,37 +58,92 @@ class MatMulTest {
                 if (!seen.add(w.type()) && !info.name().equals("blk.0.ffn_down.weight")) {
                     continue;
                 }
-                int cols = w.cols();
-                int rows = w.rows();
-                float[] x = new float[TOKENS * cols];
-                for (int i = 0; i < x.length; i++) {
-                    x[i] = (float) random.nextGaussian();
-                }
-                float[] together = new float[TOKENS * rows];
-                matMul.multiply(w, x, cols, TOKENS, together, rows);
-                float[] small = new float[SMALL * rows];
-                matMul.multiply(w, x, cols, SMALL, small, rows);
-                float[] alone = new float[rows];
-                float[] row = new float[cols];
-                float[] xt = new float[cols];
-                for (int t = 0; t < TOKENS; t++) {
-                    System.arraycopy(x, t * cols, xt, 0, cols);
-                    matMul.multiply(w, xt, cols, 1, alone, rows);
-                    for (int r = 0; r < rows; r++) {
-                        w.dequantizeRow(r, row, 0);
-                        float reference = VectorMath.dot(row, 0, x, t * cols, cols);
-                        assertThat(alone[r]).as("%s row %d token %d alone", w, r, t).isEqualTo(reference);
-                        assertThat(together[t * rows + r]).as("%s row %d token %d of %d", w, r, t, TOKENS)
-                                .isEqualTo(reference);
-                        if (t < SMALL) {
-                            assertThat(small[t * rows + r]).as("%s row %d token %d of %d", w, r, t, SMALL)
-                                    .isEqualTo(reference);
-                        }
-                    }
+                assertBatchIndependent(matMul, w, w, random);
+                FloatTensor copy = Tensors.interleaved(w);
+                if (copy != w) {
+                    assertBatchIndependent(matMul, copy, w, random);
+                    interleaved.add(w.type());
                 }
             }
         }
         assertThat(seen).as("formats in %s", file).isNotEmpty();
+        if (VectorMath.F.length() == 16) { // the kernels' width: AVX-512 machines, such as CI's
+            Set<GgmlType> copyable = EnumSet.of(GgmlType.Q8_0, GgmlType.Q4_0);
+            copyable.retainAll(seen);
+            assertThat(interleaved).as("formats the CPU copies onto the heap").isEqualTo(copyable);
+        }
+    }
+
+    /**
+     * {@code w} (the form multiplied) gives every token, alone or in steps of {@link #SMALL} and
+     * {@link #TOKENS}, the bits of {@code reference}'s rows expanded and then dotted.
+     */
+    private static void assertBatchIndependent(MatMul matMul, FloatTensor w, FloatTensor reference, Random random) {
+        int cols = w.cols();
+        int rows = w.rows();
+        float[] x = new float[TOKENS * cols];
+        for (int i = 0; i < x.length; i++) {
+            x[i] = (float) random.nextGaussian();
+        }
+        float[] together = new float[TOKENS * rows];
+        matMul.multiply(w, x, cols, TOKENS, together, rows);
+        float[] small = new float[SMALL * rows];
+        matMul.multiply(w, x, cols, SMALL, small, rows);
+        float[] alone = new float[rows];
+        float[] row = new float[cols];
+        float[] xt = new float[cols];
+        for (int t = 0; t < TOKENS; t++) {
+            System.arraycopy(x, t * cols, xt, 0, cols);
+            matMul.multiply(w, xt, cols, 1, alone, rows);
+            for (int r = 0; r < rows; r++) {
+                reference.dequantizeRow(r, row, 0);
+                float expected = VectorMath.dot(row, 0, x, t * cols, cols);
+                assertThat(alone[r]).as("%s row %d token %d alone", w, r, t).isEqualTo(expected);
+                assertThat(together[t * rows + r]).as("%s row %d token %d of %d", w, r, t, TOKENS)
+                        .isEqualTo(expected);
+                if (t < SMALL) {
+                    assertThat(small[t * rows + r]).as("%s row %d token %d of %d", w, r, t, SMALL)
+                            .isEqualTo(expected);
+                }
+            }
+        }
+    }
+
+    /**
+     * The CPU's heap copies of Q8_0 and Q4_0 matrices whose last group of four rows is partial,
+     * and steps that fill no whole group of four tokens: every output has the mapped tensor's
+     * reference bits, and a step's rows are split across threads at group boundaries.
+     */
+    @ParameterizedTest(name = "{0}")
+    @CsvSource({"Q8_0", "Q4_0"})
+    void interleavedCopiesOfPartialGroupsGiveTheReferenceBits(GgmlType type) throws Exception {
+        Random random = new Random(17);
+        try (Parallel parallel = new Parallel(2)) {
+            MatMul matMul = new MatMul(parallel);
+            for (int[] shape : new int[][] {{1, 32}, {5, 64}, {37, 96}, {203, 2048}}) {
+                FloatTensor mapped = randomBlocks(type, shape[0], shape[1], random);
+                FloatTensor copy = Tensors.interleaved(mapped);
+                if (copy == mapped) {
+                    return; // this machine's vectors do not suit the kernels
+                }
+                assertBatchIndependent(matMul, copy, mapped, random);
+            }
+        }
+    }
+
+    /** A {@code rows x cols} tensor of random blocks with scales of varied magnitude. */
+    static FloatTensor randomBlocks(GgmlType type, int rows, int cols, Random random) {
+        int quantBytes = type == GgmlType.Q8_0 ? 32 : 16;
+        int blocks = rows * cols / 32;
+        ByteBuffer bytes = ByteBuffer.allocate(blocks * (2 + quantBytes)).order(ByteOrder.LITTLE_ENDIAN);
+        byte[] q = new byte[quantBytes];
+        for (int b = 0; b < blocks; b++) {
+            bytes.putShort(Float16.fromFloat((float) Math.scalb(random.nextDouble() + 0.5, -random.nextInt(12))));
+            random.nextBytes(q);
+            bytes.put(q);
+        }
+        bytes.flip();
+        return Tensors.wrap("random", type, rows, cols, bytes);
     }
 
     /**
