@@ -19,7 +19,11 @@ import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
+import com.sun.management.HotSpotDiagnosticMXBean;
+
 import javax.annotation.Nullable;
+
+import java.lang.management.ManagementFactory;
 
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -97,6 +101,8 @@ public final class BenchCommand implements Callable<Integer> {
             System.out.printf("model %s: %s dim=%d layers=%d heads=%d/%d vocab=%d, %.1f MiB of weights read per step, %s, %d threads%n",
                     modelOptions.modelPath().getFileName(), c.architecture(), c.dim(), c.layers(), c.heads(), c.kvHeads(),
                     c.vocabSize(), weightBytes / 1048576.0, backend, modelOptions.threads);
+            System.out.printf("Java %s, heap %d MiB, transparent huge pages %s, -Dkvstream.cpu.weights=%s%n",
+                    Runtime.version(), Runtime.getRuntime().maxMemory() >> 20, hugePages() ? "on" : "off", cpuWeights());
             double bandwidth = Double.NaN;
             double fmaPeak = Double.NaN;
             if (!noBandwidth) {
@@ -183,7 +189,20 @@ public final class BenchCommand implements Callable<Integer> {
         report.put("warmup", warmup);
         report.put("repeat", repeat);
         report.put("prefill_batch", prefillBatch == Integer.MAX_VALUE ? 0 : prefillBatch);
+        report.put("java", Runtime.version().toString());
+        report.put("transparent_huge_pages", hugePages());
+        report.put("cpu_weights", cpuWeights());
         return report;
+    }
+
+    /** Whether the JVM runs with {@code -XX:+UseTransparentHugePages}, which the decode figures depend on. */
+    private static boolean hugePages() {
+        HotSpotDiagnosticMXBean hotSpot = ManagementFactory.getPlatformMXBean(HotSpotDiagnosticMXBean.class);
+        return hotSpot != null && Boolean.parseBoolean(hotSpot.getVMOption("UseTransparentHugePages").getValue());
+    }
+
+    private static String cpuWeights() {
+        return System.getProperty("kvstream.cpu.weights", "heap");
     }
 
     /** JSON has no NaN: a quantity not measured is null. */
