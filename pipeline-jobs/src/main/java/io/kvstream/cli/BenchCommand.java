@@ -13,17 +13,16 @@ import io.kvstream.model.Weights;
 import io.kvstream.model.tensor.FloatTensor;
 import io.kvstream.runtime.FmaPeak;
 import io.kvstream.runtime.MemoryBandwidth;
+import io.kvstream.runtime.VmOption;
+import io.kvstream.runtime.cpu.CpuBackend;
 import io.kvstream.runtime.SequenceStep;
 import io.kvstream.sampling.Sampler;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
-import com.sun.management.HotSpotDiagnosticMXBean;
-
 import javax.annotation.Nullable;
 
-import java.lang.management.ManagementFactory;
 
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -101,8 +100,9 @@ public final class BenchCommand implements Callable<Integer> {
             System.out.printf("model %s: %s dim=%d layers=%d heads=%d/%d vocab=%d, %.1f MiB of weights read per step, %s, %d threads%n",
                     modelOptions.modelPath().getFileName(), c.architecture(), c.dim(), c.layers(), c.heads(), c.kvHeads(),
                     c.vocabSize(), weightBytes / 1048576.0, backend, modelOptions.threads);
-            System.out.printf("Java %s, heap %d MiB, transparent huge pages %s, -Dkvstream.cpu.weights=%s%n",
-                    Runtime.version(), Runtime.getRuntime().maxMemory() >> 20, hugePages() ? "on" : "off", cpuWeights());
+            System.out.printf("Java %s, heap %d MiB, transparent huge pages %s, weights read from %s%n",
+                    Runtime.version(), Runtime.getRuntime().maxMemory() >> 20, hugePages() ? "on" : "off",
+                    weightSource(engine));
             double bandwidth = Double.NaN;
             double fmaPeak = Double.NaN;
             if (!noBandwidth) {
@@ -116,6 +116,7 @@ public final class BenchCommand implements Callable<Integer> {
             }
             ObjectMapper mapper = new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT);
             ObjectNode report = header(mapper, c, weightBytes, backend, bandwidth, fmaPeak, spec);
+            report.put("cpu_weights", weightSource(engine));
             ArrayNode rows = report.putArray("rows");
             System.out.printf("%6s %10s %14s %12s %14s %12s%s%n", "batch", "prompt", "prefill tok/s", "of peak",
                     "decode tok/s", "of bound",
@@ -191,18 +192,20 @@ public final class BenchCommand implements Callable<Integer> {
         report.put("prefill_batch", prefillBatch == Integer.MAX_VALUE ? 0 : prefillBatch);
         report.put("java", Runtime.version().toString());
         report.put("transparent_huge_pages", hugePages());
-        report.put("cpu_weights", cpuWeights());
         return report;
     }
 
     /** Whether the JVM runs with {@code -XX:+UseTransparentHugePages}, which the decode figures depend on. */
     private static boolean hugePages() {
-        HotSpotDiagnosticMXBean hotSpot = ManagementFactory.getPlatformMXBean(HotSpotDiagnosticMXBean.class);
-        return hotSpot != null && Boolean.parseBoolean(hotSpot.getVMOption("UseTransparentHugePages").getValue());
+        return VmOption.isOn("UseTransparentHugePages");
     }
 
-    private static String cpuWeights() {
-        return System.getProperty("kvstream.cpu.weights", "heap");
+    /** Where the forward pass reads its weights: what the CPU backend chose, not what was asked. */
+    private static String weightSource(Engine engine) {
+        if (engine.backend() instanceof CpuBackend) {
+            return ((CpuBackend) engine.backend()).weightsOnHeap() ? "heap" : "mapped";
+        }
+        return "device";
     }
 
     /** JSON has no NaN: a quantity not measured is null. */

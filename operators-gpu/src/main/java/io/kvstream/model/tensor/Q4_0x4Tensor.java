@@ -21,6 +21,11 @@ final class Q4_0x4Tensor extends InterleavedTensor {
         super(source, BLOCK, HALF);
     }
 
+    /** Bytes the copy of a {@code rows x cols} matrix takes on the heap. */
+    static long heapBytes(int rows, int cols) {
+        return InterleavedTensor.heapBytes(rows, cols, BLOCK, HALF);
+    }
+
     /** Whether this machine's vectors have the width the kernels below are written for. */
     static boolean fits() {
         return Simd.FUSED && Simd.DOT.length() == HALF;

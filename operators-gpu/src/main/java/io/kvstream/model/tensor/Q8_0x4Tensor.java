@@ -24,6 +24,11 @@ final class Q8_0x4Tensor extends InterleavedTensor {
         super(source, BLOCK, BLOCK);
     }
 
+    /** Bytes the copy of a {@code rows x cols} matrix takes on the heap. */
+    static long heapBytes(int rows, int cols) {
+        return InterleavedTensor.heapBytes(rows, cols, BLOCK, BLOCK);
+    }
+
     @Override
     public void dequantizeRow(int row, float[] out, int offset) {
         int slot = rowSlot(row);

@@ -43,7 +43,8 @@ final class Simd {
             && DOT_BYTES.length() == DOT.length();
 
     /**
-     * Per-thread copy of the row being expanded. Vector loads read heap arrays only: Java 17's
+     * Per-thread copy of the row being expanded, or of the group of rows being multiplied (see
+     * {@link InterleavedTensor#copiesGroups}). Vector loads read heap arrays only: Java 17's
      * loads from a mapped buffer cost about twice those from a heap array (bounds and liveness
      * checks per load; measured 2.4 vs 4.3 G elements/s for Q8_0), and {@code
      * ByteVector.fromByteBuffer} is gone from Java 19 on, so a row is copied out in one bulk

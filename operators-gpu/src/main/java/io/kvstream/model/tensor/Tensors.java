@@ -80,7 +80,9 @@ public final class Tensors {
         if (!interleaves(tensor)) {
             return 0;
         }
-        return InterleavedTensor.heapBytes(tensor.rows(), tensor.cols(), 32, tensor instanceof Q8_0Tensor ? 32 : 16);
+        return tensor instanceof Q8_0Tensor
+                ? Q8_0x4Tensor.heapBytes(tensor.rows(), tensor.cols())
+                : Q4_0x4Tensor.heapBytes(tensor.rows(), tensor.cols());
     }
 
     private static boolean interleaves(FloatTensor tensor) {

@@ -19,13 +19,16 @@ import java.util.List;
  * matrix multiplies together (weights read once per step), while RoPE and attention run per
  * sequence against that sequence's own cache.
  *
- * <p>Activations are fp32 throughout; weights are expanded to fp32 row by row. Buffers are kept
- * from step to step and only grow, so a steady decode loop allocates nothing per token.
+ * <p>Activations are fp32 throughout. Q8_0 and Q4_0 weights are multiplied in their blocks, from
+ * a heap copy where there is room for one ({@link CpuWeights}); other formats are expanded to
+ * fp32 row by row. Buffers are kept from step to step and only grow, so a steady decode loop
+ * allocates nothing per token.
  */
 public final class CpuBackend implements ForwardBackend {
 
     private final ModelConfig config;
     private final Weights weights;
+    private final boolean weightsOnHeap;
     private final Parallel parallel;
     private final MatMul matMul;
     private final RopeTable rope;
@@ -69,6 +72,7 @@ public final class CpuBackend implements ForwardBackend {
     public CpuBackend(Model model, int threads) {
         this.config = model.config();
         this.weights = CpuWeights.of(model);
+        this.weightsOnHeap = weights != model.weights();
         this.parallel = new Parallel(threads);
         this.matMul = new MatMul(parallel);
         this.dim = config.dim();
@@ -79,6 +83,11 @@ public final class CpuBackend implements ForwardBackend {
         this.attentionScale = (float) (1.0 / Math.sqrt(headDim));
         this.rope = new RopeTable(headDim, config.ropeTheta(), config.ropeStyle());
         this.scores = new float[parallel.threads()][0];
+    }
+
+    /** Whether this backend multiplies a heap copy of the weights, not the mapped file. */
+    public boolean weightsOnHeap() {
+        return weightsOnHeap;
     }
 
     @Override

@@ -1,8 +1,6 @@
 package io.kvstream.runtime.cpu;
 
-import com.sun.management.HotSpotDiagnosticMXBean;
-
-import java.lang.management.ManagementFactory;
+import io.kvstream.runtime.VmOption;
 
 /**
  * How large an array must be for G1 to allocate it humongous: in regions of its own, starting at a
@@ -15,19 +13,14 @@ final class HeapRegions {
 
     /**
      * The smallest float array G1 allocates humongous (more than half a region), or 0 when the
-     * collector is not G1 or does not say: such arrays are then as aligned as any.
+     * collector is not G1 or does not say: such arrays are then as aligned as any (alignment is
+     * only speed).
      */
     static int humongousFloats() {
-        try {
-            HotSpotDiagnosticMXBean vm = ManagementFactory.getPlatformMXBean(HotSpotDiagnosticMXBean.class);
-            if (vm == null || !Boolean.parseBoolean(vm.getVMOption("UseG1GC").getValue())) {
-                return 0;
-            }
-            long region = Long.parseLong(vm.getVMOption("G1HeapRegionSize").getValue());
-            return (int) Math.min(Integer.MAX_VALUE - 8, region / 2 / Float.BYTES + 1);
-        } catch (RuntimeException | LinkageError e) {
-            // No management module in a trimmed runtime, or an unknown option: alignment is only speed.
+        String region = VmOption.value("G1HeapRegionSize");
+        if (!VmOption.isOn("UseG1GC") || region == null) {
             return 0;
         }
+        return (int) Math.min(Integer.MAX_VALUE - 8, Long.parseLong(region) / 2 / Float.BYTES + 1);
     }
 }

@@ -70,7 +70,7 @@ final class MatMul {
         parallel.forRange(w.rows(), fused() ? streamChunk(w.rows()) : ROW_CHUNK, rowsBody);
     }
 
-    /** Rows {@code [from, to)} of the multiply in progress, against every token. */
+    /** Whether the multiply in progress goes through the format's fused dot product. */
     private boolean fused() {
         return tokens <= SMALL_STEP && w.hasFusedDot();
     }
@@ -87,6 +87,7 @@ final class MatMul {
         return Math.max(ROW_CHUNK, perThread / ROW_CHUNK * ROW_CHUNK);
     }
 
+    /** Rows {@code [from, to)} of the multiply in progress, against every token. */
     private void rows(int worker, int from, int to) {
         if (fused()) {
             w.dotRows(from, to - from, x, xStride, tokens, out, outStride);

@@ -95,12 +95,7 @@ class QuantizedTensorTest {
         for (int r = 0; r < mapped.rows(); r++) {
             copy.dequantizeRow(r, c, 3);
             mapped.dequantizeRow(r, m, 3);
-            for (int i = 3; i < c.length; i++) {
-                if (Float.floatToRawIntBits(c[i]) != Float.floatToRawIntBits(m[i])) {
-                    throw new AssertionError(
-                            String.format("%s row %d col %d: interleaved %s, mapped %s", mapped, r, i - 3, c[i], m[i]));
-                }
-            }
+            assertSameBits(mapped, r, "interleaved", c, "mapped", m);
         }
     }
 
@@ -132,13 +127,16 @@ class QuantizedTensorTest {
                 default:
                     return;
             }
-            for (int c = 3; c < v.length; c++) {
-                if (Float.floatToRawIntBits(v[c]) != Float.floatToRawIntBits(s[c])) {
-                    throw new AssertionError(
-                            String.format(
-                                    "%s row %d col %d: vector %s, scalar %s",
-                                    t, r, c - 3, v[c], s[c]));
-                }
+            assertSameBits(t, r, "vector", v, "scalar", s);
+        }
+    }
+
+    /** Row {@code r} of {@code t} expanded two ways, from offset 3 on, must agree bit for bit. */
+    private static void assertSameBits(FloatTensor t, int r, String aName, float[] a, String bName, float[] b) {
+        for (int c = 3; c < a.length; c++) {
+            if (Float.floatToRawIntBits(a[c]) != Float.floatToRawIntBits(b[c])) {
+                throw new AssertionError(
+                        String.format("%s row %d col %d: %s %s, %s %s", t, r, c - 3, aName, a[c], bName, b[c]));
             }
         }
     }
