@@ -28,7 +28,7 @@ public final class SequenceStep {
     private boolean retrieves;
 
     public SequenceStep(KvCache cache) {
-        this.cache = cache;
+        reset(cache);
     }
 
     /** Empties the step and points it at {@code cache}. */

@@ -48,22 +48,40 @@ public abstract class FloatTensor {
      * it does, a step multiplies in place instead of expanding every weight into memory first and
      * reading it back, which is what bounds decode.
      */
-    public boolean hasFusedDot() {
-        return false;
+    public final boolean hasFusedDot() {
+        return fusedRows() > 0;
+    }
+
+    /**
+     * Rows {@link #dotRows} computes together, one per vector lane; row ranges passed to it and
+     * to {@link #expandFusedRows} start at multiples of this. 0 without a fused dot product.
+     */
+    public int fusedRows() {
+        return 0;
     }
 
     /**
      * {@code out[t * outStride + r] = row(r) . x[t * xStride .. + cols)} for rows {@code r} in
-     * {@code [from, from + n)} and tokens {@code t} in {@code [0, tokens)}, each bit for bit what
-     * {@link #dequantizeRow} followed by the CPU backend's dot product gives: one
-     * accumulator of {@code FloatVector.SPECIES_PREFERRED} lanes, {@code w.fma(x, acc)} over the
-     * columns in order, then {@code reduceLanes(ADD)}. Keeping that order is what makes a
-     * sequence's logits independent of how many tokens share its step.
+     * {@code [from, from + n)} and tokens {@code t} in {@code [0, tokens)}, each bit for bit the
+     * plain sequential sum over {@link #dequantizeRow}'s elements: {@code acc = fma(w[k], x[k],
+     * acc)} for {@code k = 0, 1, ..., cols - 1}, from {@code acc = 0}. That order does not depend
+     * on how many tokens share a step, which keeps a sequence's logits independent of its batch.
      *
      * @throws UnsupportedOperationException unless {@link #hasFusedDot()}
      */
     public void dotRows(
             int from, int n, float[] x, int xStride, int tokens, float[] out, int outStride) {
+        throw new UnsupportedOperationException(type() + " tensors have no fused dot product");
+    }
+
+    /**
+     * Rows {@code [from, from + fusedRows())} as floats for a packed multiply, element {@code
+     * (from + r, k)} at {@code out[offset + k * fusedRows() + r]}, each with {@link
+     * #dequantizeRow}'s bits; rows past the last come out as zeros.
+     *
+     * @throws UnsupportedOperationException unless {@link #hasFusedDot()}
+     */
+    public void expandFusedRows(int from, float[] out, int offset) {
         throw new UnsupportedOperationException(type() + " tensors have no fused dot product");
     }
 

@@ -1,30 +1,47 @@
 package io.kvstream.model.tensor;
 
+import jdk.incubator.vector.VectorSpecies;
+
 /**
- * A block format copied onto the heap for the CPU's dot products, rows interleaved four at a
- * time: for each group of {@link Simd#DOT_ROWS} rows, block 0 of each row, then block 1 of each,
- * and so on, with the fp16 scales expanded into a float array beside the quantized elements.
+ * A block format copied onto the heap for the CPU's matrix multiplies, {@link #GROUP} rows
+ * interleaved element by element: for each group of rows and each block, byte 0 of every row's
+ * block, then byte 1 of every row's, and so on, with the fp16 scales expanded into a float array
+ * of the same order. A 16-byte load then holds one element of 16 rows, which widen into one
+ * vector lane per row.
  *
- * <p>Why not read the mapped file: a kernel over the file's layout decodes each block's fp16
- * scale from two bytes, bounds-checks four row streams separately, and on Java 17 must copy the
- * rows out of the mapping first, since vectors load only from heap arrays there. Interleaved on
- * the heap, the four rows' next blocks sit at one running index with constant offsets, so C2
- * checks bounds once per block and the loads stream straight from memory. A 2048-column Q8_0
- * matrix against one token on one thread: 10.9 G weights/s from the file layout in cache against
- * 17.4 interleaved. The heap also takes transparent huge pages, which a mapped file does not.
+ * <p>Why one row per lane: each lane accumulates its row's plain sequential sum, {@code acc =
+ * fma(w[k], x[k], acc)} for {@code k = 0, 1, ...}, and a token's value is broadcast to all lanes.
+ * That order does not depend on how many tokens share a step, nor on the vector width, so the
+ * single-token kernel, the many-token kernel and the packed multiply for prefill all give the
+ * bits of a scalar loop. And it needs no horizontal sums: a widened weight vector feeds one
+ * FMA per token, with the token's value a 4-byte broadcast, where a dot product along the row
+ * loads a 64-byte vector of the token for every four rows. Measured on one core, 2048 columns,
+ * weights in cache: eight tokens 50 against 32 GMAC/s; streaming from memory at one token the
+ * two layouts read alike (13.4-13.7 against 13.1 G weights/s).
  *
- * <p>A group past the last row is filled with zero blocks; its results are never stored.
+ * <p>Why on the heap at all: a kernel over the file's layout decodes each block's fp16 scale
+ * from two bytes and, on Java 17, must copy rows out of the mapping first, since vectors load
+ * only from heap arrays there. The heap also takes transparent huge pages, which a mapped file
+ * does not. A group past the last row is filled with zero blocks; its results are never stored.
  */
 abstract class InterleavedTensor extends FloatTensor {
 
-    static final int GROUP = Simd.DOT_ROWS;
+    /** The kernels' vectors, a row per lane: the CPU backend's shape, where it has 16 lanes ({@link #fits}). */
+    static final VectorSpecies<Float> F = Simd.DOT;
+    static final int LANES = 16;
+    /** Rows of a group: two vectors, two independent accumulator chains at one token. */
+    static final int GROUP = 2 * LANES;
+    /** Tokens the many-token kernels multiply each widened weight vector with. */
+    static final int TOKENS = 8;
 
     private final GgmlType type;
     /** Blocks per row. */
     final int blocks;
+    /** Elements per block. */
+    final int blockElements;
     /** Bytes of one row's quantized elements in a block. */
     final int quantBytes;
-    /** Group {@code g}, block {@code b}, row {@code r} at {@code ((g * blocks + b) * GROUP + r) * quantBytes}. */
+    /** Group {@code g}, block {@code b}, byte {@code j}, row {@code r} at {@code ((g * blocks + b) * quantBytes + j) * GROUP + r}. */
     final byte[] quants;
     /** Group {@code g}, block {@code b}, row {@code r} at {@code (g * blocks + b) * GROUP + r}. */
     final float[] scales;
@@ -37,6 +54,7 @@ abstract class InterleavedTensor extends FloatTensor {
         super(source.name(), source.rows(), source.cols());
         this.type = source.type();
         this.blocks = source.cols() / blockElements;
+        this.blockElements = blockElements;
         this.quantBytes = quantBytes;
         long slots = slots(source.rows(), source.cols(), blockElements);
         if (slots * quantBytes > Integer.MAX_VALUE - 8) {
@@ -47,13 +65,23 @@ abstract class InterleavedTensor extends FloatTensor {
         this.scales = new float[(int) slots];
         int blockBytes = 2 + quantBytes;
         int rowBytes = blocks * blockBytes;
-        byte[] row = new byte[rowBytes];
-        for (int r = 0; r < source.rows(); r++) {
-            source.data.get(r * rowBytes, row, 0, rowBytes);
-            int slot = rowSlot(r);
-            for (int b = 0, pos = 0; b < blocks; b++, pos += blockBytes, slot += GROUP) {
-                scales[slot] = Float16.toFloat(Simd.getShort(row, pos));
-                System.arraycopy(row, pos + 2, quants, slot * quantBytes, quantBytes);
+        // A group's rows are read in one transfer and written out in order: the scattered side
+        // of the transposition stays in this buffer, in cache.
+        byte[] group = new byte[GROUP * rowBytes];
+        for (int g = 0; g * GROUP < source.rows(); g++) {
+            int n = Math.min(GROUP, source.rows() - g * GROUP);
+            source.data.get(g * GROUP * rowBytes, group, 0, n * rowBytes);
+            for (int b = 0; b < blocks; b++) {
+                int slot = (g * blocks + b) * GROUP;
+                int q = slot * quantBytes;
+                for (int r = 0; r < n; r++) {
+                    scales[slot + r] = Float16.toFloat(Simd.getShort(group, r * rowBytes + b * blockBytes));
+                }
+                for (int j = 0; j < quantBytes; j++) {
+                    for (int r = 0, at = b * blockBytes + 2 + j; r < n; r++, at += rowBytes) {
+                        quants[q + j * GROUP + r] = group[at];
+                    }
+                }
             }
         }
     }
@@ -68,25 +96,36 @@ abstract class InterleavedTensor extends FloatTensor {
         return slots(rows, cols, blockElements) * (quantBytes + Float.BYTES);
     }
 
+    /** Whether this machine's vectors have the width the kernels are written for. */
+    static boolean fits() {
+        return Simd.FUSED && Simd.DOT.length() == LANES;
+    }
+
     @Override
     public final GgmlType type() {
         return type;
     }
 
     @Override
-    public final boolean hasFusedDot() {
-        return true;
+    public final int fusedRows() {
+        return GROUP;
+    }
+
+    @Override
+    public final void dequantizeRow(int row, float[] out, int offset) {
+        int g = row / GROUP;
+        int r = row % GROUP;
+        for (int b = 0; b < blocks; b++) {
+            int slot = (g * blocks + b) * GROUP;
+            dequantizeBlock(quants, slot * quantBytes + r, scales[slot + r], out, offset + b * blockElements);
+        }
     }
 
     /**
-     * Whether a group is copied into a per-thread buffer before it is multiplied. A kernel that
-     * reads memory directly keeps as many cache lines in flight as the lines its instruction
-     * window spans, and the hardware prefetchers did little more on this machine; a bulk copy
-     * keeps the core's fill buffers full. Q8_0 spends few instructions per line and streams
-     * faster in place (17.5 against 13.2 G weights/s on two threads); Q4_0 unpacks twice the
-     * elements per line and streams twice as fast copied (15-16.7 against 8.7).
+     * One row's block, its bytes {@link #GROUP} apart from {@code q[at]}, as floats: the same
+     * bits the kernels' widened vectors hold.
      */
-    abstract boolean copiesGroups();
+    abstract void dequantizeBlock(byte[] q, int at, float d, float[] out, int offset);
 
     @Override
     public final void dotRows(
@@ -95,44 +134,57 @@ abstract class InterleavedTensor extends FloatTensor {
             throw new IllegalArgumentException(
                     String.format("%s: rows from %d do not start a group of %d", this, from, GROUP));
         }
-        int groupSlots = blocks * GROUP;
-        boolean copy = copiesGroups();
-        byte[] q = copy ? Simd.rowBuffer(groupSlots * quantBytes) : quants;
-        float[] s = copy ? Simd.scaleBuffer(groupSlots) : scales;
+        int groupScales = blocks * GROUP;
+        int groupBytes = groupScales * quantBytes;
         for (int r = from; r < from + n; r += GROUP) {
             int rows = Math.min(GROUP, from + n - r);
-            int slot = r / GROUP * groupSlots;
-            if (copy) {
-                System.arraycopy(quants, slot * quantBytes, q, 0, groupSlots * quantBytes);
-                System.arraycopy(scales, slot, s, 0, groupSlots);
-                slot = 0;
-            }
-            if (tokens == 1) {
-                oneToken(q, s, slot, x, out, r, rows);
-            } else {
-                for (int t = 0; t < tokens; t += Simd.DOT_TOKENS) {
-                    fourTokens(q, s, slot, x, xStride, t, tokens, out, outStride, r, rows);
+            int qo = r / GROUP * groupBytes;
+            int so = r / GROUP * groupScales;
+            if (tokens > 1) {
+                for (int t = 0; t < tokens; t += TOKENS) {
+                    manyTokens(quants, qo, scales, so, x, xStride, t, tokens, out, outStride, r, rows);
                 }
+            } else if (rows == GROUP && r + 2 * GROUP <= from + n) {
+                twoGroups(quants, qo, qo + groupBytes, scales, so, so + groupScales, x, out, r);
+                r += GROUP;
+            } else {
+                oneToken(quants, qo, scales, so, x, out, r, rows);
             }
         }
     }
 
     /**
-     * The group whose first block is at {@code slot} of {@code q} and {@code s} (laid out as
-     * {@link #quants} and {@link #scales}) against one token; rows past {@code rows} dropped.
+     * The group at {@code q[qo]} and {@code s[so]} (laid out as {@link #quants} and {@link
+     * #scales}) against one token: {@code out[row + i]} for the first {@code rows} rows.
      */
-    abstract void oneToken(byte[] q, float[] s, int slot, float[] x, float[] out, int row, int rows);
+    abstract void oneToken(byte[] q, int qo, float[] s, int so, float[] x, float[] out, int row, int rows);
 
     /**
-     * As {@link #oneToken}, against tokens {@code [t, t + 4)}: each weight vector is widened
-     * once for four tokens. Past the last token the last one is repeated and its results dropped.
+     * As {@link #oneToken} over two whole groups, at {@code qa, sa} and {@code qb, sb}, rows from
+     * {@code row}: four accumulator chains instead of two. One row's sum is a chain of dependent
+     * FMAs, and while loads wait on memory, two chains leave the core too little independent work
+     * to keep enough loads in flight: synth 1B's layer matrices at one token, two threads, 77
+     * against 48-54 ms for Q8_0; four groups at once gained nothing more.
      */
-    abstract void fourTokens(
-            byte[] q, float[] s, int slot, float[] x, int xStride, int t, int tokens,
+    abstract void twoGroups(byte[] q, int qa, int qb, float[] s, int sa, int sb, float[] x, float[] out, int row);
+
+    /**
+     * As {@link #oneToken}, against tokens {@code [t, t + TOKENS)}: each weight vector is widened
+     * once for all of them. Past the last token the last one is repeated and its results dropped.
+     */
+    abstract void manyTokens(
+            byte[] q, int qo, float[] s, int so, float[] x, int xStride, int t, int tokens,
             float[] out, int outStride, int row, int rows);
 
-    /** The slot of {@code row}'s first block. */
-    final int rowSlot(int row) {
-        return row / GROUP * blocks * GROUP + row % GROUP;
+    @Override
+    public final void expandFusedRows(int from, float[] out, int offset) {
+        if (from % GROUP != 0) {
+            throw new IllegalArgumentException(
+                    String.format("%s: rows from %d do not start a group of %d", this, from, GROUP));
+        }
+        expandGroup(from / GROUP, out, offset);
     }
+
+    /** Group {@code g} as floats, element {@code (r, k)} at {@code out[offset + k * GROUP + r]}. */
+    abstract void expandGroup(int g, float[] out, int offset);
 }

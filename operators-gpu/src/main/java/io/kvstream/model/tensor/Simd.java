@@ -43,8 +43,7 @@ final class Simd {
             && DOT_BYTES.length() == DOT.length();
 
     /**
-     * Per-thread copy of the row being expanded, or of the group of rows being multiplied (see
-     * {@link InterleavedTensor#copiesGroups}). Vector loads read heap arrays only: Java 17's
+     * Per-thread copy of the row being expanded. Vector loads read heap arrays only: Java 17's
      * loads from a mapped buffer cost about twice those from a heap array (bounds and liveness
      * checks per load; measured 2.4 vs 4.3 G elements/s for Q8_0), and {@code
      * ByteVector.fromByteBuffer} is gone from Java 19 on, so a row is copied out in one bulk
@@ -55,26 +54,13 @@ final class Simd {
     private Simd() {}
 
     /** This thread's row buffer, holding at least {@code n} bytes. */
-    static byte[] rowBuffer(int n) {
+    private static byte[] rowBuffer(int n) {
         byte[] b = ROW.get();
         if (b.length < n) {
             b = new byte[n];
             ROW.set(b);
         }
         return b;
-    }
-
-    /** Per-thread scales of the group being multiplied (see {@link InterleavedTensor#copiesGroups}). */
-    private static final ThreadLocal<float[]> SCALES = ThreadLocal.withInitial(() -> new float[0]);
-
-    /** This thread's scale buffer, holding at least {@code n} floats. */
-    static float[] scaleBuffer(int n) {
-        float[] s = SCALES.get();
-        if (s.length < n) {
-            s = new float[n];
-            SCALES.set(s);
-        }
-        return s;
     }
 
     /** Copies {@code data[from .. from + n)} into this thread's row buffer and returns that. */
@@ -84,47 +70,26 @@ final class Simd {
         return b;
     }
 
-    /** Rows a fused dot product reads together: four independent accumulator chains (see {@link InterleavedTensor}). */
-    static final int DOT_ROWS = 4;
+    /** Per-thread results of a partial group of rows (see {@link InterleavedTensor}). */
+    private static final ThreadLocal<float[]> TILE = ThreadLocal.withInitial(() -> new float[0]);
 
-    /** Tokens a fused dot product multiplies each widened weight vector with. */
-    static final int DOT_TOKENS = 4;
-
-    /**
-     * Writes the first {@code n} of four row results. Takes the sums, not the vectors: a vector
-     * passed to a call that is not inlined is boxed, and its loop with it.
-     */
-    static void store(float[] out, int at, int n, float s0, float s1, float s2, float s3) {
-        out[at] = s0;
-        if (n > 1) {
-            out[at + 1] = s1;
+    /** This thread's tile buffer, holding at least {@code n} floats. */
+    static float[] tile(int n) {
+        float[] t = TILE.get();
+        if (t.length < n) {
+            t = new float[n];
+            TILE.set(t);
         }
-        if (n > 2) {
-            out[at + 2] = s2;
-        }
-        if (n > 3) {
-            out[at + 3] = s3;
-        }
+        return t;
     }
 
     /**
-     * Writes a four-row, four-token kernel's sums ({@code sRT} for row {@code R}, token {@code t +
-     * T}): the first {@code rows} rows of each token before {@code tokens}.
+     * Copies the first {@code rows} results of each of {@code tokens} tile rows ({@code
+     * tileStride} apart) to {@code out[at + i * outStride ..]}.
      */
-    static void storeTile(float[] out, int t, int tokens, int outStride, int row, int rows,
-                          float s00, float s10, float s20, float s30,
-                          float s01, float s11, float s21, float s31,
-                          float s02, float s12, float s22, float s32,
-                          float s03, float s13, float s23, float s33) {
-        store(out, t * outStride + row, rows, s00, s10, s20, s30);
-        if (t + 1 < tokens) {
-            store(out, (t + 1) * outStride + row, rows, s01, s11, s21, s31);
-        }
-        if (t + 2 < tokens) {
-            store(out, (t + 2) * outStride + row, rows, s02, s12, s22, s32);
-        }
-        if (t + 3 < tokens) {
-            store(out, (t + 3) * outStride + row, rows, s03, s13, s23, s33);
+    static void copyTile(float[] tile, int tokens, int tileStride, int rows, float[] out, int at, int outStride) {
+        for (int i = 0; i < tokens; i++) {
+            System.arraycopy(tile, i * tileStride, out, at + i * outStride, rows);
         }
     }
 

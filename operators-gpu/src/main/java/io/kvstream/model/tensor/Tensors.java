@@ -71,8 +71,8 @@ public final class Tensors {
             return tensor;
         }
         return tensor instanceof Q8_0Tensor
-                ? new Q8_0x4Tensor((Q8_0Tensor) tensor)
-                : new Q4_0x4Tensor((Q4_0Tensor) tensor);
+                ? new Q8_0x32Tensor((Q8_0Tensor) tensor)
+                : new Q4_0x32Tensor((Q4_0Tensor) tensor);
     }
 
     /** Bytes {@link #interleaved} would take on the heap for {@code tensor}; 0 when it would not copy it. */
@@ -81,13 +81,12 @@ public final class Tensors {
             return 0;
         }
         return tensor instanceof Q8_0Tensor
-                ? Q8_0x4Tensor.heapBytes(tensor.rows(), tensor.cols())
-                : Q4_0x4Tensor.heapBytes(tensor.rows(), tensor.cols());
+                ? Q8_0x32Tensor.heapBytes(tensor.rows(), tensor.cols())
+                : Q4_0x32Tensor.heapBytes(tensor.rows(), tensor.cols());
     }
 
     private static boolean interleaves(FloatTensor tensor) {
-        return tensor instanceof Q8_0Tensor && Simd.FUSED
-                || tensor instanceof Q4_0Tensor && Q4_0x4Tensor.fits();
+        return (tensor instanceof Q8_0Tensor || tensor instanceof Q4_0Tensor) && InterleavedTensor.fits();
     }
 
     /** A little-endian view of exactly the tensor's bytes, after checking there are enough. */

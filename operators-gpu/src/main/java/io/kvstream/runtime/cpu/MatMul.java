@@ -11,11 +11,14 @@ import jdk.incubator.vector.VectorSpecies;
  * {@code out[t][r] = W[r] . x[t]} for every token {@code t} of a step and every row {@code r} of a
  * weight matrix.
  *
- * <p>Three ways, by the size of the step, all giving every output the same bits: small steps
- * (decode) of formats that can widen their blocks in registers skip any expansion (see {@link
- * FloatTensor#dotRows}); large steps (prefill) go through {@link PackedGemm}; the rest expand rows
- * to fp32 a chunk at a time, once per step, and multiply every token of the batch against them
- * while they sit in cache. Either way a step over many sequences reads each weight once.
+ * <p>Each tensor's results have the same bits however many tokens share the step, which keeps a
+ * sequence's logits independent of its batch. Tensors with a fused dot product (the CPU's heap
+ * copies of Q8_0 and Q4_0) sum each row in order, one row per vector lane: small steps (decode)
+ * widen their blocks in registers ({@link FloatTensor#dotRows}), large ones (prefill) go through
+ * {@link RowLaneGemm}. Other tensors take dot products along the row: large steps through {@link
+ * PackedGemm}, the rest with rows expanded to fp32 a chunk at a time, once per step, multiplied
+ * against every token of the batch while they sit in cache. Either way a step over many
+ * sequences reads each weight once.
  */
 final class MatMul {
 
@@ -23,12 +26,10 @@ final class MatMul {
     /** Rows expanded together; a multiple of the 4-row kernel. */
     private static final int ROW_CHUNK = 16;
     /**
-     * Up to this many tokens, formats with a fused dot product widen each weight in registers
-     * for four tokens at a time (measured per core on a 2048-column Q8_0 matrix: 11 G weights/s
-     * at one token against 4.7 expanded, 33 against 21 GMAC/s at eight tokens), and the others
-     * expand rows for the row-by-row kernels below. Beyond it, {@link PackedGemm} takes the
-     * matrices it supports: packing costs more than it gains at 8 tokens and less at 24 (Q4_0,
-     * 8192 x 2048, two threads: 5.0 against 3.9 ms at 8, 7.7 against 8.9 ms at 24).
+     * Up to this many tokens, tensors with a fused dot product widen each weight in registers
+     * for eight tokens at a time, and the others expand rows for the row-by-row kernels below.
+     * Beyond it, the packed multiplies take the matrices they support: packing costs more than
+     * it gains at 8 tokens and less at 24.
      */
     private static final int SMALL_STEP = 16;
     /** Tokens multiplied against a row chunk before moving on. */
@@ -36,8 +37,10 @@ final class MatMul {
 
     private final Parallel parallel;
     private final PackedGemm gemm;
+    private final RowLaneGemm rowLaneGemm;
     private final float[][] scratch;
     private final Parallel.RangeBody rowsBody = this::rows;
+    private final Parallel.RangeBody fusedBody = this::fusedRows;
     // The multiply in progress; calls come from one thread, one at a time.
     private FloatTensor w;
     private float[] x;
@@ -49,6 +52,7 @@ final class MatMul {
     MatMul(Parallel parallel) {
         this.parallel = parallel;
         this.gemm = new PackedGemm(parallel);
+        this.rowLaneGemm = new RowLaneGemm(parallel);
         this.scratch = new float[parallel.threads()][0];
     }
 
@@ -57,8 +61,13 @@ final class MatMul {
      * @param out results, token {@code t} row {@code r} at {@code out[t * outStride + r]}
      */
     void multiply(FloatTensor w, float[] x, int xStride, int tokens, float[] out, int outStride) {
-        if (tokens > SMALL_STEP && PackedGemm.supports(w)) {
-            gemm.multiply(w, x, xStride, tokens, out, outStride);
+        boolean fused = w.hasFusedDot();
+        if (tokens > SMALL_STEP && (fused ? RowLaneGemm.supports(w) : PackedGemm.supports(w))) {
+            if (fused) {
+                rowLaneGemm.multiply(w, x, xStride, tokens, out, outStride);
+            } else {
+                gemm.multiply(w, x, xStride, tokens, out, outStride);
+            }
             return;
         }
         this.w = w;
@@ -67,32 +76,35 @@ final class MatMul {
         this.tokens = tokens;
         this.out = out;
         this.outStride = outStride;
-        parallel.forRange(w.rows(), fused() ? streamChunk(w.rows()) : ROW_CHUNK, rowsBody);
-    }
-
-    /** Whether the multiply in progress goes through the format's fused dot product. */
-    private boolean fused() {
-        return tokens <= SMALL_STEP && w.hasFusedDot();
+        if (fused) {
+            parallel.forRange(w.rows(), streamChunk(w.rows(), w.fusedRows()), fusedBody);
+        } else {
+            parallel.forRange(w.rows(), ROW_CHUNK, rowsBody);
+        }
+        this.w = null;
+        this.x = null;
+        this.out = null;
     }
 
     /**
-     * Rows a thread takes at a time in a fused multiply: two chunks per thread, so that a thread
-     * the OS slows down leaves some of its share to the others, yet each chunk is a long run of
-     * memory. Chunks of 16 rows alternating between two threads cut the hardware prefetchers'
-     * streams short: 14.5 against 18.7 GB/s over Q8_0 matrices of 2048 columns with chunks of
-     * 256 rows or more.
+     * Rows a thread takes at a time in a fused multiply, in whole groups of {@code unit}: two
+     * chunks per thread, so that a thread the OS slows down leaves some of its share to the
+     * others, yet each chunk is a long run of memory. Chunks of 16 rows alternating between two
+     * threads cut the hardware prefetchers' streams short: 14.5 against 18.7 GB/s over Q8_0
+     * matrices of 2048 columns with chunks of 256 rows or more.
      */
-    private int streamChunk(int rows) {
+    private int streamChunk(int rows, int unit) {
         int perThread = rows / (2 * parallel.threads());
-        return Math.max(ROW_CHUNK, perThread / ROW_CHUNK * ROW_CHUNK);
+        return Math.max(unit, perThread / unit * unit);
     }
 
-    /** Rows {@code [from, to)} of the multiply in progress, against every token. */
+    /** Rows {@code [from, to)} of the fused multiply in progress, against every token. */
+    private void fusedRows(int worker, int from, int to) {
+        w.dotRows(from, to - from, x, xStride, tokens, out, outStride);
+    }
+
+    /** Rows {@code [from, to)} of the multiply in progress, expanded, against every token. */
     private void rows(int worker, int from, int to) {
-        if (fused()) {
-            w.dotRows(from, to - from, x, xStride, tokens, out, outStride);
-            return;
-        }
         int cols = w.cols();
         float[] rowsBuf = scratch(worker, ROW_CHUNK * cols);
         int n = to - from;

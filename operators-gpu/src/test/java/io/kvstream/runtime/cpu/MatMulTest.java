@@ -24,15 +24,15 @@ import static org.assertj.core.api.Assertions.assertThat;
 
 /**
  * Every matrix format through {@link MatMul}: a token's outputs are the same bits whether it is
- * multiplied alone (the fused single-token kernels) or with others (rows expanded once and
- * shared), and both equal the reference, {@link FloatTensor#dequantizeRow} of the mapped file
- * then {@link VectorMath#dot}. Q8_0 and Q4_0 are checked again as the CPU backend multiplies them,
- * copied onto the heap with interleaved rows ({@link Tensors#interleaved}). This is what keeps a
- * sequence's logits independent of its batch.
+ * multiplied alone or with others, and equal a reference over {@link FloatTensor#dequantizeRow}
+ * of the mapped file: {@link VectorMath#dot} for the mapped tensors, which take dot products
+ * along the row, and the plain sequential sum for the CPU's heap copies of Q8_0 and Q4_0 ({@link
+ * Tensors#interleaved}), which compute a row per vector lane. This is what keeps a sequence's
+ * logits independent of its batch.
  */
 class MatMulTest {
 
-    /** A decode-sized step (fused, with a partial group of four) and a prefill-sized one (expanded rows). */
+    /** A decode-sized step (fused, with a partial group of eight) and a prefill-sized one (packed, partial groups). */
     private static final int SMALL = 7;
     private static final int TOKENS = 37;
 
@@ -76,7 +76,8 @@ class MatMulTest {
 
     /**
      * {@code w} (the form multiplied) gives every token, alone or in steps of {@link #SMALL} and
-     * {@link #TOKENS}, the bits of {@code reference}'s rows expanded and then dotted.
+     * {@link #TOKENS}, the bits of {@code reference}'s rows expanded and then summed in the order
+     * {@code w} keeps.
      */
     private static void assertBatchIndependent(MatMul matMul, FloatTensor w, FloatTensor reference, Random random) {
         int cols = w.cols();
@@ -97,7 +98,9 @@ class MatMulTest {
             matMul.multiply(w, xt, cols, 1, alone, rows);
             for (int r = 0; r < rows; r++) {
                 reference.dequantizeRow(r, row, 0);
-                float expected = VectorMath.dot(row, 0, x, t * cols, cols);
+                float expected = w.hasFusedDot()
+                        ? sequentialSum(row, x, t * cols, cols)
+                        : VectorMath.dot(row, 0, x, t * cols, cols);
                 assertThat(alone[r]).as("%s row %d token %d alone", w, r, t).isEqualTo(expected);
                 assertThat(together[t * rows + r]).as("%s row %d token %d of %d", w, r, t, TOKENS)
                         .isEqualTo(expected);
@@ -109,10 +112,20 @@ class MatMulTest {
         }
     }
 
+    /** The order the fused dot products keep: {@code fma} over the columns in turn, from zero. */
+    static float sequentialSum(float[] row, float[] x, int xo, int cols) {
+        float acc = 0f;
+        for (int k = 0; k < cols; k++) {
+            acc = Math.fma(row[k], x[xo + k], acc);
+        }
+        return acc;
+    }
+
     /**
-     * The CPU's heap copies of Q8_0 and Q4_0 matrices whose last group of four rows is partial,
-     * and steps that fill no whole group of four tokens: every output has the mapped tensor's
-     * reference bits, and a step's rows are split across threads at group boundaries.
+     * The CPU's heap copies of Q8_0 and Q4_0 matrices whose last group of rows is partial,
+     * and steps that fill no whole group of tokens: every output has the mapped tensor's
+     * reference bits, and a step's rows are split across threads at group boundaries. 300 rows
+     * split into chunks of 64, which the single-token kernel takes two groups at a time.
      */
     @ParameterizedTest(name = "{0}")
     @CsvSource({"Q8_0", "Q4_0"})
@@ -120,7 +133,7 @@ class MatMulTest {
         Random random = new Random(17);
         try (Parallel parallel = new Parallel(2)) {
             MatMul matMul = new MatMul(parallel);
-            for (int[] shape : new int[][] {{1, 32}, {5, 64}, {37, 96}, {203, 2048}}) {
+            for (int[] shape : new int[][] {{1, 32}, {5, 64}, {37, 96}, {203, 2048}, {300, 160}}) {
                 FloatTensor mapped = randomBlocks(type, shape[0], shape[1], random);
                 FloatTensor copy = Tensors.interleaved(mapped);
                 if (copy == mapped) {

@@ -1,0 +1,291 @@
+package io.kvstream.model.tensor;
+
+import jdk.incubator.vector.ByteVector;
+import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.VectorOperators;
+
+/**
+ * {@link Q4_0Tensor}'s rows interleaved on the heap (see {@link InterleavedTensor}): byte
+ * {@code j} of a row's block holds element {@code j} in its low nibble and element {@code j +
+ * 16} in its high one, so the kernels walk a block's bytes twice, low nibbles first, to keep the
+ * elements in order.
+ *
+ * <p>Nibbles are widened in place, not in a helper: C2 stops inlining helpers once a method this
+ * size reaches its node budget, and a vector returned from a call it did not inline is boxed.
+ * The high nibbles shift as shorts (one instruction; bytes have no shift on x86), and {@code (n -
+ * 8) * d} is {@code fma(n, d, -8d)}: the same real number, {@code 8d} being exact, rounded once
+ * either way, so the same bits in one instruction fewer.
+ */
+final class Q4_0x32Tensor extends InterleavedTensor {
+
+    private static final int BLOCK = 32;
+    private static final int HALF = BLOCK / 2;
+    /** One block of a group: a byte of every row for each pair of elements. */
+    private static final int STEP = HALF * GROUP;
+
+    Q4_0x32Tensor(Q4_0Tensor source) {
+        super(source, BLOCK, HALF);
+    }
+
+    /** Bytes the copy of a {@code rows x cols} matrix takes on the heap. */
+    static long heapBytes(int rows, int cols) {
+        return InterleavedTensor.heapBytes(rows, cols, BLOCK, HALF);
+    }
+
+    @Override
+    void dequantizeBlock(byte[] q, int at, float d, float[] out, int offset) {
+        for (int j = 0; j < HALF; j++) {
+            int v = q[at + j * GROUP] & 0xFF;
+            out[offset + j] = ((v & 0x0F) - 8) * d;
+            out[offset + j + HALF] = ((v >>> 4) - 8) * d;
+        }
+    }
+
+    @Override
+    void oneToken(byte[] q, int qo, float[] s, int so, float[] x, float[] out, int row, int rows) {
+        FloatVector a0 = FloatVector.zero(F);
+        FloatVector a1 = FloatVector.zero(F);
+        for (int b = 0; b < blocks; b++) {
+            FloatVector d0 = FloatVector.fromArray(F, s, so + b * GROUP);
+            FloatVector d1 = FloatVector.fromArray(F, s, so + b * GROUP + LANES);
+            FloatVector n0 = d0.mul(-8f);
+            FloatVector n1 = d1.mul(-8f);
+            int p = qo + b * STEP;
+            int c = b * BLOCK;
+            for (int j = 0; j < HALF; j++) {
+                FloatVector xv = FloatVector.broadcast(F, x[c + j]);
+                ByteVector v0 = ByteVector.fromArray(Simd.DOT_BYTES, q, p + j * GROUP);
+                ByteVector v1 = ByteVector.fromArray(Simd.DOT_BYTES, q, p + j * GROUP + LANES);
+                a0 = ((FloatVector) v0.and((byte) 0x0F).convertShape(VectorOperators.B2F, F, 0)).fma(d0, n0).fma(xv, a0);
+                a1 = ((FloatVector) v1.and((byte) 0x0F).convertShape(VectorOperators.B2F, F, 0)).fma(d1, n1).fma(xv, a1);
+            }
+            for (int j = 0; j < HALF; j++) {
+                FloatVector xv = FloatVector.broadcast(F, x[c + HALF + j]);
+                ByteVector v0 = ByteVector.fromArray(Simd.DOT_BYTES, q, p + j * GROUP);
+                ByteVector v1 = ByteVector.fromArray(Simd.DOT_BYTES, q, p + j * GROUP + LANES);
+                a0 = ((FloatVector) v0.reinterpretAsShorts().lanewise(VectorOperators.LSHR, 4).reinterpretAsBytes().and((byte) 0x0F).convertShape(VectorOperators.B2F, F, 0)).fma(d0, n0).fma(xv, a0);
+                a1 = ((FloatVector) v1.reinterpretAsShorts().lanewise(VectorOperators.LSHR, 4).reinterpretAsBytes().and((byte) 0x0F).convertShape(VectorOperators.B2F, F, 0)).fma(d1, n1).fma(xv, a1);
+            }
+        }
+        if (rows == GROUP) {
+            a0.intoArray(out, row);
+            a1.intoArray(out, row + LANES);
+        } else {
+            float[] tile = Simd.tile(GROUP);
+            a0.intoArray(tile, 0);
+            a1.intoArray(tile, LANES);
+            System.arraycopy(tile, 0, out, row, rows);
+        }
+    }
+
+    @Override
+    void twoGroups(byte[] q, int qa, int qb, float[] s, int sa, int sb, float[] x, float[] out, int row) {
+        FloatVector a0 = FloatVector.zero(F);
+        FloatVector a1 = FloatVector.zero(F);
+        FloatVector a2 = FloatVector.zero(F);
+        FloatVector a3 = FloatVector.zero(F);
+        int gb = qb - qa;
+        for (int b = 0; b < blocks; b++) {
+            FloatVector d0 = FloatVector.fromArray(F, s, sa + b * GROUP);
+            FloatVector d1 = FloatVector.fromArray(F, s, sa + b * GROUP + LANES);
+            FloatVector d2 = FloatVector.fromArray(F, s, sb + b * GROUP);
+            FloatVector d3 = FloatVector.fromArray(F, s, sb + b * GROUP + LANES);
+            FloatVector n0 = d0.mul(-8f);
+            FloatVector n1 = d1.mul(-8f);
+            FloatVector n2 = d2.mul(-8f);
+            FloatVector n3 = d3.mul(-8f);
+            int p = qa + b * STEP;
+            int c = b * BLOCK;
+            for (int j = 0; j < HALF; j++) {
+                FloatVector xv = FloatVector.broadcast(F, x[c + j]);
+                int o = p + j * GROUP;
+        ByteVector v0 = ByteVector.fromArray(Simd.DOT_BYTES, q, o);
+        ByteVector v1 = ByteVector.fromArray(Simd.DOT_BYTES, q, o + LANES);
+        ByteVector v2 = ByteVector.fromArray(Simd.DOT_BYTES, q, o + gb);
+        ByteVector v3 = ByteVector.fromArray(Simd.DOT_BYTES, q, o + gb + LANES);
+                a0 = ((FloatVector) v0.and((byte) 0x0F).convertShape(VectorOperators.B2F, F, 0)).fma(d0, n0).fma(xv, a0);
+                a1 = ((FloatVector) v1.and((byte) 0x0F).convertShape(VectorOperators.B2F, F, 0)).fma(d1, n1).fma(xv, a1);
+                a2 = ((FloatVector) v2.and((byte) 0x0F).convertShape(VectorOperators.B2F, F, 0)).fma(d2, n2).fma(xv, a2);
+                a3 = ((FloatVector) v3.and((byte) 0x0F).convertShape(VectorOperators.B2F, F, 0)).fma(d3, n3).fma(xv, a3);
+            }
+            for (int j = 0; j < HALF; j++) {
+                FloatVector xv = FloatVector.broadcast(F, x[c + HALF + j]);
+                int o = p + j * GROUP;
+        ByteVector v0 = ByteVector.fromArray(Simd.DOT_BYTES, q, o);
+        ByteVector v1 = ByteVector.fromArray(Simd.DOT_BYTES, q, o + LANES);
+        ByteVector v2 = ByteVector.fromArray(Simd.DOT_BYTES, q, o + gb);
+        ByteVector v3 = ByteVector.fromArray(Simd.DOT_BYTES, q, o + gb + LANES);
+                a0 = ((FloatVector) v0.reinterpretAsShorts().lanewise(VectorOperators.LSHR, 4).reinterpretAsBytes().and((byte) 0x0F).convertShape(VectorOperators.B2F, F, 0)).fma(d0, n0).fma(xv, a0);
+                a1 = ((FloatVector) v1.reinterpretAsShorts().lanewise(VectorOperators.LSHR, 4).reinterpretAsBytes().and((byte) 0x0F).convertShape(VectorOperators.B2F, F, 0)).fma(d1, n1).fma(xv, a1);
+                a2 = ((FloatVector) v2.reinterpretAsShorts().lanewise(VectorOperators.LSHR, 4).reinterpretAsBytes().and((byte) 0x0F).convertShape(VectorOperators.B2F, F, 0)).fma(d2, n2).fma(xv, a2);
+                a3 = ((FloatVector) v3.reinterpretAsShorts().lanewise(VectorOperators.LSHR, 4).reinterpretAsBytes().and((byte) 0x0F).convertShape(VectorOperators.B2F, F, 0)).fma(d3, n3).fma(xv, a3);
+            }
+        }
+        a0.intoArray(out, row);
+        a1.intoArray(out, row + LANES);
+        a2.intoArray(out, row + GROUP);
+        a3.intoArray(out, row + GROUP + LANES);
+    }
+
+    @Override
+    void manyTokens(
+            byte[] q, int qo, float[] s, int so, float[] x, int xStride, int t, int tokens,
+            float[] out, int outStride, int row, int rows) {
+        int last = tokens - 1;
+        int x0 = t * xStride;
+        int x1 = Math.min(t + 1, last) * xStride;
+        int x2 = Math.min(t + 2, last) * xStride;
+        int x3 = Math.min(t + 3, last) * xStride;
+        int x4 = Math.min(t + 4, last) * xStride;
+        int x5 = Math.min(t + 5, last) * xStride;
+        int x6 = Math.min(t + 6, last) * xStride;
+        int x7 = Math.min(t + 7, last) * xStride;
+        FloatVector a00 = FloatVector.zero(F);
+        FloatVector a01 = FloatVector.zero(F);
+        FloatVector a02 = FloatVector.zero(F);
+        FloatVector a03 = FloatVector.zero(F);
+        FloatVector a04 = FloatVector.zero(F);
+        FloatVector a05 = FloatVector.zero(F);
+        FloatVector a06 = FloatVector.zero(F);
+        FloatVector a07 = FloatVector.zero(F);
+        FloatVector a10 = FloatVector.zero(F);
+        FloatVector a11 = FloatVector.zero(F);
+        FloatVector a12 = FloatVector.zero(F);
+        FloatVector a13 = FloatVector.zero(F);
+        FloatVector a14 = FloatVector.zero(F);
+        FloatVector a15 = FloatVector.zero(F);
+        FloatVector a16 = FloatVector.zero(F);
+        FloatVector a17 = FloatVector.zero(F);
+        for (int b = 0; b < blocks; b++) {
+            FloatVector d0 = FloatVector.fromArray(F, s, so + b * GROUP);
+            FloatVector d1 = FloatVector.fromArray(F, s, so + b * GROUP + LANES);
+            FloatVector n0 = d0.mul(-8f);
+            FloatVector n1 = d1.mul(-8f);
+            int p = qo + b * STEP;
+            int c = b * BLOCK;
+            for (int j = 0; j < HALF; j++) {
+                ByteVector v0 = ByteVector.fromArray(Simd.DOT_BYTES, q, p + j * GROUP);
+                ByteVector v1 = ByteVector.fromArray(Simd.DOT_BYTES, q, p + j * GROUP + LANES);
+                FloatVector w0 = ((FloatVector) v0.and((byte) 0x0F).convertShape(VectorOperators.B2F, F, 0)).fma(d0, n0);
+                FloatVector w1 = ((FloatVector) v1.and((byte) 0x0F).convertShape(VectorOperators.B2F, F, 0)).fma(d1, n1);
+                int k = c + j;
+                FloatVector xv = FloatVector.broadcast(F, x[x0 + k]);
+                a00 = w0.fma(xv, a00);
+                a10 = w1.fma(xv, a10);
+                xv = FloatVector.broadcast(F, x[x1 + k]);
+                a01 = w0.fma(xv, a01);
+                a11 = w1.fma(xv, a11);
+                xv = FloatVector.broadcast(F, x[x2 + k]);
+                a02 = w0.fma(xv, a02);
+                a12 = w1.fma(xv, a12);
+                xv = FloatVector.broadcast(F, x[x3 + k]);
+                a03 = w0.fma(xv, a03);
+                a13 = w1.fma(xv, a13);
+                xv = FloatVector.broadcast(F, x[x4 + k]);
+                a04 = w0.fma(xv, a04);
+                a14 = w1.fma(xv, a14);
+                xv = FloatVector.broadcast(F, x[x5 + k]);
+                a05 = w0.fma(xv, a05);
+                a15 = w1.fma(xv, a15);
+                xv = FloatVector.broadcast(F, x[x6 + k]);
+                a06 = w0.fma(xv, a06);
+                a16 = w1.fma(xv, a16);
+                xv = FloatVector.broadcast(F, x[x7 + k]);
+                a07 = w0.fma(xv, a07);
+                a17 = w1.fma(xv, a17);
+            }
+            for (int j = 0; j < HALF; j++) {
+                ByteVector v0 = ByteVector.fromArray(Simd.DOT_BYTES, q, p + j * GROUP);
+                ByteVector v1 = ByteVector.fromArray(Simd.DOT_BYTES, q, p + j * GROUP + LANES);
+                FloatVector w0 = ((FloatVector) v0.reinterpretAsShorts().lanewise(VectorOperators.LSHR, 4).reinterpretAsBytes().and((byte) 0x0F).convertShape(VectorOperators.B2F, F, 0)).fma(d0, n0);
+                FloatVector w1 = ((FloatVector) v1.reinterpretAsShorts().lanewise(VectorOperators.LSHR, 4).reinterpretAsBytes().and((byte) 0x0F).convertShape(VectorOperators.B2F, F, 0)).fma(d1, n1);
+                int k = c + HALF + j;
+                FloatVector xv = FloatVector.broadcast(F, x[x0 + k]);
+                a00 = w0.fma(xv, a00);
+                a10 = w1.fma(xv, a10);
+                xv = FloatVector.broadcast(F, x[x1 + k]);
+                a01 = w0.fma(xv, a01);
+                a11 = w1.fma(xv, a11);
+                xv = FloatVector.broadcast(F, x[x2 + k]);
+                a02 = w0.fma(xv, a02);
+                a12 = w1.fma(xv, a12);
+                xv = FloatVector.broadcast(F, x[x3 + k]);
+                a03 = w0.fma(xv, a03);
+                a13 = w1.fma(xv, a13);
+                xv = FloatVector.broadcast(F, x[x4 + k]);
+                a04 = w0.fma(xv, a04);
+                a14 = w1.fma(xv, a14);
+                xv = FloatVector.broadcast(F, x[x5 + k]);
+                a05 = w0.fma(xv, a05);
+                a15 = w1.fma(xv, a15);
+                xv = FloatVector.broadcast(F, x[x6 + k]);
+                a06 = w0.fma(xv, a06);
+                a16 = w1.fma(xv, a16);
+                xv = FloatVector.broadcast(F, x[x7 + k]);
+                a07 = w0.fma(xv, a07);
+                a17 = w1.fma(xv, a17);
+            }
+        }
+        // A partial group is stored through a tile of whole vectors, then copied.
+        boolean whole = rows == GROUP;
+        float[] dst = whole ? out : Simd.tile(GROUP * TOKENS);
+        int stride = whole ? outStride : GROUP;
+        int o = whole ? t * outStride + row : 0;
+        a00.intoArray(dst, o);
+        a10.intoArray(dst, o + LANES);
+        if (t + 1 < tokens) {
+            a01.intoArray(dst, o + 1 * stride);
+            a11.intoArray(dst, o + 1 * stride + LANES);
+        }
+        if (t + 2 < tokens) {
+            a02.intoArray(dst, o + 2 * stride);
+            a12.intoArray(dst, o + 2 * stride + LANES);
+        }
+        if (t + 3 < tokens) {
+            a03.intoArray(dst, o + 3 * stride);
+            a13.intoArray(dst, o + 3 * stride + LANES);
+        }
+        if (t + 4 < tokens) {
+            a04.intoArray(dst, o + 4 * stride);
+            a14.intoArray(dst, o + 4 * stride + LANES);
+        }
+        if (t + 5 < tokens) {
+            a05.intoArray(dst, o + 5 * stride);
+            a15.intoArray(dst, o + 5 * stride + LANES);
+        }
+        if (t + 6 < tokens) {
+            a06.intoArray(dst, o + 6 * stride);
+            a16.intoArray(dst, o + 6 * stride + LANES);
+        }
+        if (t + 7 < tokens) {
+            a07.intoArray(dst, o + 7 * stride);
+            a17.intoArray(dst, o + 7 * stride + LANES);
+        }
+        if (!whole) {
+            Simd.copyTile(dst, Math.min(TOKENS, tokens - t), GROUP, rows, out, t * outStride + row, outStride);
+        }
+    }
+
+
+    @Override
+    void expandGroup(int g, float[] out, int offset) {
+        int so = g * blocks * GROUP;
+        int qo = so * HALF;
+        for (int b = 0; b < blocks; b++) {
+            FloatVector d0 = FloatVector.fromArray(F, scales, so + b * GROUP);
+            FloatVector d1 = FloatVector.fromArray(F, scales, so + b * GROUP + LANES);
+            FloatVector n0 = d0.mul(-8f);
+            FloatVector n1 = d1.mul(-8f);
+            int p = qo + b * STEP;
+            int o = offset + b * BLOCK * GROUP;
+            for (int j = 0; j < HALF; j++) {
+                ByteVector v0 = ByteVector.fromArray(Simd.DOT_BYTES, quants, p + j * GROUP);
+                ByteVector v1 = ByteVector.fromArray(Simd.DOT_BYTES, quants, p + j * GROUP + LANES);
+                ((FloatVector) v0.and((byte) 0x0F).convertShape(VectorOperators.B2F, F, 0)).fma(d0, n0).intoArray(out, o + j * GROUP);
+                ((FloatVector) v1.and((byte) 0x0F).convertShape(VectorOperators.B2F, F, 0)).fma(d1, n1).intoArray(out, o + j * GROUP + LANES);
+                ((FloatVector) v0.reinterpretAsShorts().lanewise(VectorOperators.LSHR, 4).reinterpretAsBytes().and((byte) 0x0F).convertShape(VectorOperators.B2F, F, 0)).fma(d0, n0).intoArray(out, o + (HALF + j) * GROUP);
+                ((FloatVector) v1.reinterpretAsShorts().lanewise(VectorOperators.LSHR, 4).reinterpretAsBytes().and((byte) 0x0F).convertShape(VectorOperators.B2F, F, 0)).fma(d1, n1).intoArray(out, o + (HALF + j) * GROUP + LANES);
+            }
+        }
+    }
+}

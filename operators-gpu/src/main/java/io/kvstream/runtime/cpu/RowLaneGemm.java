@@ -1,0 +1,238 @@
+package io.kvstream.runtime.cpu;
+
+import io.kvstream.model.tensor.FloatTensor;
+import io.kvstream.runtime.Parallel;
+
+import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.VectorSpecies;
+
+/**
+ * {@code out[t][r] = W[r] . x[t]} for steps of many tokens (prefill) over a tensor with a fused
+ * dot product ({@link FloatTensor#hasFusedDot}), giving the bits of its {@link
+ * FloatTensor#dotRows}: every row's plain sequential sum, one row per vector lane.
+ *
+ * <p>Each group of {@link #MR} rows is expanded to fp32 once per step ({@link
+ * FloatTensor#expandFusedRows}, element {@code (r, k)} at {@code k * MR + r}), and the step's
+ * tokens are packed once per call in groups of {@link #NR}, element {@code (t, k)} at {@code k *
+ * NR + t}. The kernel keeps {@code MR x NR} results in 24 vector registers; for each column it
+ * loads two weight vectors and broadcasts each token's value, so a 64-byte load feeds twelve
+ * FMAs. The row-along dot products of {@link PackedGemm} load a 64-byte token vector for every
+ * eight FMAs, and loads are what limits them on this machine (one core, operands in cache: 175
+ * against 125 GFLOP/s).
+ */
+final class RowLaneGemm {
+
+    private static final VectorSpecies<Float> F = VectorMath.F;
+    private static final int L = 16;
+    /** Rows of a panel: two vectors of {@link #L} lanes, as {@link FloatTensor#fusedRows}. */
+    static final int MR = 2 * L;
+    /** Tokens of a group: with {@link #MR}, 24 accumulators of the 32 registers. */
+    static final int NR = 12;
+    /** Where the packed tokens start: the first 64-byte-aligned float of a region-aligned array (see {@link PackedGemm}). */
+    private static final int X_BASE = (64 - 16) / Float.BYTES;
+
+    private final Parallel parallel;
+    private final int minScratch;
+    private final float[][] tiles;
+    private final Parallel.RangeBody chunkBody = this::chunk;
+    private float[] s = new float[0];
+    // The multiply in progress; calls come from one thread, one at a time.
+    private FloatTensor w;
+    private int cols;
+    private int tokens;
+    private int groups;
+    private int panelBase;
+    private float[] out;
+    private int outStride;
+
+    RowLaneGemm(Parallel parallel) {
+        this.parallel = parallel;
+        this.minScratch = HeapRegions.humongousFloats();
+        this.tiles = new float[parallel.threads()][MR * NR];
+    }
+
+    /** Whether {@code w} goes this way: its fused rows are this kernel's panel, on 16-lane vectors. */
+    static boolean supports(FloatTensor w) {
+        return F.length() == L && w.fusedRows() == MR;
+    }
+
+    void multiply(FloatTensor w, float[] x, int xStride, int tokens, float[] out, int outStride) {
+        this.w = w;
+        this.cols = w.cols();
+        this.tokens = tokens;
+        this.groups = (tokens + NR - 1) / NR;
+        this.out = out;
+        this.outStride = outStride;
+        int xSize = (groups * cols * NR + L - 1) / L * L;
+        this.panelBase = X_BASE + xSize;
+        int size = panelBase + parallel.threads() * MR * cols;
+        if (s.length < size) {
+            s = new float[Math.max(minScratch, size + size / 2)];
+        }
+        packTokens(x, xStride);
+        parallel.forRange(w.rows(), MR, chunkBody);
+        this.out = null;
+        this.w = null;
+    }
+
+    /** Token {@code g * NR + t}'s column {@code k} goes to {@code [g][k][t]}; missing tokens are zeros. */
+    private void packTokens(float[] x, int xStride) {
+        for (int g = 0; g < groups; g++) {
+            int base = X_BASE + g * cols * NR;
+            for (int t = 0; t < NR; t++) {
+                int token = g * NR + t;
+                if (token < tokens) {
+                    int from = token * xStride;
+                    for (int k = 0; k < cols; k++) {
+                        s[base + k * NR + t] = x[from + k];
+                    }
+                } else {
+                    for (int k = 0; k < cols; k++) {
+                        s[base + k * NR + t] = 0f;
+                    }
+                }
+            }
+        }
+    }
+
+    /** Rows {@code [from, to)}, one panel, against every token. */
+    private void chunk(int worker, int from, int to) {
+        int wo = panelBase + worker * MR * cols;
+        w.expandFusedRows(from, s, wo);
+        for (int g = 0; g < groups; g++) {
+            kernel(s, wo, X_BASE + g * cols * NR, cols, out, g * NR * outStride + from, outStride,
+                    to - from, Math.min(NR, tokens - g * NR), tiles[worker]);
+        }
+    }
+
+    /**
+     * Panel at {@code wo} times token group at {@code xo}; result {@code (row r, token t)} goes to
+     * {@code out[o + t * outStride + r]} for the first {@code rows} rows and {@code tokens}
+     * tokens, a partial panel through {@code tile}. Written out by hand: a vector handed to a
+     * helper that C2 does not inline is boxed, and the loop with it.
+     */
+    static void kernel(float[] s, int wo, int xo, int cols, float[] out, int o, int outStride,
+                       int rows, int tokens, float[] tile) {
+        FloatVector a0_0 = FloatVector.zero(F);
+        FloatVector a1_0 = FloatVector.zero(F);
+        FloatVector a0_1 = FloatVector.zero(F);
+        FloatVector a1_1 = FloatVector.zero(F);
+        FloatVector a0_2 = FloatVector.zero(F);
+        FloatVector a1_2 = FloatVector.zero(F);
+        FloatVector a0_3 = FloatVector.zero(F);
+        FloatVector a1_3 = FloatVector.zero(F);
+        FloatVector a0_4 = FloatVector.zero(F);
+        FloatVector a1_4 = FloatVector.zero(F);
+        FloatVector a0_5 = FloatVector.zero(F);
+        FloatVector a1_5 = FloatVector.zero(F);
+        FloatVector a0_6 = FloatVector.zero(F);
+        FloatVector a1_6 = FloatVector.zero(F);
+        FloatVector a0_7 = FloatVector.zero(F);
+        FloatVector a1_7 = FloatVector.zero(F);
+        FloatVector a0_8 = FloatVector.zero(F);
+        FloatVector a1_8 = FloatVector.zero(F);
+        FloatVector a0_9 = FloatVector.zero(F);
+        FloatVector a1_9 = FloatVector.zero(F);
+        FloatVector a0_10 = FloatVector.zero(F);
+        FloatVector a1_10 = FloatVector.zero(F);
+        FloatVector a0_11 = FloatVector.zero(F);
+        FloatVector a1_11 = FloatVector.zero(F);
+        for (int k = 0; k < cols; k++) {
+            // Offsets linear in k: C2 hoists the bounds checks out of the loop.
+            FloatVector w0 = FloatVector.fromArray(F, s, wo + k * MR);
+            FloatVector w1 = FloatVector.fromArray(F, s, wo + k * MR + L);
+            int xk = xo + k * NR;
+            FloatVector xv = FloatVector.broadcast(F, s[xk + 0]);
+            a0_0 = w0.fma(xv, a0_0);
+            a1_0 = w1.fma(xv, a1_0);
+            xv = FloatVector.broadcast(F, s[xk + 1]);
+            a0_1 = w0.fma(xv, a0_1);
+            a1_1 = w1.fma(xv, a1_1);
+            xv = FloatVector.broadcast(F, s[xk + 2]);
+            a0_2 = w0.fma(xv, a0_2);
+            a1_2 = w1.fma(xv, a1_2);
+            xv = FloatVector.broadcast(F, s[xk + 3]);
+            a0_3 = w0.fma(xv, a0_3);
+            a1_3 = w1.fma(xv, a1_3);
+            xv = FloatVector.broadcast(F, s[xk + 4]);
+            a0_4 = w0.fma(xv, a0_4);
+            a1_4 = w1.fma(xv, a1_4);
+            xv = FloatVector.broadcast(F, s[xk + 5]);
+            a0_5 = w0.fma(xv, a0_5);
+            a1_5 = w1.fma(xv, a1_5);
+            xv = FloatVector.broadcast(F, s[xk + 6]);
+            a0_6 = w0.fma(xv, a0_6);
+            a1_6 = w1.fma(xv, a1_6);
+            xv = FloatVector.broadcast(F, s[xk + 7]);
+            a0_7 = w0.fma(xv, a0_7);
+            a1_7 = w1.fma(xv, a1_7);
+            xv = FloatVector.broadcast(F, s[xk + 8]);
+            a0_8 = w0.fma(xv, a0_8);
+            a1_8 = w1.fma(xv, a1_8);
+            xv = FloatVector.broadcast(F, s[xk + 9]);
+            a0_9 = w0.fma(xv, a0_9);
+            a1_9 = w1.fma(xv, a1_9);
+            xv = FloatVector.broadcast(F, s[xk + 10]);
+            a0_10 = w0.fma(xv, a0_10);
+            a1_10 = w1.fma(xv, a1_10);
+            xv = FloatVector.broadcast(F, s[xk + 11]);
+            a0_11 = w0.fma(xv, a0_11);
+            a1_11 = w1.fma(xv, a1_11);
+        }
+        boolean whole = rows == MR;
+        float[] dst = whole ? out : tile;
+        int stride = whole ? outStride : MR;
+        int at = whole ? o : 0;
+        a0_0.intoArray(dst, at);
+        a1_0.intoArray(dst, at + L);
+        if (tokens > 1) {
+            a0_1.intoArray(dst, at + 1 * stride);
+            a1_1.intoArray(dst, at + 1 * stride + L);
+        }
+        if (tokens > 2) {
+            a0_2.intoArray(dst, at + 2 * stride);
+            a1_2.intoArray(dst, at + 2 * stride + L);
+        }
+        if (tokens > 3) {
+            a0_3.intoArray(dst, at + 3 * stride);
+            a1_3.intoArray(dst, at + 3 * stride + L);
+        }
+        if (tokens > 4) {
+            a0_4.intoArray(dst, at + 4 * stride);
+            a1_4.intoArray(dst, at + 4 * stride + L);
+        }
+        if (tokens > 5) {
+            a0_5.intoArray(dst, at + 5 * stride);
+            a1_5.intoArray(dst, at + 5 * stride + L);
+        }
+        if (tokens > 6) {
+            a0_6.intoArray(dst, at + 6 * stride);
+            a1_6.intoArray(dst, at + 6 * stride + L);
+        }
+        if (tokens > 7) {
+            a0_7.intoArray(dst, at + 7 * stride);
+            a1_7.intoArray(dst, at + 7 * stride + L);
+        }
+        if (tokens > 8) {
+            a0_8.intoArray(dst, at + 8 * stride);
+            a1_8.intoArray(dst, at + 8 * stride + L);
+        }
+        if (tokens > 9) {
+            a0_9.intoArray(dst, at + 9 * stride);
+            a1_9.intoArray(dst, at + 9 * stride + L);
+        }
+        if (tokens > 10) {
+            a0_10.intoArray(dst, at + 10 * stride);
+            a1_10.intoArray(dst, at + 10 * stride + L);
+        }
+        if (tokens > 11) {
+            a0_11.intoArray(dst, at + 11 * stride);
+            a1_11.intoArray(dst, at + 11 * stride + L);
+        }
+        if (!whole) {
+            for (int t = 0; t < tokens; t++) {
+                System.arraycopy(tile, t * MR, out, o + t * outStride, rows);
+            }
+        }
+    }
+}
