@@ -37,8 +37,6 @@ abstract class InterleavedTensor extends FloatTensor {
     private final GgmlType type;
     /** Blocks per row. */
     final int blocks;
-    /** Elements per block. */
-    final int blockElements;
     /** Bytes of one row's quantized elements in a block. */
     final int quantBytes;
     /** Group {@code g}, block {@code b}, byte {@code j}, row {@code r} at {@code ((g * blocks + b) * quantBytes + j) * GROUP + r}. */
@@ -54,7 +52,6 @@ abstract class InterleavedTensor extends FloatTensor {
         super(source.name(), source.rows(), source.cols());
         this.type = source.type();
         this.blocks = source.cols() / blockElements;
-        this.blockElements = blockElements;
         this.quantBytes = quantBytes;
         long slots = slots(source.rows(), source.cols(), blockElements);
         if (slots * quantBytes > Integer.MAX_VALUE - 8) {
@@ -115,6 +112,7 @@ abstract class InterleavedTensor extends FloatTensor {
     public final void dequantizeRow(int row, float[] out, int offset) {
         int g = row / GROUP;
         int r = row % GROUP;
+        int blockElements = cols() / blocks;
         for (int b = 0; b < blocks; b++) {
             int slot = (g * blocks + b) * GROUP;
             dequantizeBlock(quants, slot * quantBytes + r, scales[slot + r], out, offset + b * blockElements);
@@ -130,10 +128,7 @@ abstract class InterleavedTensor extends FloatTensor {
     @Override
     public final void dotRows(
             int from, int n, float[] x, int xStride, int tokens, float[] out, int outStride) {
-        if (from % GROUP != 0) {
-            throw new IllegalArgumentException(
-                    String.format("%s: rows from %d do not start a group of %d", this, from, GROUP));
-        }
+        checkGroupStart(from);
         int groupScales = blocks * GROUP;
         int groupBytes = groupScales * quantBytes;
         for (int r = from; r < from + n; r += GROUP) {
@@ -178,13 +173,17 @@ abstract class InterleavedTensor extends FloatTensor {
 
     @Override
     public final void expandFusedRows(int from, float[] out, int offset) {
-        if (from % GROUP != 0) {
-            throw new IllegalArgumentException(
-                    String.format("%s: rows from %d do not start a group of %d", this, from, GROUP));
-        }
+        checkGroupStart(from);
         expandGroup(from / GROUP, out, offset);
     }
 
     /** Group {@code g} as floats, element {@code (r, k)} at {@code out[offset + k * GROUP + r]}. */
     abstract void expandGroup(int g, float[] out, int offset);
+
+    private void checkGroupStart(int from) {
+        if (from % GROUP != 0) {
+            throw new IllegalArgumentException(
+                    String.format("%s: rows from %d do not start a group of %d", this, from, GROUP));
+        }
+    }
 }

@@ -9,7 +9,24 @@ import io.kvstream.runtime.VmOption;
  */
 final class HeapRegions {
 
+    /**
+     * The first 64-byte-aligned element of a float array that starts a region: element 0 sits
+     * after a 16-byte header (compressed class pointers, the default), so index 12.
+     */
+    static final int FIRST_ALIGNED_FLOAT = (64 - 16) / Float.BYTES;
+
     private HeapRegions() {}
+
+    /**
+     * {@code scratch} when it holds {@code size} floats, else a new array with half as much again
+     * to grow into, large enough to be humongous, so that it starts a region.
+     */
+    static float[] alignedScratch(float[] scratch, int size) {
+        if (scratch.length >= size) {
+            return scratch;
+        }
+        return new float[Math.max(humongousFloats(), size + size / 2)];
+    }
 
     /**
      * The smallest float array G1 allocates humongous (more than half a region), or 0 when the

@@ -46,15 +46,10 @@ final class PackedGemm {
     static final int ROW_CHUNK = 4 * MR;
     private static final int PANEL_STRIDE = MR * L;
     private static final int GROUP_STRIDE = NR * L;
-    /**
-     * Where the packed tokens start: element 0 of a region-aligned array sits after a 16-byte
-     * header (compressed class pointers, the default), so the first 64-byte-aligned float is at
-     * index 12. Every region after it is a whole number of vectors long.
-     */
-    private static final int X_BASE = (64 - 16) / Float.BYTES;
+    /** Where the packed tokens start: the first cache-line-aligned float of the scratch array. */
+    private static final int X_BASE = HeapRegions.FIRST_ALIGNED_FLOAT;
 
     private final Parallel parallel;
-    private final int minScratch;
     private final Parallel.RangeBody chunkBody = this::chunk;
     private float[] s = new float[0];
     // The multiply in progress; calls come from one thread, one at a time.
@@ -69,7 +64,6 @@ final class PackedGemm {
 
     PackedGemm(Parallel parallel) {
         this.parallel = parallel;
-        this.minScratch = HeapRegions.humongousFloats();
     }
 
     /**
@@ -92,16 +86,10 @@ final class PackedGemm {
         // Per worker: the chunk's panels and one row to expand into.
         this.workerSize = ROW_CHUNK * cols + cols;
         this.workerBase = X_BASE + xSize;
-        ensureScratch(workerBase + parallel.threads() * workerSize);
+        this.s = HeapRegions.alignedScratch(s, workerBase + parallel.threads() * workerSize);
         packTokens(x, xStride);
         parallel.forRange(w.rows(), ROW_CHUNK, chunkBody);
         this.out = null;
-    }
-
-    private void ensureScratch(int size) {
-        if (s.length < size) {
-            s = new float[Math.max(minScratch, size + size / 2)];
-        }
     }
 
     /**

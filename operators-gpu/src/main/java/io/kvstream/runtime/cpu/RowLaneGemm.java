@@ -28,11 +28,10 @@ final class RowLaneGemm {
     static final int MR = 2 * L;
     /** Tokens of a group: with {@link #MR}, 24 accumulators of the 32 registers. */
     static final int NR = 12;
-    /** Where the packed tokens start: the first 64-byte-aligned float of a region-aligned array (see {@link PackedGemm}). */
-    private static final int X_BASE = (64 - 16) / Float.BYTES;
+    /** Where the packed tokens start: the first cache-line-aligned float of the scratch array. */
+    private static final int X_BASE = HeapRegions.FIRST_ALIGNED_FLOAT;
 
     private final Parallel parallel;
-    private final int minScratch;
     private final float[][] tiles;
     private final Parallel.RangeBody chunkBody = this::chunk;
     private float[] s = new float[0];
@@ -47,7 +46,6 @@ final class RowLaneGemm {
 
     RowLaneGemm(Parallel parallel) {
         this.parallel = parallel;
-        this.minScratch = HeapRegions.humongousFloats();
         this.tiles = new float[parallel.threads()][MR * NR];
     }
 
@@ -65,10 +63,7 @@ final class RowLaneGemm {
         this.outStride = outStride;
         int xSize = (groups * cols * NR + L - 1) / L * L;
         this.panelBase = X_BASE + xSize;
-        int size = panelBase + parallel.threads() * MR * cols;
-        if (s.length < size) {
-            s = new float[Math.max(minScratch, size + size / 2)];
-        }
+        this.s = HeapRegions.alignedScratch(s, panelBase + parallel.threads() * MR * cols);
         packTokens(x, xStride);
         parallel.forRange(w.rows(), MR, chunkBody);
         this.out = null;
