@@ -1,7 +1,7 @@
 package io.kvstream.runtime.cpu;
 
 import jdk.incubator.vector.FloatVector;
-import jdk.incubator.vector.VectorOperators;
+import jdk.incubator.vector.VectorShuffle;
 import jdk.incubator.vector.VectorSpecies;
 
 /** Vectorized kernels on float arrays: the element-wise parts of the forward pass. */
@@ -9,7 +9,48 @@ public final class VectorMath {
 
     static final VectorSpecies<Float> F = FloatVector.SPECIES_PREFERRED;
 
+    // Lane i is paired with lane i ^ h; a step whose h is not below the length leaves lanes alone.
+    private static final VectorShuffle<Float> XOR32 = pairing(32);
+    private static final VectorShuffle<Float> XOR16 = pairing(16);
+    private static final VectorShuffle<Float> XOR8 = pairing(8);
+    private static final VectorShuffle<Float> XOR4 = pairing(4);
+    private static final VectorShuffle<Float> XOR2 = pairing(2);
+    private static final VectorShuffle<Float> XOR1 = pairing(1);
+
     private VectorMath() {}
+
+    private static VectorShuffle<Float> pairing(int h) {
+        return VectorShuffle.fromOp(F, i -> h < F.length() ? i ^ h : i);
+    }
+
+    /**
+     * The sum of the lanes of {@code v}, added in one fixed order: halves, then quarters, and so
+     * on. Not {@code reduceLanes(ADD)}, whose order is left to the JDK: Java 25's compiled code
+     * adds in a tree while its interpreter (and Java 17's compiled code) adds lane after lane, so
+     * the same dot product changed its last bit once the JIT compiled the caller. The shuffles
+     * are constants, so C2 compiles each step to one permute and one add, without allocating.
+     */
+    public static float sumLanes(FloatVector v) {
+        if (F.length() > 32) {
+            v = v.add(v.rearrange(XOR32));
+        }
+        if (F.length() > 16) {
+            v = v.add(v.rearrange(XOR16));
+        }
+        if (F.length() > 8) {
+            v = v.add(v.rearrange(XOR8));
+        }
+        if (F.length() > 4) {
+            v = v.add(v.rearrange(XOR4));
+        }
+        if (F.length() > 2) {
+            v = v.add(v.rearrange(XOR2));
+        }
+        if (F.length() > 1) {
+            v = v.add(v.rearrange(XOR1));
+        }
+        return v.lane(0);
+    }
 
     /** Sum of {@code a[ao + i] * b[bo + i]} over {@code n} elements, accumulated in fp32. */
     public static float dot(float[] a, int ao, float[] b, int bo, int n) {
@@ -19,7 +60,7 @@ public final class VectorMath {
         for (; i < upper; i += F.length()) {
             acc = FloatVector.fromArray(F, a, ao + i).fma(FloatVector.fromArray(F, b, bo + i), acc);
         }
-        float sum = acc.reduceLanes(VectorOperators.ADD);
+        float sum = sumLanes(acc);
         for (; i < n; i++) {
             sum += a[ao + i] * b[bo + i];
         }
