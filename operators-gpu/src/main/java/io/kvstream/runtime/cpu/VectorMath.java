@@ -1,7 +1,7 @@
 package io.kvstream.runtime.cpu;
 
 import jdk.incubator.vector.FloatVector;
-import jdk.incubator.vector.VectorShuffle;
+import jdk.incubator.vector.VectorOperators;
 import jdk.incubator.vector.VectorSpecies;
 
 /** Vectorized kernels on float arrays: the element-wise parts of the forward pass. */
@@ -9,48 +9,7 @@ public final class VectorMath {
 
     static final VectorSpecies<Float> F = FloatVector.SPECIES_PREFERRED;
 
-    // Lane i is paired with lane i ^ h; a step whose h is not below the length leaves lanes alone.
-    private static final VectorShuffle<Float> XOR32 = pairing(32);
-    private static final VectorShuffle<Float> XOR16 = pairing(16);
-    private static final VectorShuffle<Float> XOR8 = pairing(8);
-    private static final VectorShuffle<Float> XOR4 = pairing(4);
-    private static final VectorShuffle<Float> XOR2 = pairing(2);
-    private static final VectorShuffle<Float> XOR1 = pairing(1);
-
     private VectorMath() {}
-
-    private static VectorShuffle<Float> pairing(int h) {
-        return VectorShuffle.fromOp(F, i -> h < F.length() ? i ^ h : i);
-    }
-
-    /**
-     * The sum of the lanes of {@code v}, added in one fixed order: halves, then quarters, and so
-     * on. Not {@code reduceLanes(ADD)}, whose order is left to the JDK: Java 25's compiled code
-     * adds in a tree while its interpreter (and Java 17's compiled code) adds lane after lane, so
-     * the same dot product changed its last bit once the JIT compiled the caller. The shuffles
-     * are constants, so C2 compiles each step to one permute and one add, without allocating.
-     */
-    public static float sumLanes(FloatVector v) {
-        if (F.length() > 32) {
-            v = v.add(v.rearrange(XOR32));
-        }
-        if (F.length() > 16) {
-            v = v.add(v.rearrange(XOR16));
-        }
-        if (F.length() > 8) {
-            v = v.add(v.rearrange(XOR8));
-        }
-        if (F.length() > 4) {
-            v = v.add(v.rearrange(XOR4));
-        }
-        if (F.length() > 2) {
-            v = v.add(v.rearrange(XOR2));
-        }
-        if (F.length() > 1) {
-            v = v.add(v.rearrange(XOR1));
-        }
-        return v.lane(0);
-    }
 
     /** Sum of {@code a[ao + i] * b[bo + i]} over {@code n} elements, accumulated in fp32. */
     public static float dot(float[] a, int ao, float[] b, int bo, int n) {
@@ -60,7 +19,7 @@ public final class VectorMath {
         for (; i < upper; i += F.length()) {
             acc = FloatVector.fromArray(F, a, ao + i).fma(FloatVector.fromArray(F, b, bo + i), acc);
         }
-        float sum = sumLanes(acc);
+        float sum = acc.reduceLanes(VectorOperators.ADD);
         for (; i < n; i++) {
             sum += a[ao + i] * b[bo + i];
         }
@@ -117,29 +76,100 @@ public final class VectorMath {
         }
     }
 
-    /** {@code gate[i] = silu(gate[i]) * up[i]}: the SwiGLU activation. */
+    /** Elements of SwiGLU's {@code e^-|g|} at a time, in a per-thread buffer. */
+    private static final int EXP_CHUNK = 512;
+
+    private static final ThreadLocal<float[]> EXP_BUFFER = ThreadLocal.withInitial(() -> new float[EXP_CHUNK]);
+
+    /**
+     * {@code gate[i] = silu(gate[i]) * up[i]}: the SwiGLU activation, with {@code silu(g) = g / (1 +
+     * e^-g)} computed as {@code g / (1 + e)} for {@code g >= 0} and {@code g e / (1 + e)} below,
+     * where {@code e = e^-|g|}, so that {@link VectorExp} only sees arguments at or below zero.
+     */
     public static void swiGlu(float[] gate, int go, float[] up, int uo, int n) {
-        for (int i = 0; i < n; i++) {
-            float g = gate[go + i];
-            gate[go + i] = g / (1.0f + (float) Math.exp(-g)) * up[uo + i];
+        float[] e = EXP_BUFFER.get();
+        for (int from = 0; from < n; from += EXP_CHUNK) {
+            int length = Math.min(EXP_CHUNK, n - from);
+            int upper = F.loopBound(length);
+            int i = 0;
+            for (; i < upper; i += F.length()) {
+                FloatVector.fromArray(F, gate, go + from + i).abs().neg().intoArray(e, i);
+            }
+            for (; i < length; i++) {
+                e[i] = -Math.abs(gate[go + from + i]);
+            }
+            VectorExp.expInPlace(e, 0, length, 0f);
+            for (i = 0; i < upper; i += F.length()) {
+                FloatVector g = FloatVector.fromArray(F, gate, go + from + i);
+                FloatVector ev = FloatVector.fromArray(F, e, i);
+                g.blend(g.mul(ev), g.compare(VectorOperators.LT, 0f))
+                        .div(ev.add(1f))
+                        .mul(FloatVector.fromArray(F, up, uo + from + i))
+                        .intoArray(gate, go + from + i);
+            }
+            for (; i < length; i++) {
+                float g = gate[go + from + i];
+                float numerator = g < 0f ? g * e[i] : g;
+                gate[go + from + i] = numerator / (e[i] + 1f) * up[uo + from + i];
+            }
         }
     }
 
-    /** Softmax of {@code x[xo .. xo + n)} in place; returns nothing, sums to one. */
+    /**
+     * Softmax of {@code x[xo .. xo + n)} in place; returns nothing, sums to one. Each pass is a
+     * method of its own: one method holding all of them grew past what C2 inlines into, and a
+     * vector passed to a call it did not inline is allocated.
+     */
     public static void softmax(float[] x, int xo, int n) {
+        float max = max(x, xo, n);
+        VectorExp.expInPlace(x, xo, n, max);
+        scale(x, xo, n, 1.0f / sum(x, xo, n));
+    }
+
+    /**
+     * Scalar: a vector loop here (a running vector maximum) was left uncompiled by C2 in about one
+     * JVM in five on Java 17, allocating a vector per element; the maximum is a small part of the
+     * work next to the exponentials.
+     */
+    private static float max(float[] x, int xo, int n) {
         float max = Float.NEGATIVE_INFINITY;
         for (int i = 0; i < n; i++) {
             max = Math.max(max, x[xo + i]);
         }
-        float sum = 0f;
-        for (int i = 0; i < n; i++) {
-            float e = (float) Math.exp(x[xo + i] - max);
-            x[xo + i] = e;
-            sum += e;
+        return max;
+    }
+
+    /**
+     * The sum of {@code x[xo .. xo + n)}, in four running sums. Scalar for the same reason as
+     * {@link #max}: a vector sum here allocated on Java 25 in some JVMs.
+     */
+    private static float sum(float[] x, int xo, int n) {
+        float s0 = 0f;
+        float s1 = 0f;
+        float s2 = 0f;
+        float s3 = 0f;
+        int i = 0;
+        for (; i + 4 <= n; i += 4) {
+            s0 += x[xo + i];
+            s1 += x[xo + i + 1];
+            s2 += x[xo + i + 2];
+            s3 += x[xo + i + 3];
         }
-        float inv = 1.0f / sum;
-        for (int i = 0; i < n; i++) {
-            x[xo + i] *= inv;
+        float sum = (s0 + s1) + (s2 + s3);
+        for (; i < n; i++) {
+            sum += x[xo + i];
+        }
+        return sum;
+    }
+
+    private static void scale(float[] x, int xo, int n, float factor) {
+        int i = 0;
+        int upper = F.loopBound(n);
+        for (; i < upper; i += F.length()) {
+            FloatVector.fromArray(F, x, xo + i).mul(factor).intoArray(x, xo + i);
+        }
+        for (; i < n; i++) {
+            x[xo + i] *= factor;
         }
     }
 }
