@@ -66,6 +66,8 @@ final class VectorExp {
             p = p.fma(r, FloatVector.broadcast(F, P5));
             p = p.fma(r.mul(r), r).add(1f);
             // 2^k for whole k in [-126, 0]: the bits of -k, highest first; each factor is exact.
+            // Spelled out: as a loop, C2 did not fold the factors to constants (3.9 against
+            // 1.2 ns per element on Java 17).
             FloatVector m = k.neg();
             VectorMask<Float> bit = m.compare(VectorOperators.GE, 64f);
             p = p.blend(p.mul(0x1p-64f), bit);
