@@ -99,10 +99,10 @@ final class Q4_0x32Tensor extends InterleavedTensor {
             for (int j = 0; j < HALF; j++) {
                 FloatVector xv = FloatVector.broadcast(F, x[c + j]);
                 int o = p + j * GROUP;
-        ByteVector v0 = ByteVector.fromArray(Simd.DOT_BYTES, q, o);
-        ByteVector v1 = ByteVector.fromArray(Simd.DOT_BYTES, q, o + LANES);
-        ByteVector v2 = ByteVector.fromArray(Simd.DOT_BYTES, q, o + gb);
-        ByteVector v3 = ByteVector.fromArray(Simd.DOT_BYTES, q, o + gb + LANES);
+                ByteVector v0 = ByteVector.fromArray(Simd.DOT_BYTES, q, o);
+                ByteVector v1 = ByteVector.fromArray(Simd.DOT_BYTES, q, o + LANES);
+                ByteVector v2 = ByteVector.fromArray(Simd.DOT_BYTES, q, o + gb);
+                ByteVector v3 = ByteVector.fromArray(Simd.DOT_BYTES, q, o + gb + LANES);
                 a0 = ((FloatVector) v0.and((byte) 0x0F).convertShape(VectorOperators.B2F, F, 0)).fma(d0, n0).fma(xv, a0);
                 a1 = ((FloatVector) v1.and((byte) 0x0F).convertShape(VectorOperators.B2F, F, 0)).fma(d1, n1).fma(xv, a1);
                 a2 = ((FloatVector) v2.and((byte) 0x0F).convertShape(VectorOperators.B2F, F, 0)).fma(d2, n2).fma(xv, a2);
@@ -111,10 +111,10 @@ final class Q4_0x32Tensor extends InterleavedTensor {
             for (int j = 0; j < HALF; j++) {
                 FloatVector xv = FloatVector.broadcast(F, x[c + HALF + j]);
                 int o = p + j * GROUP;
-        ByteVector v0 = ByteVector.fromArray(Simd.DOT_BYTES, q, o);
-        ByteVector v1 = ByteVector.fromArray(Simd.DOT_BYTES, q, o + LANES);
-        ByteVector v2 = ByteVector.fromArray(Simd.DOT_BYTES, q, o + gb);
-        ByteVector v3 = ByteVector.fromArray(Simd.DOT_BYTES, q, o + gb + LANES);
+                ByteVector v0 = ByteVector.fromArray(Simd.DOT_BYTES, q, o);
+                ByteVector v1 = ByteVector.fromArray(Simd.DOT_BYTES, q, o + LANES);
+                ByteVector v2 = ByteVector.fromArray(Simd.DOT_BYTES, q, o + gb);
+                ByteVector v3 = ByteVector.fromArray(Simd.DOT_BYTES, q, o + gb + LANES);
                 a0 = ((FloatVector) v0.reinterpretAsShorts().lanewise(VectorOperators.LSHR, 4).reinterpretAsBytes().and((byte) 0x0F).convertShape(VectorOperators.B2F, F, 0)).fma(d0, n0).fma(xv, a0);
                 a1 = ((FloatVector) v1.reinterpretAsShorts().lanewise(VectorOperators.LSHR, 4).reinterpretAsBytes().and((byte) 0x0F).convertShape(VectorOperators.B2F, F, 0)).fma(d1, n1).fma(xv, a1);
                 a2 = ((FloatVector) v2.reinterpretAsShorts().lanewise(VectorOperators.LSHR, 4).reinterpretAsBytes().and((byte) 0x0F).convertShape(VectorOperators.B2F, F, 0)).fma(d2, n2).fma(xv, a2);
@@ -226,42 +226,29 @@ final class Q4_0x32Tensor extends InterleavedTensor {
                 a17 = w1.fma(xv, a17);
             }
         }
-        // A partial group is stored through a tile of whole vectors, then copied.
-        boolean whole = rows == GROUP;
-        float[] dst = whole ? out : Simd.tile(GROUP * TOKENS);
-        int stride = whole ? outStride : GROUP;
-        int o = whole ? t * outStride + row : 0;
+        // Whole vectors for all eight tokens: straight to out when all are wanted, else through a
+        // tile (a partial group, or tokens past the last), then copied.
+        boolean direct = rows == GROUP && t + TOKENS <= tokens;
+        float[] dst = direct ? out : Simd.tile(GROUP * TOKENS);
+        int stride = direct ? outStride : GROUP;
+        int o = direct ? t * outStride + row : 0;
         a00.intoArray(dst, o);
         a10.intoArray(dst, o + LANES);
-        if (t + 1 < tokens) {
-            a01.intoArray(dst, o + 1 * stride);
-            a11.intoArray(dst, o + 1 * stride + LANES);
-        }
-        if (t + 2 < tokens) {
-            a02.intoArray(dst, o + 2 * stride);
-            a12.intoArray(dst, o + 2 * stride + LANES);
-        }
-        if (t + 3 < tokens) {
-            a03.intoArray(dst, o + 3 * stride);
-            a13.intoArray(dst, o + 3 * stride + LANES);
-        }
-        if (t + 4 < tokens) {
-            a04.intoArray(dst, o + 4 * stride);
-            a14.intoArray(dst, o + 4 * stride + LANES);
-        }
-        if (t + 5 < tokens) {
-            a05.intoArray(dst, o + 5 * stride);
-            a15.intoArray(dst, o + 5 * stride + LANES);
-        }
-        if (t + 6 < tokens) {
-            a06.intoArray(dst, o + 6 * stride);
-            a16.intoArray(dst, o + 6 * stride + LANES);
-        }
-        if (t + 7 < tokens) {
-            a07.intoArray(dst, o + 7 * stride);
-            a17.intoArray(dst, o + 7 * stride + LANES);
-        }
-        if (!whole) {
+        a01.intoArray(dst, o + 1 * stride);
+        a11.intoArray(dst, o + 1 * stride + LANES);
+        a02.intoArray(dst, o + 2 * stride);
+        a12.intoArray(dst, o + 2 * stride + LANES);
+        a03.intoArray(dst, o + 3 * stride);
+        a13.intoArray(dst, o + 3 * stride + LANES);
+        a04.intoArray(dst, o + 4 * stride);
+        a14.intoArray(dst, o + 4 * stride + LANES);
+        a05.intoArray(dst, o + 5 * stride);
+        a15.intoArray(dst, o + 5 * stride + LANES);
+        a06.intoArray(dst, o + 6 * stride);
+        a16.intoArray(dst, o + 6 * stride + LANES);
+        a07.intoArray(dst, o + 7 * stride);
+        a17.intoArray(dst, o + 7 * stride + LANES);
+        if (!direct) {
             Simd.copyTile(dst, Math.min(TOKENS, tokens - t), GROUP, rows, out, t * outStride + row, outStride);
         }
     }

@@ -143,42 +143,29 @@ final class Q8_0x32Tensor extends InterleavedTensor {
                 a17 = w1.fma(xv, a17);
             }
         }
-        // A partial group is stored through a tile of whole vectors, then copied.
-        boolean whole = rows == GROUP;
-        float[] dst = whole ? out : Simd.tile(GROUP * TOKENS);
-        int stride = whole ? outStride : GROUP;
-        int o = whole ? t * outStride + row : 0;
+        // Whole vectors for all eight tokens: straight to out when all are wanted, else through a
+        // tile (a partial group, or tokens past the last), then copied.
+        boolean direct = rows == GROUP && t + TOKENS <= tokens;
+        float[] dst = direct ? out : Simd.tile(GROUP * TOKENS);
+        int stride = direct ? outStride : GROUP;
+        int o = direct ? t * outStride + row : 0;
         a00.intoArray(dst, o);
         a10.intoArray(dst, o + LANES);
-        if (t + 1 < tokens) {
-            a01.intoArray(dst, o + 1 * stride);
-            a11.intoArray(dst, o + 1 * stride + LANES);
-        }
-        if (t + 2 < tokens) {
-            a02.intoArray(dst, o + 2 * stride);
-            a12.intoArray(dst, o + 2 * stride + LANES);
-        }
-        if (t + 3 < tokens) {
-            a03.intoArray(dst, o + 3 * stride);
-            a13.intoArray(dst, o + 3 * stride + LANES);
-        }
-        if (t + 4 < tokens) {
-            a04.intoArray(dst, o + 4 * stride);
-            a14.intoArray(dst, o + 4 * stride + LANES);
-        }
-        if (t + 5 < tokens) {
-            a05.intoArray(dst, o + 5 * stride);
-            a15.intoArray(dst, o + 5 * stride + LANES);
-        }
-        if (t + 6 < tokens) {
-            a06.intoArray(dst, o + 6 * stride);
-            a16.intoArray(dst, o + 6 * stride + LANES);
-        }
-        if (t + 7 < tokens) {
-            a07.intoArray(dst, o + 7 * stride);
-            a17.intoArray(dst, o + 7 * stride + LANES);
-        }
-        if (!whole) {
+        a01.intoArray(dst, o + 1 * stride);
+        a11.intoArray(dst, o + 1 * stride + LANES);
+        a02.intoArray(dst, o + 2 * stride);
+        a12.intoArray(dst, o + 2 * stride + LANES);
+        a03.intoArray(dst, o + 3 * stride);
+        a13.intoArray(dst, o + 3 * stride + LANES);
+        a04.intoArray(dst, o + 4 * stride);
+        a14.intoArray(dst, o + 4 * stride + LANES);
+        a05.intoArray(dst, o + 5 * stride);
+        a15.intoArray(dst, o + 5 * stride + LANES);
+        a06.intoArray(dst, o + 6 * stride);
+        a16.intoArray(dst, o + 6 * stride + LANES);
+        a07.intoArray(dst, o + 7 * stride);
+        a17.intoArray(dst, o + 7 * stride + LANES);
+        if (!direct) {
             Simd.copyTile(dst, Math.min(TOKENS, tokens - t), GROUP, rows, out, t * outStride + row, outStride);
         }
     }

@@ -63,12 +63,12 @@ final class MatMul {
      */
     void multiply(FloatTensor w, float[] x, int xStride, int tokens, float[] out, int outStride) {
         boolean fused = w.hasFusedDot();
-        if (tokens > SMALL_STEP && (fused ? RowLaneGemm.supports(w) : PackedGemm.supports(w))) {
-            if (fused) {
-                rowLaneGemm.multiply(w, x, xStride, tokens, out, outStride);
-            } else {
-                gemm.multiply(w, x, xStride, tokens, out, outStride);
-            }
+        if (tokens > SMALL_STEP && fused && RowLaneGemm.supports(w)) {
+            rowLaneGemm.multiply(w, x, xStride, tokens, out, outStride);
+            return;
+        }
+        if (tokens > SMALL_STEP && !fused && PackedGemm.supports(w)) {
+            gemm.multiply(w, x, xStride, tokens, out, outStride);
             return;
         }
         this.w = w;

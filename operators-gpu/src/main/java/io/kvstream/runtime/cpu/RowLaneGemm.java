@@ -103,7 +103,7 @@ final class RowLaneGemm {
     /**
      * Panel at {@code wo} times token group at {@code xo}; result {@code (row r, token t)} goes to
      * {@code out[o + t * outStride + r]} for the first {@code rows} rows and {@code tokens}
-     * tokens, a partial panel through {@code tile}. Written out by hand: a vector handed to a
+     * tokens, a partial panel or group through {@code tile}. Written out by hand: a vector handed to a
      * helper that C2 does not inline is boxed, and the loop with it.
      */
     static void kernel(float[] s, int wo, int xo, int cols, float[] out, int o, int outStride,
@@ -174,57 +174,37 @@ final class RowLaneGemm {
             a0_11 = w0.fma(xv, a0_11);
             a1_11 = w1.fma(xv, a1_11);
         }
-        boolean whole = rows == MR;
-        float[] dst = whole ? out : tile;
-        int stride = whole ? outStride : MR;
-        int at = whole ? o : 0;
+        // Whole vectors for all tokens of the group: straight to out when all are wanted, else
+        // through the tile (a partial panel, or the last group's missing tokens), then copied.
+        boolean direct = rows == MR && tokens == NR;
+        float[] dst = direct ? out : tile;
+        int stride = direct ? outStride : MR;
+        int at = direct ? o : 0;
         a0_0.intoArray(dst, at);
         a1_0.intoArray(dst, at + L);
-        if (tokens > 1) {
-            a0_1.intoArray(dst, at + 1 * stride);
-            a1_1.intoArray(dst, at + 1 * stride + L);
-        }
-        if (tokens > 2) {
-            a0_2.intoArray(dst, at + 2 * stride);
-            a1_2.intoArray(dst, at + 2 * stride + L);
-        }
-        if (tokens > 3) {
-            a0_3.intoArray(dst, at + 3 * stride);
-            a1_3.intoArray(dst, at + 3 * stride + L);
-        }
-        if (tokens > 4) {
-            a0_4.intoArray(dst, at + 4 * stride);
-            a1_4.intoArray(dst, at + 4 * stride + L);
-        }
-        if (tokens > 5) {
-            a0_5.intoArray(dst, at + 5 * stride);
-            a1_5.intoArray(dst, at + 5 * stride + L);
-        }
-        if (tokens > 6) {
-            a0_6.intoArray(dst, at + 6 * stride);
-            a1_6.intoArray(dst, at + 6 * stride + L);
-        }
-        if (tokens > 7) {
-            a0_7.intoArray(dst, at + 7 * stride);
-            a1_7.intoArray(dst, at + 7 * stride + L);
-        }
-        if (tokens > 8) {
-            a0_8.intoArray(dst, at + 8 * stride);
-            a1_8.intoArray(dst, at + 8 * stride + L);
-        }
-        if (tokens > 9) {
-            a0_9.intoArray(dst, at + 9 * stride);
-            a1_9.intoArray(dst, at + 9 * stride + L);
-        }
-        if (tokens > 10) {
-            a0_10.intoArray(dst, at + 10 * stride);
-            a1_10.intoArray(dst, at + 10 * stride + L);
-        }
-        if (tokens > 11) {
-            a0_11.intoArray(dst, at + 11 * stride);
-            a1_11.intoArray(dst, at + 11 * stride + L);
-        }
-        if (!whole) {
+        a0_1.intoArray(dst, at + 1 * stride);
+        a1_1.intoArray(dst, at + 1 * stride + L);
+        a0_2.intoArray(dst, at + 2 * stride);
+        a1_2.intoArray(dst, at + 2 * stride + L);
+        a0_3.intoArray(dst, at + 3 * stride);
+        a1_3.intoArray(dst, at + 3 * stride + L);
+        a0_4.intoArray(dst, at + 4 * stride);
+        a1_4.intoArray(dst, at + 4 * stride + L);
+        a0_5.intoArray(dst, at + 5 * stride);
+        a1_5.intoArray(dst, at + 5 * stride + L);
+        a0_6.intoArray(dst, at + 6 * stride);
+        a1_6.intoArray(dst, at + 6 * stride + L);
+        a0_7.intoArray(dst, at + 7 * stride);
+        a1_7.intoArray(dst, at + 7 * stride + L);
+        a0_8.intoArray(dst, at + 8 * stride);
+        a1_8.intoArray(dst, at + 8 * stride + L);
+        a0_9.intoArray(dst, at + 9 * stride);
+        a1_9.intoArray(dst, at + 9 * stride + L);
+        a0_10.intoArray(dst, at + 10 * stride);
+        a1_10.intoArray(dst, at + 10 * stride + L);
+        a0_11.intoArray(dst, at + 11 * stride);
+        a1_11.intoArray(dst, at + 11 * stride + L);
+        if (!direct) {
             for (int t = 0; t < tokens; t++) {
                 System.arraycopy(tile, t * MR, out, o + t * outStride, rows);
             }
