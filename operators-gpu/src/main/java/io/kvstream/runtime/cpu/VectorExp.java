@@ -10,13 +10,14 @@ import jdk.incubator.vector.VectorSpecies;
  * ever need arguments at or below zero.
  *
  * <p>Why not {@code lanewise(EXP)}: Java 17 has no intrinsic for it, and its fallback allocated
- * about 600 KB per decode step. Why not the usual {@code 2^n} built in the exponent bits: Java 17
- * does not compile {@code convert(F2I)} either (measured: about 500 bytes allocated per 16 lanes; Java 25
- * compiles it). So everything here stays in float lanes: {@code n} is rounded with the
- * {@code 1.5 * 2^23} trick, {@code e^r} on {@code [-ln2/2, ln2/2]} is Cephes' {@code expf}
- * polynomial (Cody-Waite reduction), and {@code 2^n} is applied as up to seven exact power-of-two
- * factors chosen by comparisons. Within 1.01 ulp of the correctly rounded result over
- * {@code [-87.3, 0]}; below {@code ln(2^-126)} the result is zero; NaN stays NaN.
+ * about 600 KB per decode step. Why not the usual {@code n = (int) (x log2 e)}: Java 17 does not
+ * compile {@code convert(F2I)} either (measured: about 500 bytes allocated per 16 lanes; Java 25
+ * compiles it). So {@code n} is rounded in float lanes with the {@code 1.5 * 2^23} trick, which
+ * leaves {@code n} in the low mantissa bits; {@code e^r} on {@code [-ln2/2, ln2/2]} is Cephes'
+ * {@code expf} polynomial (Cody-Waite reduction), and {@code 2^n} is those bits, plus the
+ * exponent bias, shifted into the exponent field: reinterpreting lanes costs nothing and compiles
+ * on both JDKs. Within 1.01 ulp of the correctly rounded result over {@code [-87.3, 0]}; below
+ * {@code ln(2^-126)} the result is zero; NaN stays NaN.
  *
  * <p>{@link #exp(float)} repeats the vector arithmetic operation for operation, so an element
  * gets the same bits whether it falls in a vector or in the loop's tail.
@@ -56,7 +57,9 @@ final class VectorExp {
         for (; i < upper; i += F.length()) {
             FloatVector arg = FloatVector.fromArray(F, x, xo + i).sub(shift);
             FloatVector v = arg.max(LOWEST);
-            FloatVector k = v.fma(FloatVector.broadcast(F, LOG2E), FloatVector.broadcast(F, ROUND)).sub(ROUND);
+            // kr = 1.5 * 2^23 + k: the integer k in the low mantissa bits (see exp).
+            FloatVector kr = v.fma(FloatVector.broadcast(F, LOG2E), FloatVector.broadcast(F, ROUND));
+            FloatVector k = kr.sub(ROUND);
             FloatVector r = k.fma(FloatVector.broadcast(F, -LN2_HI), v);
             r = k.fma(FloatVector.broadcast(F, -LN2_LO), r);
             FloatVector p = r.fma(FloatVector.broadcast(F, P0), FloatVector.broadcast(F, P1));
@@ -65,29 +68,11 @@ final class VectorExp {
             p = p.fma(r, FloatVector.broadcast(F, P4));
             p = p.fma(r, FloatVector.broadcast(F, P5));
             p = p.fma(r.mul(r), r).add(1f);
-            // 2^k for whole k in [-126, 0]: the bits of -k, highest first; each factor is exact.
-            // Spelled out: as a loop, C2 did not fold the factors to constants (3.9 against
-            // 1.2 ns per element on Java 17).
-            FloatVector m = k.neg();
-            VectorMask<Float> bit = m.compare(VectorOperators.GE, 64f);
-            p = p.blend(p.mul(0x1p-64f), bit);
-            m = m.blend(m.sub(64f), bit);
-            bit = m.compare(VectorOperators.GE, 32f);
-            p = p.blend(p.mul(0x1p-32f), bit);
-            m = m.blend(m.sub(32f), bit);
-            bit = m.compare(VectorOperators.GE, 16f);
-            p = p.blend(p.mul(0x1p-16f), bit);
-            m = m.blend(m.sub(16f), bit);
-            bit = m.compare(VectorOperators.GE, 8f);
-            p = p.blend(p.mul(0x1p-8f), bit);
-            m = m.blend(m.sub(8f), bit);
-            bit = m.compare(VectorOperators.GE, 4f);
-            p = p.blend(p.mul(0x1p-4f), bit);
-            m = m.blend(m.sub(4f), bit);
-            bit = m.compare(VectorOperators.GE, 2f);
-            p = p.blend(p.mul(0x1p-2f), bit);
-            m = m.blend(m.sub(2f), bit);
-            p = p.blend(p.mul(0.5f), m.compare(VectorOperators.GE, 1f));
+            FloatVector scale = kr.add(127f)
+                    .viewAsIntegralLanes()
+                    .lanewise(VectorOperators.LSHL, 23)
+                    .viewAsFloatingLanes();
+            p = p.mul(scale);
             p.blend(0f, arg.compare(VectorOperators.LT, LOWEST)).intoArray(x, xo + i);
         }
         for (; i < n; i++) {
@@ -100,7 +85,8 @@ final class VectorExp {
         if (x < LOWEST) {
             return 0f;
         }
-        float n = Math.fma(x, LOG2E, ROUND) - ROUND;
+        float kr = Math.fma(x, LOG2E, ROUND);
+        float n = kr - ROUND;
         float r = Math.fma(n, -LN2_HI, x);
         r = Math.fma(n, -LN2_LO, r);
         float p = Math.fma(r, P0, P1);
@@ -109,14 +95,7 @@ final class VectorExp {
         p = Math.fma(p, r, P4);
         p = Math.fma(p, r, P5);
         p = Math.fma(p, r * r, r) + 1f;
-        // The same exact factors in the same order as the vector form.
-        float m = -n;
-        for (int bit = 64; bit >= 1; bit >>= 1) {
-            if (m >= bit) {
-                p *= Math.scalb(1f, -bit);
-                m -= bit;
-            }
-        }
-        return p;
+        // The float whose bits are those of kr + 127 shifted up by 23: exactly 2^n.
+        return p * Float.intBitsToFloat(Float.floatToRawIntBits(kr + 127f) << 23);
     }
 }
