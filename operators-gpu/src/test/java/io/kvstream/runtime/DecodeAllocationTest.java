@@ -31,8 +31,9 @@ import java.util.List;
  * else ran in the JVM: after other tests have loaded more implementations of the interfaces on
  * this path, call sites turn megamorphic and escape analysis gives up. Measured that way, the
  * same loop allocated ~190 KB a step. So this test runs in a JVM of its own (the {@code
- * allocation} execution of surefire in this module's pom; the default execution excludes it) and
- * measures what the job's subtask thread sees when inference is all it runs.
+ * allocation} execution of surefire in this module's pom, and {@code allocation-java25} on Java
+ * 25; the default execution excludes it) and measures what the job's subtask thread sees when
+ * inference is all it runs.
  *
  * <p>What it asserts is the typical step, not the mean: garbage made by the forward pass or the
  * sampler shows in every step, while a few steps may legitimately allocate once (a per-worker
