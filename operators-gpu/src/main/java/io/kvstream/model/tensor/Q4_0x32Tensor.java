@@ -15,6 +15,11 @@ import jdk.incubator.vector.VectorOperators;
  * The high nibbles shift as shorts (one instruction; bytes have no shift on x86), and {@code (n -
  * 8) * d} is {@code fma(n, d, -8d)}: the same real number, {@code 8d} being exact, rounded once
  * either way, so the same bits in one instruction fewer.
+ *
+ * <p>Results are stored as {@code zero + acc}, which has the same bits (an accumulator that starts
+ * at +0 never becomes -0) and a vector class C2 knows. Stored as is, an accumulator (a loop phi)
+ * at times reached the store through the type profile, the store failed to compile as an
+ * intrinsic on Java 17, and decode ran at 4-6 instead of 20 tokens/s.
  */
 final class Q4_0x32Tensor extends InterleavedTensor {
 
@@ -67,10 +72,7 @@ final class Q4_0x32Tensor extends InterleavedTensor {
                 a1 = ((FloatVector) v1.reinterpretAsShorts().lanewise(VectorOperators.LSHR, 4).reinterpretAsBytes().and((byte) 0x0F).convertShape(VectorOperators.B2F, F, 0)).fma(d1, n1).fma(xv, a1);
             }
         }
-        // Stored as zero + acc (the same bits: an accumulator that starts at +0 never becomes -0),
-        // so that C2 stores a vector whose class it knows. Stored as is, the accumulator (a loop
-        // phi) at times went through the type profile, the store failed to compile as an
-        // intrinsic on Java 17, and decode ran at 4-6 instead of 20 tokens/s.
+        // zero + acc: see the class comment.
         FloatVector z = FloatVector.zero(F);
         if (rows == GROUP) {
             z.add(a0).intoArray(out, row);
@@ -126,10 +128,7 @@ final class Q4_0x32Tensor extends InterleavedTensor {
                 a3 = ((FloatVector) v3.reinterpretAsShorts().lanewise(VectorOperators.LSHR, 4).reinterpretAsBytes().and((byte) 0x0F).convertShape(VectorOperators.B2F, F, 0)).fma(d3, n3).fma(xv, a3);
             }
         }
-        // Stored as zero + acc (the same bits: an accumulator that starts at +0 never becomes -0),
-        // so that C2 stores a vector whose class it knows. Stored as is, the accumulator (a loop
-        // phi) at times went through the type profile, the store failed to compile as an
-        // intrinsic on Java 17, and decode ran at 4-6 instead of 20 tokens/s.
+        // zero + acc: see the class comment.
         FloatVector z = FloatVector.zero(F);
         z.add(a0).intoArray(out, row);
         z.add(a1).intoArray(out, row + LANES);
@@ -238,10 +237,7 @@ final class Q4_0x32Tensor extends InterleavedTensor {
         }
         // Whole vectors for all eight tokens: straight to out when all are wanted, else through a
         // tile (a partial group, or tokens past the last), then copied.
-        // Stored as zero + acc (the same bits: an accumulator that starts at +0 never becomes -0),
-        // so that C2 stores a vector whose class it knows. Stored as is, the accumulator (a loop
-        // phi) at times went through the type profile, the store failed to compile as an
-        // intrinsic on Java 17, and decode ran at 4-6 instead of 20 tokens/s.
+        // zero + acc: see the class comment.
         FloatVector z = FloatVector.zero(F);
         boolean direct = rows == GROUP && t + TOKENS <= tokens;
         float[] dst = direct ? out : Simd.tile(GROUP * TOKENS);
