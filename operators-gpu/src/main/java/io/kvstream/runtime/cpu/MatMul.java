@@ -4,7 +4,6 @@ import io.kvstream.model.tensor.FloatTensor;
 import io.kvstream.runtime.Parallel;
 
 import jdk.incubator.vector.FloatVector;
-import jdk.incubator.vector.VectorOperators;
 import jdk.incubator.vector.VectorSpecies;
 
 /**
@@ -184,14 +183,14 @@ final class MatMul {
             b2 = v2.fma(yv, b2);
             b3 = v3.fma(yv, b3);
         }
-        float s0 = a0.reduceLanes(VectorOperators.ADD);
-        float s1 = a1.reduceLanes(VectorOperators.ADD);
-        float s2 = a2.reduceLanes(VectorOperators.ADD);
-        float s3 = a3.reduceLanes(VectorOperators.ADD);
-        float r0 = b0.reduceLanes(VectorOperators.ADD);
-        float r1 = b1.reduceLanes(VectorOperators.ADD);
-        float r2 = b2.reduceLanes(VectorOperators.ADD);
-        float r3 = b3.reduceLanes(VectorOperators.ADD);
+        float s0 = VectorMath.sumLanes(a0);
+        float s1 = VectorMath.sumLanes(a1);
+        float s2 = VectorMath.sumLanes(a2);
+        float s3 = VectorMath.sumLanes(a3);
+        float r0 = VectorMath.sumLanes(b0);
+        float r1 = VectorMath.sumLanes(b1);
+        float r2 = VectorMath.sumLanes(b2);
+        float r3 = VectorMath.sumLanes(b3);
         for (; c < cols; c++) {
             float xc = x[xa + c];
             float yc = x[xb + c];
@@ -231,10 +230,10 @@ final class MatMul {
             a2 = FloatVector.fromArray(F, w, w2 + c).fma(xv, a2);
             a3 = FloatVector.fromArray(F, w, w3 + c).fma(xv, a3);
         }
-        float s0 = a0.reduceLanes(VectorOperators.ADD);
-        float s1 = a1.reduceLanes(VectorOperators.ADD);
-        float s2 = a2.reduceLanes(VectorOperators.ADD);
-        float s3 = a3.reduceLanes(VectorOperators.ADD);
+        float s0 = VectorMath.sumLanes(a0);
+        float s1 = VectorMath.sumLanes(a1);
+        float s2 = VectorMath.sumLanes(a2);
+        float s3 = VectorMath.sumLanes(a3);
         for (; c < cols; c++) {
             float xc = x[xa + c];
             s0 += w[wo + c] * xc;

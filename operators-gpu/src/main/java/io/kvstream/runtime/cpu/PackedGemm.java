@@ -4,7 +4,6 @@ import io.kvstream.model.tensor.FloatTensor;
 import io.kvstream.runtime.Parallel;
 
 import jdk.incubator.vector.FloatVector;
-import jdk.incubator.vector.VectorOperators;
 import jdk.incubator.vector.VectorSpecies;
 
 import java.util.Arrays;
@@ -24,7 +23,7 @@ import java.util.Arrays;
  *
  * <p>Every output keeps the arithmetic of {@link VectorMath#dot} over the expanded row: one
  * accumulator of {@link VectorMath#F} lanes, {@code w.fma(x, acc)} over the columns in order, then
- * {@code reduceLanes(ADD)}. So the bits do not depend on how many tokens share the step, and they
+ * {@link VectorMath#sumLanes}. So the bits do not depend on how many tokens share the step, and they
  * equal the fused single-token kernels'.
  *
  * <p>All scratch space lives in one array of at least half a G1 region, so that G1 allocates it
@@ -254,23 +253,23 @@ final class PackedGemm {
             a72 = v.fma(y2, a72);
         }
         store8(out, o, rows,
-                a00.reduceLanes(VectorOperators.ADD), a10.reduceLanes(VectorOperators.ADD),
-                a20.reduceLanes(VectorOperators.ADD), a30.reduceLanes(VectorOperators.ADD),
-                a40.reduceLanes(VectorOperators.ADD), a50.reduceLanes(VectorOperators.ADD),
-                a60.reduceLanes(VectorOperators.ADD), a70.reduceLanes(VectorOperators.ADD));
+                VectorMath.sumLanes(a00), VectorMath.sumLanes(a10),
+                VectorMath.sumLanes(a20), VectorMath.sumLanes(a30),
+                VectorMath.sumLanes(a40), VectorMath.sumLanes(a50),
+                VectorMath.sumLanes(a60), VectorMath.sumLanes(a70));
         if (tokens > 1) {
             store8(out, o + 1 * outStride, rows,
-                    a01.reduceLanes(VectorOperators.ADD), a11.reduceLanes(VectorOperators.ADD),
-                    a21.reduceLanes(VectorOperators.ADD), a31.reduceLanes(VectorOperators.ADD),
-                    a41.reduceLanes(VectorOperators.ADD), a51.reduceLanes(VectorOperators.ADD),
-                    a61.reduceLanes(VectorOperators.ADD), a71.reduceLanes(VectorOperators.ADD));
+                    VectorMath.sumLanes(a01), VectorMath.sumLanes(a11),
+                    VectorMath.sumLanes(a21), VectorMath.sumLanes(a31),
+                    VectorMath.sumLanes(a41), VectorMath.sumLanes(a51),
+                    VectorMath.sumLanes(a61), VectorMath.sumLanes(a71));
         }
         if (tokens > 2) {
             store8(out, o + 2 * outStride, rows,
-                    a02.reduceLanes(VectorOperators.ADD), a12.reduceLanes(VectorOperators.ADD),
-                    a22.reduceLanes(VectorOperators.ADD), a32.reduceLanes(VectorOperators.ADD),
-                    a42.reduceLanes(VectorOperators.ADD), a52.reduceLanes(VectorOperators.ADD),
-                    a62.reduceLanes(VectorOperators.ADD), a72.reduceLanes(VectorOperators.ADD));
+                    VectorMath.sumLanes(a02), VectorMath.sumLanes(a12),
+                    VectorMath.sumLanes(a22), VectorMath.sumLanes(a32),
+                    VectorMath.sumLanes(a42), VectorMath.sumLanes(a52),
+                    VectorMath.sumLanes(a62), VectorMath.sumLanes(a72));
         }
     }
 }

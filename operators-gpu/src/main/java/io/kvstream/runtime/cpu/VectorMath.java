@@ -2,16 +2,56 @@ package io.kvstream.runtime.cpu;
 
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.VectorOperators;
+import jdk.incubator.vector.VectorShuffle;
 import jdk.incubator.vector.VectorSpecies;
 
 /** Vectorized kernels on float arrays: the element-wise parts of the forward pass. */
 public final class VectorMath {
 
     static final VectorSpecies<Float> F = FloatVector.SPECIES_PREFERRED;
+    private static final int LANES = F.length();
+    /** Lane {@code i} to lane {@code i ^ d}: the steps of {@link #sumLanes}, where the width has them. */
+    private static final VectorShuffle<Float> SWAP_8 = swap(8);
+    private static final VectorShuffle<Float> SWAP_4 = swap(4);
+    private static final VectorShuffle<Float> SWAP_2 = swap(2);
+    private static final VectorShuffle<Float> SWAP_1 = swap(1);
 
     private VectorMath() {}
 
-    /** Sum of {@code a[ao + i] * b[bo + i]} over {@code n} elements, accumulated in fp32. */
+    private static VectorShuffle<Float> swap(int d) {
+        return d < LANES ? VectorShuffle.fromOp(F, i -> i ^ d) : null;
+    }
+
+    /**
+     * The sum of {@code v}'s lanes, added as a tree: lane {@code i} plus lane {@code i + n/2},
+     * then the same over the first half, down to one lane. {@code reduceLanes(ADD)} leaves the
+     * order to the implementation, and it differs: Java 17 adds in lane order, compiled or not;
+     * Java 25's C2 adds as this tree while its interpreter and C1 add in lane order, so a sum's
+     * bits depended on whether its code was compiled yet (63,522 of 100,000 random vectors
+     * differed), and a token's result on which kernel its step took. Spelled out, the order is
+     * the same on every Java, compiled or not; on Java 25 it costs what {@code reduceLanes} did.
+     */
+    static float sumLanes(FloatVector v) {
+        if (LANES >= 16) {
+            v = v.add(v.rearrange(SWAP_8));
+        }
+        if (LANES >= 8) {
+            v = v.add(v.rearrange(SWAP_4));
+        }
+        if (LANES >= 4) {
+            v = v.add(v.rearrange(SWAP_2));
+        }
+        if (LANES >= 2) {
+            v = v.add(v.rearrange(SWAP_1));
+        }
+        return v.lane(0);
+    }
+
+    /**
+     * Sum of {@code a[ao + i] * b[bo + i]} over {@code n} elements, accumulated in fp32: one
+     * accumulator of {@link #F} lanes, {@code fma} over the whole vectors in order, {@link
+     * #sumLanes}, then the rest one by one.
+     */
     public static float dot(float[] a, int ao, float[] b, int bo, int n) {
         int i = 0;
         int upper = F.loopBound(n);
@@ -19,7 +59,7 @@ public final class VectorMath {
         for (; i < upper; i += F.length()) {
             acc = FloatVector.fromArray(F, a, ao + i).fma(FloatVector.fromArray(F, b, bo + i), acc);
         }
-        float sum = acc.reduceLanes(VectorOperators.ADD);
+        float sum = sumLanes(acc);
         for (; i < n; i++) {
             sum += a[ao + i] * b[bo + i];
         }
