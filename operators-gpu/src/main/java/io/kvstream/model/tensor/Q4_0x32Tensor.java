@@ -2,7 +2,9 @@ package io.kvstream.model.tensor;
 
 import jdk.incubator.vector.ByteVector;
 import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.IntVector;
 import jdk.incubator.vector.VectorOperators;
+import jdk.incubator.vector.VectorSpecies;
 
 /**
  * {@link Q4_0Tensor}'s rows interleaved on the heap (see {@link InterleavedTensor}): byte
@@ -10,11 +12,15 @@ import jdk.incubator.vector.VectorOperators;
  * 16} in its high one, so the kernels walk a block's bytes twice, low nibbles first, to keep the
  * elements in order.
  *
+ * <p>The copy flips each high nibble's top bit ({@code ^ 0x80}), which makes the byte's signed
+ * value shifted right by 4 the element minus 8: the high half widens with one arithmetic shift
+ * and scales with a multiply, where {@code (n >>> 4) & 15} took two operations and the scale an
+ * FMA with {@code -8d} (one operation fewer per vector; the weights are the same exact floats).
+ *
  * <p>Nibbles are widened in place, not in a helper: C2 stops inlining helpers once a method this
  * size reaches its node budget, and a vector returned from a call it did not inline is boxed.
- * The high nibbles shift as shorts (one instruction; bytes have no shift on x86), and {@code (n -
- * 8) * d} is {@code fma(n, d, -8d)}: the same real number, {@code 8d} being exact, rounded once
- * either way, so the same bits in one instruction fewer.
+ * For the low nibbles {@code (n - 8) * d} is {@code fma(n, d, -8d)}: the same real number,
+ * {@code 8d} being exact, rounded once either way, so the same bits in one instruction fewer.
  *
  * <p>Results are stored as {@code zero + acc}, which has the same bits (an accumulator that starts
  * at +0 never becomes -0) and a vector class C2 knows. Stored as is, an accumulator (a loop phi)
@@ -28,8 +34,14 @@ final class Q4_0x32Tensor extends InterleavedTensor {
     /** One block of a group: a byte of every row for each pair of elements. */
     private static final int STEP = HALF * GROUP;
 
+    /** Int lanes of the kernels' shape, for the high nibbles' arithmetic shift. */
+    private static final VectorSpecies<Integer> I = VectorSpecies.of(int.class, F.vectorShape());
+
     Q4_0x32Tensor(Q4_0Tensor source) {
         super(source, BLOCK, HALF);
+        for (int i = 0; i < quants.length; i++) {
+            quants[i] ^= (byte) 0x80;
+        }
     }
 
     /** Bytes the copy of a {@code rows x cols} matrix takes on the heap. */
@@ -40,9 +52,9 @@ final class Q4_0x32Tensor extends InterleavedTensor {
     @Override
     void dequantizeBlock(byte[] q, int at, float d, float[] out, int offset) {
         for (int j = 0; j < HALF; j++) {
-            int v = q[at + j * GROUP] & 0xFF;
+            int v = q[at + j * GROUP];
             out[offset + j] = ((v & 0x0F) - 8) * d;
-            out[offset + j + HALF] = ((v >>> 4) - 8) * d;
+            out[offset + j + HALF] = (v >> 4) * d;
         }
     }
 
@@ -68,8 +80,8 @@ final class Q4_0x32Tensor extends InterleavedTensor {
                 FloatVector xv = FloatVector.broadcast(F, x[c + HALF + j]);
                 ByteVector v0 = ByteVector.fromArray(Simd.DOT_BYTES, q, p + j * GROUP);
                 ByteVector v1 = ByteVector.fromArray(Simd.DOT_BYTES, q, p + j * GROUP + LANES);
-                a0 = ((FloatVector) v0.reinterpretAsShorts().lanewise(VectorOperators.LSHR, 4).reinterpretAsBytes().and((byte) 0x0F).convertShape(VectorOperators.B2F, F, 0)).fma(d0, n0).fma(xv, a0);
-                a1 = ((FloatVector) v1.reinterpretAsShorts().lanewise(VectorOperators.LSHR, 4).reinterpretAsBytes().and((byte) 0x0F).convertShape(VectorOperators.B2F, F, 0)).fma(d1, n1).fma(xv, a1);
+                a0 = ((FloatVector) ((IntVector) v0.convertShape(VectorOperators.B2I, I, 0)).lanewise(VectorOperators.ASHR, 4).convert(VectorOperators.I2F, 0)).mul(d0).fma(xv, a0);
+                a1 = ((FloatVector) ((IntVector) v1.convertShape(VectorOperators.B2I, I, 0)).lanewise(VectorOperators.ASHR, 4).convert(VectorOperators.I2F, 0)).mul(d1).fma(xv, a1);
             }
         }
         // zero + acc: see the class comment.
@@ -122,10 +134,10 @@ final class Q4_0x32Tensor extends InterleavedTensor {
                 ByteVector v1 = ByteVector.fromArray(Simd.DOT_BYTES, q, o + LANES);
                 ByteVector v2 = ByteVector.fromArray(Simd.DOT_BYTES, q, o + gb);
                 ByteVector v3 = ByteVector.fromArray(Simd.DOT_BYTES, q, o + gb + LANES);
-                a0 = ((FloatVector) v0.reinterpretAsShorts().lanewise(VectorOperators.LSHR, 4).reinterpretAsBytes().and((byte) 0x0F).convertShape(VectorOperators.B2F, F, 0)).fma(d0, n0).fma(xv, a0);
-                a1 = ((FloatVector) v1.reinterpretAsShorts().lanewise(VectorOperators.LSHR, 4).reinterpretAsBytes().and((byte) 0x0F).convertShape(VectorOperators.B2F, F, 0)).fma(d1, n1).fma(xv, a1);
-                a2 = ((FloatVector) v2.reinterpretAsShorts().lanewise(VectorOperators.LSHR, 4).reinterpretAsBytes().and((byte) 0x0F).convertShape(VectorOperators.B2F, F, 0)).fma(d2, n2).fma(xv, a2);
-                a3 = ((FloatVector) v3.reinterpretAsShorts().lanewise(VectorOperators.LSHR, 4).reinterpretAsBytes().and((byte) 0x0F).convertShape(VectorOperators.B2F, F, 0)).fma(d3, n3).fma(xv, a3);
+                a0 = ((FloatVector) ((IntVector) v0.convertShape(VectorOperators.B2I, I, 0)).lanewise(VectorOperators.ASHR, 4).convert(VectorOperators.I2F, 0)).mul(d0).fma(xv, a0);
+                a1 = ((FloatVector) ((IntVector) v1.convertShape(VectorOperators.B2I, I, 0)).lanewise(VectorOperators.ASHR, 4).convert(VectorOperators.I2F, 0)).mul(d1).fma(xv, a1);
+                a2 = ((FloatVector) ((IntVector) v2.convertShape(VectorOperators.B2I, I, 0)).lanewise(VectorOperators.ASHR, 4).convert(VectorOperators.I2F, 0)).mul(d2).fma(xv, a2);
+                a3 = ((FloatVector) ((IntVector) v3.convertShape(VectorOperators.B2I, I, 0)).lanewise(VectorOperators.ASHR, 4).convert(VectorOperators.I2F, 0)).mul(d3).fma(xv, a3);
             }
         }
         // zero + acc: see the class comment.
@@ -138,17 +150,8 @@ final class Q4_0x32Tensor extends InterleavedTensor {
 
     @Override
     void manyTokens(
-            byte[] q, int qo, float[] s, int so, float[] x, int xStride, int t, int tokens,
+            byte[] q, int qo, float[] s, int so, float[] xp, int xo, int t, int tokens,
             float[] out, int outStride, int row, int rows) {
-        int last = tokens - 1;
-        int x0 = t * xStride;
-        int x1 = Math.min(t + 1, last) * xStride;
-        int x2 = Math.min(t + 2, last) * xStride;
-        int x3 = Math.min(t + 3, last) * xStride;
-        int x4 = Math.min(t + 4, last) * xStride;
-        int x5 = Math.min(t + 5, last) * xStride;
-        int x6 = Math.min(t + 6, last) * xStride;
-        int x7 = Math.min(t + 7, last) * xStride;
         FloatVector a00 = FloatVector.zero(F);
         FloatVector a01 = FloatVector.zero(F);
         FloatVector a02 = FloatVector.zero(F);
@@ -165,76 +168,79 @@ final class Q4_0x32Tensor extends InterleavedTensor {
         FloatVector a15 = FloatVector.zero(F);
         FloatVector a16 = FloatVector.zero(F);
         FloatVector a17 = FloatVector.zero(F);
+        int touched = 0;
         for (int b = 0; b < blocks; b++) {
             FloatVector d0 = FloatVector.fromArray(F, s, so + b * GROUP);
             FloatVector d1 = FloatVector.fromArray(F, s, so + b * GROUP + LANES);
             FloatVector n0 = d0.mul(-8f);
             FloatVector n1 = d1.mul(-8f);
             int p = qo + b * STEP;
+            touched += touch(q, p + STEP, STEP);
             int c = b * BLOCK;
             for (int j = 0; j < HALF; j++) {
                 ByteVector v0 = ByteVector.fromArray(Simd.DOT_BYTES, q, p + j * GROUP);
                 ByteVector v1 = ByteVector.fromArray(Simd.DOT_BYTES, q, p + j * GROUP + LANES);
                 FloatVector w0 = ((FloatVector) v0.and((byte) 0x0F).convertShape(VectorOperators.B2F, F, 0)).fma(d0, n0);
                 FloatVector w1 = ((FloatVector) v1.and((byte) 0x0F).convertShape(VectorOperators.B2F, F, 0)).fma(d1, n1);
-                int k = c + j;
-                FloatVector xv = FloatVector.broadcast(F, x[x0 + k]);
+                int xk = xo + (c + j) * TOKENS;
+                FloatVector xv = FloatVector.broadcast(F, xp[xk + 0]);
                 a00 = w0.fma(xv, a00);
                 a10 = w1.fma(xv, a10);
-                xv = FloatVector.broadcast(F, x[x1 + k]);
+                xv = FloatVector.broadcast(F, xp[xk + 1]);
                 a01 = w0.fma(xv, a01);
                 a11 = w1.fma(xv, a11);
-                xv = FloatVector.broadcast(F, x[x2 + k]);
+                xv = FloatVector.broadcast(F, xp[xk + 2]);
                 a02 = w0.fma(xv, a02);
                 a12 = w1.fma(xv, a12);
-                xv = FloatVector.broadcast(F, x[x3 + k]);
+                xv = FloatVector.broadcast(F, xp[xk + 3]);
                 a03 = w0.fma(xv, a03);
                 a13 = w1.fma(xv, a13);
-                xv = FloatVector.broadcast(F, x[x4 + k]);
+                xv = FloatVector.broadcast(F, xp[xk + 4]);
                 a04 = w0.fma(xv, a04);
                 a14 = w1.fma(xv, a14);
-                xv = FloatVector.broadcast(F, x[x5 + k]);
+                xv = FloatVector.broadcast(F, xp[xk + 5]);
                 a05 = w0.fma(xv, a05);
                 a15 = w1.fma(xv, a15);
-                xv = FloatVector.broadcast(F, x[x6 + k]);
+                xv = FloatVector.broadcast(F, xp[xk + 6]);
                 a06 = w0.fma(xv, a06);
                 a16 = w1.fma(xv, a16);
-                xv = FloatVector.broadcast(F, x[x7 + k]);
+                xv = FloatVector.broadcast(F, xp[xk + 7]);
                 a07 = w0.fma(xv, a07);
                 a17 = w1.fma(xv, a17);
             }
             for (int j = 0; j < HALF; j++) {
                 ByteVector v0 = ByteVector.fromArray(Simd.DOT_BYTES, q, p + j * GROUP);
                 ByteVector v1 = ByteVector.fromArray(Simd.DOT_BYTES, q, p + j * GROUP + LANES);
-                FloatVector w0 = ((FloatVector) v0.reinterpretAsShorts().lanewise(VectorOperators.LSHR, 4).reinterpretAsBytes().and((byte) 0x0F).convertShape(VectorOperators.B2F, F, 0)).fma(d0, n0);
-                FloatVector w1 = ((FloatVector) v1.reinterpretAsShorts().lanewise(VectorOperators.LSHR, 4).reinterpretAsBytes().and((byte) 0x0F).convertShape(VectorOperators.B2F, F, 0)).fma(d1, n1);
-                int k = c + HALF + j;
-                FloatVector xv = FloatVector.broadcast(F, x[x0 + k]);
+                FloatVector w0 = ((FloatVector) ((IntVector) v0.convertShape(VectorOperators.B2I, I, 0)).lanewise(VectorOperators.ASHR, 4).convert(VectorOperators.I2F, 0)).mul(d0);
+                FloatVector w1 = ((FloatVector) ((IntVector) v1.convertShape(VectorOperators.B2I, I, 0)).lanewise(VectorOperators.ASHR, 4).convert(VectorOperators.I2F, 0)).mul(d1);
+                int xk = xo + (c + HALF + j) * TOKENS;
+                FloatVector xv = FloatVector.broadcast(F, xp[xk + 0]);
                 a00 = w0.fma(xv, a00);
                 a10 = w1.fma(xv, a10);
-                xv = FloatVector.broadcast(F, x[x1 + k]);
+                xv = FloatVector.broadcast(F, xp[xk + 1]);
                 a01 = w0.fma(xv, a01);
                 a11 = w1.fma(xv, a11);
-                xv = FloatVector.broadcast(F, x[x2 + k]);
+                xv = FloatVector.broadcast(F, xp[xk + 2]);
                 a02 = w0.fma(xv, a02);
                 a12 = w1.fma(xv, a12);
-                xv = FloatVector.broadcast(F, x[x3 + k]);
+                xv = FloatVector.broadcast(F, xp[xk + 3]);
                 a03 = w0.fma(xv, a03);
                 a13 = w1.fma(xv, a13);
-                xv = FloatVector.broadcast(F, x[x4 + k]);
+                xv = FloatVector.broadcast(F, xp[xk + 4]);
                 a04 = w0.fma(xv, a04);
                 a14 = w1.fma(xv, a14);
-                xv = FloatVector.broadcast(F, x[x5 + k]);
+                xv = FloatVector.broadcast(F, xp[xk + 5]);
                 a05 = w0.fma(xv, a05);
                 a15 = w1.fma(xv, a15);
-                xv = FloatVector.broadcast(F, x[x6 + k]);
+                xv = FloatVector.broadcast(F, xp[xk + 6]);
                 a06 = w0.fma(xv, a06);
                 a16 = w1.fma(xv, a16);
-                xv = FloatVector.broadcast(F, x[x7 + k]);
+                xv = FloatVector.broadcast(F, xp[xk + 7]);
                 a07 = w0.fma(xv, a07);
                 a17 = w1.fma(xv, a17);
             }
         }
+        keep(touched);
         // Whole vectors for all eight tokens: straight to out when all are wanted, else through a
         // tile (a partial group, or tokens past the last), then copied.
         // zero + acc: see the class comment.
@@ -281,8 +287,8 @@ final class Q4_0x32Tensor extends InterleavedTensor {
                 ByteVector v1 = ByteVector.fromArray(Simd.DOT_BYTES, quants, p + j * GROUP + LANES);
                 ((FloatVector) v0.and((byte) 0x0F).convertShape(VectorOperators.B2F, F, 0)).fma(d0, n0).intoArray(out, o + j * GROUP);
                 ((FloatVector) v1.and((byte) 0x0F).convertShape(VectorOperators.B2F, F, 0)).fma(d1, n1).intoArray(out, o + j * GROUP + LANES);
-                ((FloatVector) v0.reinterpretAsShorts().lanewise(VectorOperators.LSHR, 4).reinterpretAsBytes().and((byte) 0x0F).convertShape(VectorOperators.B2F, F, 0)).fma(d0, n0).intoArray(out, o + (HALF + j) * GROUP);
-                ((FloatVector) v1.reinterpretAsShorts().lanewise(VectorOperators.LSHR, 4).reinterpretAsBytes().and((byte) 0x0F).convertShape(VectorOperators.B2F, F, 0)).fma(d1, n1).intoArray(out, o + (HALF + j) * GROUP + LANES);
+                ((FloatVector) ((IntVector) v0.convertShape(VectorOperators.B2I, I, 0)).lanewise(VectorOperators.ASHR, 4).convert(VectorOperators.I2F, 0)).mul(d0).intoArray(out, o + (HALF + j) * GROUP);
+                ((FloatVector) ((IntVector) v1.convertShape(VectorOperators.B2I, I, 0)).lanewise(VectorOperators.ASHR, 4).convert(VectorOperators.I2F, 0)).mul(d1).intoArray(out, o + (HALF + j) * GROUP + LANES);
             }
         }
     }

@@ -82,17 +82,8 @@ final class Q8_0x32Tensor extends InterleavedTensor {
 
     @Override
     void manyTokens(
-            byte[] q, int qo, float[] s, int so, float[] x, int xStride, int t, int tokens,
+            byte[] q, int qo, float[] s, int so, float[] xp, int xo, int t, int tokens,
             float[] out, int outStride, int row, int rows) {
-        int last = tokens - 1;
-        int x0 = t * xStride;
-        int x1 = Math.min(t + 1, last) * xStride;
-        int x2 = Math.min(t + 2, last) * xStride;
-        int x3 = Math.min(t + 3, last) * xStride;
-        int x4 = Math.min(t + 4, last) * xStride;
-        int x5 = Math.min(t + 5, last) * xStride;
-        int x6 = Math.min(t + 6, last) * xStride;
-        int x7 = Math.min(t + 7, last) * xStride;
         FloatVector a00 = FloatVector.zero(F);
         FloatVector a01 = FloatVector.zero(F);
         FloatVector a02 = FloatVector.zero(F);
@@ -109,40 +100,44 @@ final class Q8_0x32Tensor extends InterleavedTensor {
         FloatVector a15 = FloatVector.zero(F);
         FloatVector a16 = FloatVector.zero(F);
         FloatVector a17 = FloatVector.zero(F);
+        int touched = 0;
         for (int b = 0; b < blocks; b++) {
             FloatVector d0 = FloatVector.fromArray(F, s, so + b * GROUP);
             FloatVector d1 = FloatVector.fromArray(F, s, so + b * GROUP + LANES);
             int p = qo + b * STEP;
+            touched += touch(q, p + STEP, STEP);
             int c = b * BLOCK;
             for (int k = 0; k < BLOCK; k++) {
                 FloatVector w0 = load(q, p + k * GROUP).mul(d0);
                 FloatVector w1 = load(q, p + k * GROUP + LANES).mul(d1);
-                FloatVector xv = FloatVector.broadcast(F, x[x0 + c + k]);
+                int xk = xo + (c + k) * TOKENS;
+                FloatVector xv = FloatVector.broadcast(F, xp[xk + 0]);
                 a00 = w0.fma(xv, a00);
                 a10 = w1.fma(xv, a10);
-                xv = FloatVector.broadcast(F, x[x1 + c + k]);
+                xv = FloatVector.broadcast(F, xp[xk + 1]);
                 a01 = w0.fma(xv, a01);
                 a11 = w1.fma(xv, a11);
-                xv = FloatVector.broadcast(F, x[x2 + c + k]);
+                xv = FloatVector.broadcast(F, xp[xk + 2]);
                 a02 = w0.fma(xv, a02);
                 a12 = w1.fma(xv, a12);
-                xv = FloatVector.broadcast(F, x[x3 + c + k]);
+                xv = FloatVector.broadcast(F, xp[xk + 3]);
                 a03 = w0.fma(xv, a03);
                 a13 = w1.fma(xv, a13);
-                xv = FloatVector.broadcast(F, x[x4 + c + k]);
+                xv = FloatVector.broadcast(F, xp[xk + 4]);
                 a04 = w0.fma(xv, a04);
                 a14 = w1.fma(xv, a14);
-                xv = FloatVector.broadcast(F, x[x5 + c + k]);
+                xv = FloatVector.broadcast(F, xp[xk + 5]);
                 a05 = w0.fma(xv, a05);
                 a15 = w1.fma(xv, a15);
-                xv = FloatVector.broadcast(F, x[x6 + c + k]);
+                xv = FloatVector.broadcast(F, xp[xk + 6]);
                 a06 = w0.fma(xv, a06);
                 a16 = w1.fma(xv, a16);
-                xv = FloatVector.broadcast(F, x[x7 + c + k]);
+                xv = FloatVector.broadcast(F, xp[xk + 7]);
                 a07 = w0.fma(xv, a07);
                 a17 = w1.fma(xv, a17);
             }
         }
+        keep(touched);
         // Whole vectors for all eight tokens: straight to out when all are wanted, else through a
         // tile (a partial group, or tokens past the last), then copied.
         boolean direct = rows == GROUP && t + TOKENS <= tokens;

@@ -32,8 +32,12 @@ import static org.assertj.core.api.Assertions.assertThat;
  */
 class MatMulTest {
 
-    /** A decode-sized step (fused, with a partial group of eight) and a prefill-sized one (packed, partial groups). */
+    /**
+     * Decode-sized steps (fused: a partial group of eight tokens, then a whole group and a
+     * partial one) and a prefill-sized one (packed, partial groups).
+     */
     private static final int SMALL = 7;
+    private static final int MID = 13;
     private static final int TOKENS = 37;
 
     @ParameterizedTest(name = "{0}")
@@ -75,8 +79,8 @@ class MatMulTest {
     }
 
     /**
-     * {@code w} (the form multiplied) gives every token, alone or in steps of {@link #SMALL} and
-     * {@link #TOKENS}, the bits of {@code reference}'s rows expanded and then summed in the order
+     * {@code w} (the form multiplied) gives every token, alone or in steps of {@link #SMALL},
+     * {@link #MID} and {@link #TOKENS}, the bits of {@code reference}'s rows expanded and then summed in the order
      * {@code w} keeps.
      */
     private static void assertBatchIndependent(MatMul matMul, FloatTensor w, FloatTensor reference, Random random) {
@@ -90,6 +94,8 @@ class MatMulTest {
         matMul.multiply(w, x, cols, TOKENS, together, rows);
         float[] small = new float[SMALL * rows];
         matMul.multiply(w, x, cols, SMALL, small, rows);
+        float[] mid = new float[MID * rows];
+        matMul.multiply(w, x, cols, MID, mid, rows);
         float[] alone = new float[rows];
         float[] row = new float[cols];
         float[] xt = new float[cols];
@@ -106,6 +112,10 @@ class MatMulTest {
                         .isEqualTo(expected);
                 if (t < SMALL) {
                     assertThat(small[t * rows + r]).as("%s row %d token %d of %d", w, r, t, SMALL)
+                            .isEqualTo(expected);
+                }
+                if (t < MID) {
+                    assertThat(mid[t * rows + r]).as("%s row %d token %d of %d", w, r, t, MID)
                             .isEqualTo(expected);
                 }
             }
