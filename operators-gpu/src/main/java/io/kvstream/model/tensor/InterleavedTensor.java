@@ -156,12 +156,14 @@ abstract class InterleavedTensor extends FloatTensor {
 
     /**
      * Reads one byte of every cache line of {@code q[from, from + bytes)} and returns their sum,
-     * for {@link #keep}: the many-token kernels touch the next block's lines this way before they
-     * work on the current one. Their arithmetic per byte is heavy enough that the reorder buffer
-     * covers only a few lines ahead, so the loads of a block that missed the cache went to memory
-     * a few at a time; touched together, all its lines are requested at once. synth 1B's layer
-     * matrices, eight tokens, two threads: Q8_0 123-131 against 88-90 ms, Q4_0 79-89 against
-     * 71-72 (at one token, where the window covers more, touching gained nothing).
+     * for {@link #keep}: the many-token kernels, and Q4_0's two-group kernel, touch the next
+     * block's lines this way before they work on the current one. Their arithmetic per byte is
+     * heavy enough that the reorder buffer covers only a few lines ahead, so the loads of a block
+     * that missed the cache went to memory a few at a time; touched together, all its lines are
+     * requested at once. synth 1B's layer matrices, two threads, Java 25: eight tokens, Q8_0
+     * 123-131 against 88-90 ms, Q4_0 79-89 against 71-72; one token, Q4_0 median 31.4 against
+     * 29.1 ms in 7 runs each. Q8_0 at one token, with less arithmetic per byte, lost (42 against
+     * 45-50 ms) and does not touch.
      */
     static int touch(byte[] q, int from, int bytes) {
         int end = Math.min(from + bytes, q.length);

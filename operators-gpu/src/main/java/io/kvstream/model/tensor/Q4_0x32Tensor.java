@@ -104,6 +104,7 @@ final class Q4_0x32Tensor extends InterleavedTensor {
         FloatVector a2 = FloatVector.zero(F);
         FloatVector a3 = FloatVector.zero(F);
         int gb = qb - qa;
+        int touched = 0;
         for (int b = 0; b < blocks; b++) {
             FloatVector d0 = FloatVector.fromArray(F, s, sa + b * GROUP);
             FloatVector d1 = FloatVector.fromArray(F, s, sa + b * GROUP + LANES);
@@ -114,6 +115,7 @@ final class Q4_0x32Tensor extends InterleavedTensor {
             FloatVector n2 = d2.mul(-8f);
             FloatVector n3 = d3.mul(-8f);
             int p = qa + b * STEP;
+            touched += touch(q, p + STEP, STEP) + touch(q, p + gb + STEP, STEP);
             int c = b * BLOCK;
             for (int j = 0; j < HALF; j++) {
                 FloatVector xv = FloatVector.broadcast(F, x[c + j]);
@@ -140,6 +142,7 @@ final class Q4_0x32Tensor extends InterleavedTensor {
                 a3 = ((FloatVector) ((IntVector) v3.convertShape(VectorOperators.B2I, I, 0)).lanewise(VectorOperators.ASHR, 4).convert(VectorOperators.I2F, 0)).mul(d3).fma(xv, a3);
             }
         }
+        keep(touched);
         // zero + acc: see the class comment.
         FloatVector z = FloatVector.zero(F);
         z.add(a0).intoArray(out, row);
