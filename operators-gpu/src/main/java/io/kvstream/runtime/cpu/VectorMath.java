@@ -10,6 +10,8 @@ public final class VectorMath {
 
     static final VectorSpecies<Float> F = FloatVector.SPECIES_PREFERRED;
     private static final int LANES = F.length();
+    /** Whether {@code reduceLanes(ADD)} adds in lane order both compiled and not: Java 17's does. */
+    private static final boolean LANE_ORDER_REDUCTION = Runtime.version().feature() == 17;
     /** Lane {@code i} to lane {@code i ^ d}: the steps of {@link #sumLanes}, where the width has them. */
     private static final VectorShuffle<Float> SWAP_8 = swap(8);
     private static final VectorShuffle<Float> SWAP_4 = swap(4);
@@ -23,15 +25,21 @@ public final class VectorMath {
     }
 
     /**
-     * The sum of {@code v}'s lanes, added as a tree: lane {@code i} plus lane {@code i + n/2},
-     * then the same over the first half, down to one lane. {@code reduceLanes(ADD)} leaves the
-     * order to the implementation, and it differs: Java 17 adds in lane order, compiled or not;
-     * Java 25's C2 adds as this tree while its interpreter and C1 add in lane order, so a sum's
-     * bits depended on whether its code was compiled yet (63,522 of 100,000 random vectors
-     * differed), and a token's result on which kernel its step took. Spelled out, the order is
-     * the same on every Java, compiled or not; on Java 25 it costs what {@code reduceLanes} did.
+     * The sum of {@code v}'s lanes, in an order that does not depend on whether the code was
+     * compiled. {@code reduceLanes(ADD)} leaves the order to the implementation, and it differs:
+     * Java 17 adds in lane order, compiled or not; Java 25's C2 adds as a tree (lane {@code i}
+     * plus lane {@code i + n/2}, then the same over the first half, down to one lane) while its
+     * interpreter and C1 add in lane order. So on Java 25 a sum's bits depended on whether its
+     * code was compiled yet (63,522 of 100,000 random vectors differed), and a token's result on
+     * which kernel its step took. Java 17 keeps {@code reduceLanes}; later Javas add as that
+     * tree, spelled out, which costs what their {@code reduceLanes} did and gives the same bits
+     * compiled or not. (Spelled out on Java 17 too, eight trees inlined into one row-by-row
+     * kernel left some JVMs' C2 compiling its FMAs as library calls that allocate.)
      */
     static float sumLanes(FloatVector v) {
+        if (LANE_ORDER_REDUCTION) {
+            return v.reduceLanes(VectorOperators.ADD);
+        }
         if (LANES >= 16) {
             v = v.add(v.rearrange(SWAP_8));
         }
