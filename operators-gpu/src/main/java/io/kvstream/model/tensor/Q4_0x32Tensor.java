@@ -12,10 +12,11 @@ import jdk.incubator.vector.VectorSpecies;
  * 16} in its high one, so the kernels walk a block's bytes twice, low nibbles first, to keep the
  * elements in order.
  *
- * <p>The copy flips each high nibble's top bit ({@code ^ 0x80}), which makes the byte's signed
- * value shifted right by 4 the element minus 8: the high half widens with one arithmetic shift
- * and scales with a multiply, where {@code (n >>> 4) & 15} took two operations and the scale an
- * FMA with {@code -8d} (one operation fewer per vector; the weights are the same exact floats).
+ * <p>On Java 25 the copy flips each high nibble's top bit ({@code ^ 0x80}), which makes the
+ * byte's signed value shifted right by 4 the element minus 8: the high half widens with one
+ * arithmetic shift and scales with a multiply, where {@code (n >>> 4) & 15} took two operations
+ * and the scale an FMA with {@code -8d} (one operation fewer per vector; the weights are the
+ * same exact floats). See {@link #SIGNED_HIGH}.
  *
  * <p>Nibbles are widened in place, not in a helper: C2 stops inlining helpers once a method this
  * size reaches its node budget, and a vector returned from a call it did not inline is boxed.
@@ -34,13 +35,22 @@ final class Q4_0x32Tensor extends InterleavedTensor {
     /** One block of a group: a byte of every row for each pair of elements. */
     private static final int STEP = HALF * GROUP;
 
+    /**
+     * Whether the high nibbles are stored flipped and widened by an arithmetic shift (see the
+     * class comment): from Java 25, where it was measured. Java 17 compiled the int conversions
+     * without intrinsics in the job's context (decode at 1 instead of 18 tokens/s), so it keeps
+     * the 16-bit shift, mask and FMA. A constant: C2 compiles only the branch it selects.
+     */
+    static final boolean SIGNED_HIGH = Runtime.version().feature() >= 25;
     /** Int lanes of the kernels' shape, for the high nibbles' arithmetic shift. */
     private static final VectorSpecies<Integer> I = VectorSpecies.of(int.class, F.vectorShape());
 
     Q4_0x32Tensor(Q4_0Tensor source) {
         super(source, BLOCK, HALF);
-        for (int i = 0; i < quants.length; i++) {
-            quants[i] ^= (byte) 0x80;
+        if (SIGNED_HIGH) {
+            for (int i = 0; i < quants.length; i++) {
+                quants[i] ^= (byte) 0x80;
+            }
         }
     }
 
@@ -54,7 +64,7 @@ final class Q4_0x32Tensor extends InterleavedTensor {
         for (int j = 0; j < HALF; j++) {
             int v = q[at + j * GROUP];
             out[offset + j] = ((v & 0x0F) - 8) * d;
-            out[offset + j + HALF] = (v >> 4) * d;
+            out[offset + j + HALF] = (SIGNED_HIGH ? v >> 4 : ((v & 0xFF) >>> 4) - 8) * d;
         }
     }
 
@@ -80,8 +90,12 @@ final class Q4_0x32Tensor extends InterleavedTensor {
                 FloatVector xv = FloatVector.broadcast(F, x[c + HALF + j]);
                 ByteVector v0 = ByteVector.fromArray(Simd.DOT_BYTES, q, p + j * GROUP);
                 ByteVector v1 = ByteVector.fromArray(Simd.DOT_BYTES, q, p + j * GROUP + LANES);
-                a0 = ((FloatVector) ((IntVector) v0.convertShape(VectorOperators.B2I, I, 0)).lanewise(VectorOperators.ASHR, 4).convert(VectorOperators.I2F, 0)).mul(d0).fma(xv, a0);
-                a1 = ((FloatVector) ((IntVector) v1.convertShape(VectorOperators.B2I, I, 0)).lanewise(VectorOperators.ASHR, 4).convert(VectorOperators.I2F, 0)).mul(d1).fma(xv, a1);
+                a0 = (SIGNED_HIGH
+                        ? ((FloatVector) ((IntVector) v0.convertShape(VectorOperators.B2I, I, 0)).lanewise(VectorOperators.ASHR, 4).convert(VectorOperators.I2F, 0)).mul(d0)
+                        : ((FloatVector) v0.reinterpretAsShorts().lanewise(VectorOperators.LSHR, 4).reinterpretAsBytes().and((byte) 0x0F).convertShape(VectorOperators.B2F, F, 0)).fma(d0, n0)).fma(xv, a0);
+                a1 = (SIGNED_HIGH
+                        ? ((FloatVector) ((IntVector) v1.convertShape(VectorOperators.B2I, I, 0)).lanewise(VectorOperators.ASHR, 4).convert(VectorOperators.I2F, 0)).mul(d1)
+                        : ((FloatVector) v1.reinterpretAsShorts().lanewise(VectorOperators.LSHR, 4).reinterpretAsBytes().and((byte) 0x0F).convertShape(VectorOperators.B2F, F, 0)).fma(d1, n1)).fma(xv, a1);
             }
         }
         // zero + acc: see the class comment.
@@ -136,10 +150,18 @@ final class Q4_0x32Tensor extends InterleavedTensor {
                 ByteVector v1 = ByteVector.fromArray(Simd.DOT_BYTES, q, o + LANES);
                 ByteVector v2 = ByteVector.fromArray(Simd.DOT_BYTES, q, o + gb);
                 ByteVector v3 = ByteVector.fromArray(Simd.DOT_BYTES, q, o + gb + LANES);
-                a0 = ((FloatVector) ((IntVector) v0.convertShape(VectorOperators.B2I, I, 0)).lanewise(VectorOperators.ASHR, 4).convert(VectorOperators.I2F, 0)).mul(d0).fma(xv, a0);
-                a1 = ((FloatVector) ((IntVector) v1.convertShape(VectorOperators.B2I, I, 0)).lanewise(VectorOperators.ASHR, 4).convert(VectorOperators.I2F, 0)).mul(d1).fma(xv, a1);
-                a2 = ((FloatVector) ((IntVector) v2.convertShape(VectorOperators.B2I, I, 0)).lanewise(VectorOperators.ASHR, 4).convert(VectorOperators.I2F, 0)).mul(d2).fma(xv, a2);
-                a3 = ((FloatVector) ((IntVector) v3.convertShape(VectorOperators.B2I, I, 0)).lanewise(VectorOperators.ASHR, 4).convert(VectorOperators.I2F, 0)).mul(d3).fma(xv, a3);
+                a0 = (SIGNED_HIGH
+                        ? ((FloatVector) ((IntVector) v0.convertShape(VectorOperators.B2I, I, 0)).lanewise(VectorOperators.ASHR, 4).convert(VectorOperators.I2F, 0)).mul(d0)
+                        : ((FloatVector) v0.reinterpretAsShorts().lanewise(VectorOperators.LSHR, 4).reinterpretAsBytes().and((byte) 0x0F).convertShape(VectorOperators.B2F, F, 0)).fma(d0, n0)).fma(xv, a0);
+                a1 = (SIGNED_HIGH
+                        ? ((FloatVector) ((IntVector) v1.convertShape(VectorOperators.B2I, I, 0)).lanewise(VectorOperators.ASHR, 4).convert(VectorOperators.I2F, 0)).mul(d1)
+                        : ((FloatVector) v1.reinterpretAsShorts().lanewise(VectorOperators.LSHR, 4).reinterpretAsBytes().and((byte) 0x0F).convertShape(VectorOperators.B2F, F, 0)).fma(d1, n1)).fma(xv, a1);
+                a2 = (SIGNED_HIGH
+                        ? ((FloatVector) ((IntVector) v2.convertShape(VectorOperators.B2I, I, 0)).lanewise(VectorOperators.ASHR, 4).convert(VectorOperators.I2F, 0)).mul(d2)
+                        : ((FloatVector) v2.reinterpretAsShorts().lanewise(VectorOperators.LSHR, 4).reinterpretAsBytes().and((byte) 0x0F).convertShape(VectorOperators.B2F, F, 0)).fma(d2, n2)).fma(xv, a2);
+                a3 = (SIGNED_HIGH
+                        ? ((FloatVector) ((IntVector) v3.convertShape(VectorOperators.B2I, I, 0)).lanewise(VectorOperators.ASHR, 4).convert(VectorOperators.I2F, 0)).mul(d3)
+                        : ((FloatVector) v3.reinterpretAsShorts().lanewise(VectorOperators.LSHR, 4).reinterpretAsBytes().and((byte) 0x0F).convertShape(VectorOperators.B2F, F, 0)).fma(d3, n3)).fma(xv, a3);
             }
         }
         keep(touched);
@@ -214,8 +236,12 @@ final class Q4_0x32Tensor extends InterleavedTensor {
             for (int j = 0; j < HALF; j++) {
                 ByteVector v0 = ByteVector.fromArray(Simd.DOT_BYTES, q, p + j * GROUP);
                 ByteVector v1 = ByteVector.fromArray(Simd.DOT_BYTES, q, p + j * GROUP + LANES);
-                FloatVector w0 = ((FloatVector) ((IntVector) v0.convertShape(VectorOperators.B2I, I, 0)).lanewise(VectorOperators.ASHR, 4).convert(VectorOperators.I2F, 0)).mul(d0);
-                FloatVector w1 = ((FloatVector) ((IntVector) v1.convertShape(VectorOperators.B2I, I, 0)).lanewise(VectorOperators.ASHR, 4).convert(VectorOperators.I2F, 0)).mul(d1);
+                FloatVector w0 = (SIGNED_HIGH
+                        ? ((FloatVector) ((IntVector) v0.convertShape(VectorOperators.B2I, I, 0)).lanewise(VectorOperators.ASHR, 4).convert(VectorOperators.I2F, 0)).mul(d0)
+                        : ((FloatVector) v0.reinterpretAsShorts().lanewise(VectorOperators.LSHR, 4).reinterpretAsBytes().and((byte) 0x0F).convertShape(VectorOperators.B2F, F, 0)).fma(d0, n0));
+                FloatVector w1 = (SIGNED_HIGH
+                        ? ((FloatVector) ((IntVector) v1.convertShape(VectorOperators.B2I, I, 0)).lanewise(VectorOperators.ASHR, 4).convert(VectorOperators.I2F, 0)).mul(d1)
+                        : ((FloatVector) v1.reinterpretAsShorts().lanewise(VectorOperators.LSHR, 4).reinterpretAsBytes().and((byte) 0x0F).convertShape(VectorOperators.B2F, F, 0)).fma(d1, n1));
                 int xk = xo + (c + HALF + j) * TOKENS;
                 FloatVector xv = FloatVector.broadcast(F, xp[xk + 0]);
                 a00 = w0.fma(xv, a00);
@@ -290,8 +316,12 @@ final class Q4_0x32Tensor extends InterleavedTensor {
                 ByteVector v1 = ByteVector.fromArray(Simd.DOT_BYTES, quants, p + j * GROUP + LANES);
                 ((FloatVector) v0.and((byte) 0x0F).convertShape(VectorOperators.B2F, F, 0)).fma(d0, n0).intoArray(out, o + j * GROUP);
                 ((FloatVector) v1.and((byte) 0x0F).convertShape(VectorOperators.B2F, F, 0)).fma(d1, n1).intoArray(out, o + j * GROUP + LANES);
-                ((FloatVector) ((IntVector) v0.convertShape(VectorOperators.B2I, I, 0)).lanewise(VectorOperators.ASHR, 4).convert(VectorOperators.I2F, 0)).mul(d0).intoArray(out, o + (HALF + j) * GROUP);
-                ((FloatVector) ((IntVector) v1.convertShape(VectorOperators.B2I, I, 0)).lanewise(VectorOperators.ASHR, 4).convert(VectorOperators.I2F, 0)).mul(d1).intoArray(out, o + (HALF + j) * GROUP + LANES);
+                (SIGNED_HIGH
+                        ? ((FloatVector) ((IntVector) v0.convertShape(VectorOperators.B2I, I, 0)).lanewise(VectorOperators.ASHR, 4).convert(VectorOperators.I2F, 0)).mul(d0)
+                        : ((FloatVector) v0.reinterpretAsShorts().lanewise(VectorOperators.LSHR, 4).reinterpretAsBytes().and((byte) 0x0F).convertShape(VectorOperators.B2F, F, 0)).fma(d0, n0)).intoArray(out, o + (HALF + j) * GROUP);
+                (SIGNED_HIGH
+                        ? ((FloatVector) ((IntVector) v1.convertShape(VectorOperators.B2I, I, 0)).lanewise(VectorOperators.ASHR, 4).convert(VectorOperators.I2F, 0)).mul(d1)
+                        : ((FloatVector) v1.reinterpretAsShorts().lanewise(VectorOperators.LSHR, 4).reinterpretAsBytes().and((byte) 0x0F).convertShape(VectorOperators.B2F, F, 0)).fma(d1, n1)).intoArray(out, o + (HALF + j) * GROUP + LANES);
             }
         }
     }
