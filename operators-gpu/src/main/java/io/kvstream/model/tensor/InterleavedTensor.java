@@ -143,7 +143,7 @@ abstract class InterleavedTensor extends FloatTensor {
             int so = r / GROUP * groupScales;
             if (tokens > 1) {
                 for (int t = 0; t < tokens; t += TOKENS) {
-                    manyTokens(quants, qo, scales, so, xp, t * cols(), t, tokens, out, outStride, r, rows);
+                    manyTokens(quants, qo, scales, so, xp, t, tokens, out, outStride, r, rows);
                 }
             } else if (rows == GROUP && r + 2 * GROUP <= from + n) {
                 twoGroups(quants, qo, qo + groupBytes, scales, so, so + groupScales, x, out, r);
@@ -229,12 +229,12 @@ abstract class InterleavedTensor extends FloatTensor {
     abstract void twoGroups(byte[] q, int qa, int qb, float[] s, int sa, int sb, float[] x, float[] out, int row);
 
     /**
-     * As {@link #oneToken}, against tokens {@code [t, t + TOKENS)}, packed at {@code xp[xo]} by
-     * {@link #packTokens}: each weight vector is widened once for all of them. Past the last token
+     * As {@link #oneToken}, against tokens {@code [t, t + TOKENS)}, packed in {@code xp} by
+     * {@link #packTokens} (their group starts at {@code t * cols()}): each weight vector is widened once for all of them. Past the last token
      * the last one is repeated and its results dropped.
      */
     abstract void manyTokens(
-            byte[] q, int qo, float[] s, int so, float[] xp, int xo, int t, int tokens,
+            byte[] q, int qo, float[] s, int so, float[] xp, int t, int tokens,
             float[] out, int outStride, int row, int rows);
 
     @Override

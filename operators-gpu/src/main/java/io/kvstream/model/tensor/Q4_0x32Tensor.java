@@ -175,8 +175,9 @@ final class Q4_0x32Tensor extends InterleavedTensor {
 
     @Override
     void manyTokens(
-            byte[] q, int qo, float[] s, int so, float[] xp, int xo, int t, int tokens,
+            byte[] q, int qo, float[] s, int so, float[] xp, int t, int tokens,
             float[] out, int outStride, int row, int rows) {
+        int xo = t * cols();
         FloatVector a00 = FloatVector.zero(F);
         FloatVector a01 = FloatVector.zero(F);
         FloatVector a02 = FloatVector.zero(F);
