@@ -306,13 +306,9 @@ public final class CpuBackend implements ForwardBackend {
         Arrays.fill(att, qo, qo + headDim, 0f);
         if (retrieved > 0) {
             float[] rv = cache.retrievedValues(l, kvHead);
-            for (int j = 0; j < retrieved; j++) {
-                VectorMath.axpy(sc[j], rv, j * headDim, att, qo, headDim);
-            }
+            VectorMath.axpyRows(sc, 0, retrieved, rv, 0, headDim, att, qo, headDim);
         }
-        for (int j = 0; j < slots; j++) {
-            VectorMath.axpy(sc[retrieved + j], values, j * headDim, att, qo, headDim);
-        }
+        VectorMath.axpyRows(sc, retrieved, slots, values, 0, headDim, att, qo, headDim);
     }
 
     private void logits(List<SequenceStep> batch, int rows) {

@@ -74,18 +74,50 @@ public final class VectorMath {
         return sum;
     }
 
-    /** {@code y[yo + i] += alpha * x[xo + i]}. */
-    public static void axpy(float alpha, float[] x, int xo, float[] y, int yo, int n) {
-        int i = 0;
-        int upper = F.loopBound(n);
-        FloatVector va = FloatVector.broadcast(F, alpha);
-        for (; i < upper; i += F.length()) {
-            FloatVector.fromArray(F, x, xo + i)
-                    .fma(va, FloatVector.fromArray(F, y, yo + i))
-                    .intoArray(y, yo + i);
+    /**
+     * {@code y[yo + d] += w[wo + j] * x[xo + j * stride + d]} for {@code j} from 0 to {@code n - 1}
+     * in order: attention's weighted sum of value rows. Every element gets the arithmetic of
+     * adding the rows one at a time ({@code fma} in whole vectors, multiply then add in the
+     * scalar tail), so its bits do not depend on the vector width's split of {@code dim}. Each
+     * stretch of up to four vectors of {@code y} stays in registers over all {@code j}: adding a
+     * row at a time stored each vector and loaded it back for the next row, a chain through
+     * memory that set the pace (decode of 8 sequences: a tenth of the step).
+     */
+    public static void axpyRows(float[] w, int wo, int n, float[] x, int xo, int stride, float[] y, int yo, int dim) {
+        int lanes = F.length();
+        int d = 0;
+        for (; d + 4 * lanes <= dim; d += 4 * lanes) {
+            int o = yo + d;
+            FloatVector y0 = FloatVector.fromArray(F, y, o);
+            FloatVector y1 = FloatVector.fromArray(F, y, o + lanes);
+            FloatVector y2 = FloatVector.fromArray(F, y, o + 2 * lanes);
+            FloatVector y3 = FloatVector.fromArray(F, y, o + 3 * lanes);
+            for (int j = 0; j < n; j++) {
+                FloatVector va = FloatVector.broadcast(F, w[wo + j]);
+                int xr = xo + j * stride + d;
+                y0 = FloatVector.fromArray(F, x, xr).fma(va, y0);
+                y1 = FloatVector.fromArray(F, x, xr + lanes).fma(va, y1);
+                y2 = FloatVector.fromArray(F, x, xr + 2 * lanes).fma(va, y2);
+                y3 = FloatVector.fromArray(F, x, xr + 3 * lanes).fma(va, y3);
+            }
+            y0.intoArray(y, o);
+            y1.intoArray(y, o + lanes);
+            y2.intoArray(y, o + 2 * lanes);
+            y3.intoArray(y, o + 3 * lanes);
         }
-        for (; i < n; i++) {
-            y[yo + i] += alpha * x[xo + i];
+        for (; d + lanes <= dim; d += lanes) {
+            FloatVector y0 = FloatVector.fromArray(F, y, yo + d);
+            for (int j = 0; j < n; j++) {
+                y0 = FloatVector.fromArray(F, x, xo + j * stride + d).fma(FloatVector.broadcast(F, w[wo + j]), y0);
+            }
+            y0.intoArray(y, yo + d);
+        }
+        for (; d < dim; d++) {
+            float acc = y[yo + d];
+            for (int j = 0; j < n; j++) {
+                acc += w[wo + j] * x[xo + j * stride + d];
+            }
+            y[yo + d] = acc;
         }
     }
 
