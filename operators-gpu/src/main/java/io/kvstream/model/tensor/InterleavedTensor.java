@@ -230,8 +230,9 @@ abstract class InterleavedTensor extends FloatTensor {
 
     /**
      * As {@link #oneToken}, against tokens {@code [t, t + TOKENS)}, packed in {@code xp} by
-     * {@link #packTokens} (their group starts at {@code t * cols()}): each weight vector is widened once for all of them. Past the last token
-     * the last one is repeated and its results dropped.
+     * {@link #packTokens} (their group starts at {@code t * cols()}): each weight vector is
+     * widened once for all of them. Past the last token the last one is repeated and its
+     * results dropped.
      */
     abstract void manyTokens(
             byte[] q, int qo, float[] s, int so, float[] xp, int t, int tokens,
