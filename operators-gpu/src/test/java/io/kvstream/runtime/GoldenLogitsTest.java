@@ -7,6 +7,7 @@ import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.CsvSource;
 
+import javax.annotation.Nullable;
 import java.nio.file.Path;
 import java.util.HashMap;
 import java.util.List;
@@ -22,15 +23,30 @@ import static org.assertj.core.api.Assertions.assertThat;
 class GoldenLogitsTest {
 
     private static final Map<String, Engine> ENGINES = new HashMap<>();
+    private static final String ACTIVATIONS = "kvstream.cpu.activations";
 
     static Engine engine(String model, String mmproj) throws Exception {
-        String key = model + "|" + mmproj;
+        return engine(model, mmproj, "q8_0");
+    }
+
+    /** {@code activations}: how Q4_0 matrices take them ({@code -Dkvstream.cpu.activations}). */
+    static Engine engine(String model, String mmproj, String activations) throws Exception {
+        String key = model + "|" + mmproj + "|" + activations;
         Engine engine = ENGINES.get(key);
         if (engine == null) {
             Path mm = mmproj.isEmpty() ? null : RefModel.file(mmproj);
             // qwen2-tiny shares the reference tokenizer but keeps no tokenizer.json of its own.
             Path tokenizer = model.startsWith("qwen2-tiny/model") ? RefModel.file("tokenizer.json") : null;
-            engine = Engine.open(RefModel.file(model), mm, tokenizer, Runtime.getRuntime().availableProcessors());
+            String before = System.setProperty(ACTIVATIONS, activations);
+            try {
+                engine = Engine.open(RefModel.file(model), mm, tokenizer, Runtime.getRuntime().availableProcessors());
+            } finally {
+                if (before == null) {
+                    System.clearProperty(ACTIVATIONS);
+                } else {
+                    System.setProperty(ACTIVATIONS, before);
+                }
+            }
             ENGINES.put(key, engine);
         }
         return engine;
@@ -58,7 +74,8 @@ class GoldenLogitsTest {
             throws Exception {
         // llama.cpp's own quantized files live beside their goldens; Q8_0 is the shared one.
         String modelFile = model.equals("llamacpp/refmodel-q8_0.gguf") ? "refmodel-q8_0.gguf" : model;
-        Engine engine = engine(modelFile, mmproj);
+        // These goldens multiply dequantized weights by fp32 activations: so does the engine here.
+        Engine engine = engine(modelFile, mmproj, "f32");
         int vocab = engine.config().vocabSize();
         for (Golden g : Golden.read(RefModel.file(golden))) {
             Prompt prompt = GoldenRun.prompt(engine, g);
@@ -85,21 +102,30 @@ class GoldenLogitsTest {
         }
     }
 
-    /** llama.cpp quantizes activations, so its logits are matched by greedy tokens; distances are printed. */
+    /**
+     * llama.cpp quantizes activations, so its logits are matched by greedy tokens; distances are
+     * printed. Q4_0, whose activations the engine quantizes as llama.cpp does (the default {@code
+     * q8_0}), also keeps its logits within a bound of llama.cpp's: measured 0.10-0.19 (fp32
+     * activations: 0.13-0.19); llamacpp/README.md puts the spread from llama.cpp's own operation
+     * order at 0.1-0.3.
+     */
     @ParameterizedTest(name = "{0} greedy vs llama.cpp")
     @CsvSource({
-        "refmodel-q8_0.gguf, llamacpp/golden-llamacpp-q8_0.json",
-        "llamacpp/refmodel-q6_k.gguf, llamacpp/golden-llamacpp-q6_k.json",
-        "llamacpp/refmodel-q4_k_m.gguf, llamacpp/golden-llamacpp-q4_k_m.json",
-        "llamacpp/refmodel-q4_0.gguf, llamacpp/golden-llamacpp-q4_0.json",
+        "refmodel-q8_0.gguf, llamacpp/golden-llamacpp-q8_0.json, ",
+        "llamacpp/refmodel-q6_k.gguf, llamacpp/golden-llamacpp-q6_k.json, ",
+        "llamacpp/refmodel-q4_k_m.gguf, llamacpp/golden-llamacpp-q4_k_m.json, ",
+        "llamacpp/refmodel-q4_0.gguf, llamacpp/golden-llamacpp-q4_0.json, 0.25",
     })
-    void greedyMatchesLlamaCpp(String model, String golden) throws Exception {
+    void greedyMatchesLlamaCpp(String model, String golden, @Nullable Double bound) throws Exception {
         Engine engine = engine(model, "");
         int vocab = engine.config().vocabSize();
         for (Golden g : Golden.read(RefModel.file(golden))) {
             Prompt prompt = GoldenRun.prompt(engine, g);
             double diff = GoldenRun.maxDiff(GoldenRun.allLogits(engine, prompt), vocab, g);
             System.out.printf("%-32s %-40s %-8s len=%4d max|dlogit| vs llama.cpp=%.3f%n", model, golden, g.task(), g.ids().length, diff);
+            if (bound != null) {
+                assertThat(diff).as("%s %s %s max |logit - llama.cpp|", model, golden, g.task()).isLessThanOrEqualTo(bound);
+            }
             assertGreedy(engine, prompt, g, model + " " + golden);
         }
     }

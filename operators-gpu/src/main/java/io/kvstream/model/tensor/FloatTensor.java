@@ -66,12 +66,35 @@ public abstract class FloatTensor {
      * plain sequential sum over {@link #dequantizeRow}'s elements: {@code acc = fma(w[k], x[k],
      * acc)} for {@code k = 0, 1, ..., cols - 1}, from {@code acc = 0}. That order does not depend
      * on how many tokens share a step, which keeps a sequence's logits independent of its batch.
+     * Where {@link #quantizesActivations}, the sum is that of the quantized format instead, in
+     * an order just as independent of the step.
      *
      * @throws UnsupportedOperationException unless {@link #hasFusedDot()}
      */
     public void dotRows(
             int from, int n, float[] x, int xStride, int tokens, float[] out, int outStride) {
         throw new UnsupportedOperationException(type() + " tensors have no fused dot product");
+    }
+
+    /**
+     * As {@link #dotRows(int, int, float[], int, int, float[], int)}, against a step's tokens
+     * already quantized, which a caller does once for every row range and every matrix that
+     * takes the same input.
+     *
+     * @throws UnsupportedOperationException unless {@link #quantizesActivations()}
+     */
+    public void dotRows(int from, int n, Q8_0Tokens x, float[] out, int outStride) {
+        throw new UnsupportedOperationException(name() + " takes fp32 activations");
+    }
+
+    /**
+     * Whether {@link #dotRows} quantizes each token's activations before it multiplies (see
+     * {@link Activations#Q8_0}). Its results are then not the fp32 sum, though still the same
+     * bits however many tokens share a step, and a packed multiply over {@link
+     * #expandFusedRows} would not reproduce them.
+     */
+    public boolean quantizesActivations() {
+        return false;
     }
 
     /**

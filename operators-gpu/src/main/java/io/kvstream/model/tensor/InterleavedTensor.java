@@ -131,7 +131,7 @@ abstract class InterleavedTensor extends FloatTensor {
     abstract void dequantizeBlock(byte[] q, int at, float d, float[] out, int offset);
 
     @Override
-    public final void dotRows(
+    public void dotRows(
             int from, int n, float[] x, int xStride, int tokens, float[] out, int outStride) {
         checkGroupStart(from);
         int groupScales = blocks * GROUP;
@@ -247,7 +247,7 @@ abstract class InterleavedTensor extends FloatTensor {
     /** Group {@code g} as floats, element {@code (r, k)} at {@code out[offset + k * GROUP + r]}. */
     abstract void expandGroup(int g, float[] out, int offset);
 
-    private void checkGroupStart(int from) {
+    final void checkGroupStart(int from) {
         if (from % GROUP != 0) {
             throw new IllegalArgumentException(
                     String.format("%s: rows from %d do not start a group of %d", this, from, GROUP));

@@ -45,11 +45,76 @@ final class Q4_0x32Tensor extends InterleavedTensor {
     /** Int lanes of the kernels' shape, for the high nibbles' arithmetic shift. */
     private static final VectorSpecies<Integer> I = VectorSpecies.of(int.class, F.vectorShape());
 
-    Q4_0x32Tensor(Q4_0Tensor source) {
+    /** Whether {@link #dotRows} quantizes activations ({@link Activations#Q8_0}). */
+    private final boolean q8;
+
+    Q4_0x32Tensor(Q4_0Tensor source, Activations activations) {
         super(source, BLOCK, HALF);
+        this.q8 = activations == Activations.Q8_0;
         if (SIGNED_HIGH) {
             for (int i = 0; i < quants.length; i++) {
                 quants[i] ^= (byte) 0x80;
+            }
+        }
+    }
+
+    /** Whether {@link Activations#Q8_0} can be had on this machine's vectors. */
+    static boolean quantizes(Activations activations) {
+        return activations == Activations.Q8_0 && Q4_0xQ8_0Dot.fits();
+    }
+
+    @Override
+    public boolean quantizesActivations() {
+        return q8;
+    }
+
+    /**
+     * With {@link Activations#Q8_0}, the tokens quantized first, into a new {@link Q8_0Tokens}
+     * per call; {@code MatMul} quantizes once per step instead, through {@link #dotRows(int, int,
+     * Q8_0Tokens, float[], int)}.
+     */
+    @Override
+    public void dotRows(int from, int n, float[] x, int xStride, int tokens, float[] out, int outStride) {
+        if (!q8) {
+            super.dotRows(from, n, x, xStride, tokens, out, outStride);
+            return;
+        }
+        Q8_0Tokens xq = new Q8_0Tokens();
+        xq.quantize(x, xStride, tokens, cols());
+        dotRows(from, n, xq, out, outStride);
+    }
+
+    /**
+     * Walks the groups as {@link InterleavedTensor#dotRows} does, through {@link Q4_0xQ8_0Dot}'s
+     * kernels; every step size takes them (large steps too, which then skip the packed
+     * multiply, see {@link #quantizesActivations}), so that a token's bits do not depend on its
+     * step.
+     */
+    @Override
+    public void dotRows(int from, int n, Q8_0Tokens x, float[] out, int outStride) {
+        // Plain checks: Preconditions' varargs would allocate on every call.
+        if (!q8) {
+            throw new IllegalStateException(name() + " takes fp32 activations");
+        }
+        if (x.cols != cols()) {
+            throw new IllegalArgumentException(x.cols + " columns quantized for " + name() + " of " + cols());
+        }
+        checkGroupStart(from);
+        int groupScales = blocks * GROUP;
+        int groupBytes = groupScales * quantBytes;
+        for (int r = from; r < from + n; r += GROUP) {
+            int rows = Math.min(GROUP, from + n - r);
+            int qo = r / GROUP * groupBytes;
+            int so = r / GROUP * groupScales;
+            if (x.tokens > 1) {
+                for (int t = 0; t < x.tokens; t += TOKENS) {
+                    Q4_0xQ8_0Dot.manyTokens(quants, qo, scales, so, blocks, x, t, out, outStride, r, rows);
+                }
+            } else if (rows == GROUP && r + 2 * GROUP <= from + n) {
+                Q4_0xQ8_0Dot.twoGroups(quants, qo, qo + groupBytes, scales, so, so + groupScales, blocks, x, out, r);
+                r += GROUP;
+            } else {
+                Q4_0xQ8_0Dot.oneToken(quants, qo, scales, so, blocks, x, out, r, rows);
             }
         }
     }

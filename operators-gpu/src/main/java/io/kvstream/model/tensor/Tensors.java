@@ -64,15 +64,17 @@ public final class Tensors {
     /**
      * {@code tensor} as the CPU's dot products read it fastest: Q8_0 and Q4_0 matrices copied
      * onto the heap with their rows interleaved (see {@link InterleavedTensor}), where this
-     * machine's vectors suit the kernels; any other tensor is returned as it is.
+     * machine's vectors suit the kernels; any other tensor is returned as it is. {@code
+     * activations} says how Q4_0 copies take tokens; they fall back to {@link Activations#F32}
+     * where the integer kernels do not fit the vectors.
      */
-    public static FloatTensor interleaved(FloatTensor tensor) {
+    public static FloatTensor interleaved(FloatTensor tensor, Activations activations) {
         if (!interleaves(tensor)) {
             return tensor;
         }
         return tensor instanceof Q8_0Tensor
                 ? new Q8_0x32Tensor((Q8_0Tensor) tensor)
-                : new Q4_0x32Tensor((Q4_0Tensor) tensor);
+                : new Q4_0x32Tensor((Q4_0Tensor) tensor, Q4_0x32Tensor.quantizes(activations) ? activations : Activations.F32);
     }
 
     /** Bytes {@link #interleaved} would take on the heap for {@code tensor}; 0 when it would not copy it. */

@@ -3,6 +3,7 @@ package io.kvstream.runtime.cpu;
 import io.kvstream.model.LayerWeights;
 import io.kvstream.model.Model;
 import io.kvstream.model.Weights;
+import io.kvstream.model.tensor.Activations;
 import io.kvstream.model.tensor.FloatTensor;
 import io.kvstream.model.tensor.Tensors;
 
@@ -37,6 +38,11 @@ final class CpuWeights {
 
     /** {@code heap} (the default) or {@code mapped}. */
     static final String PROPERTY = "kvstream.cpu.weights";
+    /**
+     * How the heap copies of Q4_0 matrices take activations: {@code q8_0} (the default, as
+     * llama.cpp) or {@code f32} ({@link Activations}).
+     */
+    static final String ACTIVATIONS = "kvstream.cpu.activations";
 
     private static final Logger LOG = LoggerFactory.getLogger(CpuWeights.class);
 
@@ -60,6 +66,7 @@ final class CpuWeights {
         if (bytes == 0) {
             return mapped;
         }
+        Activations activations = Activations.parse(System.getProperty(ACTIVATIONS, "q8_0"));
         String mode = System.getProperty(PROPERTY, "heap");
         if (mode.equals("mapped")) {
             LOG.info("{}: weights read in place from the mapped file (-D{}=mapped)", model.source(), PROPERTY);
@@ -69,7 +76,7 @@ final class CpuWeights {
             throw new IllegalArgumentException(
                     String.format("-D%s must be heap or mapped, not '%s'", PROPERTY, mode));
         }
-        String key = key(model.source());
+        String key = key(model.source(), activations);
         Weights shared = key == null ? null : deref(SHARED.get(key));
         if (shared != null) {
             LOG.info("{}: sharing the {} MB heap copy of its weights already made in this JVM",
@@ -86,9 +93,11 @@ final class CpuWeights {
             return mapped;
         }
         long start = System.nanoTime();
-        Weights heap = interleave(mapped);
-        LOG.info("{}: copied {} MB of weights onto the heap for the CPU kernels in {} ms",
-                model.source(), mb(bytes), (System.nanoTime() - start) / 1_000_000);
+        Weights heap = interleave(mapped, activations);
+        LOG.info("{}: copied {} MB of weights onto the heap for the CPU kernels in {} ms"
+                        + " (Q4_0 activations: {}, -D{})",
+                model.source(), mb(bytes), (System.nanoTime() - start) / 1_000_000,
+                activations.name().toLowerCase(Locale.ROOT), ACTIVATIONS);
         if (key != null) {
             SHARED.values().removeIf(r -> r.get() == null);
             SHARED.put(key, new WeakReference<>(heap));
@@ -96,26 +105,28 @@ final class CpuWeights {
         return heap;
     }
 
-    private static Weights interleave(Weights w) {
+    private static Weights interleave(Weights w, Activations activations) {
         Map<FloatTensor, FloatTensor> copies = new IdentityHashMap<>();
         List<LayerWeights> layers = new ArrayList<>(w.layers().size());
         for (LayerWeights l : w.layers()) {
             layers.add(new LayerWeights(
                     l.attnNorm(),
-                    copy(copies, l.wq()), copy(copies, l.wk()), copy(copies, l.wv()), copy(copies, l.wo()),
+                    copy(copies, l.wq(), activations), copy(copies, l.wk(), activations),
+                    copy(copies, l.wv(), activations), copy(copies, l.wo(), activations),
                     l.bq(), l.bk(), l.bv(),
                     l.ffnNorm(),
-                    copy(copies, l.wGate()), copy(copies, l.wUp()), copy(copies, l.wDown())));
+                    copy(copies, l.wGate(), activations), copy(copies, l.wUp(), activations),
+                    copy(copies, l.wDown(), activations)));
         }
-        FloatTensor output = copy(copies, w.output());
+        FloatTensor output = copy(copies, w.output(), activations);
         // The embedding table serves one row per token, which the mapped file does as well;
         // it is copied only when it is also the output matrix (tied), and then only once.
         FloatTensor embedding = w.tokenEmbedding() == w.output() ? output : w.tokenEmbedding();
         return new Weights(embedding, layers, w.outputNorm(), output);
     }
 
-    private static FloatTensor copy(Map<FloatTensor, FloatTensor> copies, FloatTensor t) {
-        return copies.computeIfAbsent(t, Tensors::interleaved);
+    private static FloatTensor copy(Map<FloatTensor, FloatTensor> copies, FloatTensor t, Activations activations) {
+        return copies.computeIfAbsent(t, m -> Tensors.interleaved(m, activations));
     }
 
     /** The matrices the forward pass multiplies by. */
@@ -130,15 +141,18 @@ final class CpuWeights {
         return new ArrayList<>(seen.keySet());
     }
 
-    /** Names an unchanged model file; null for anything else (a folder, a model built in memory). */
+    /**
+     * Names a copy: an unchanged model file and how its Q4_0 copies take activations; null for
+     * anything else (a folder, a model built in memory).
+     */
     @Nullable
-    private static String key(Path source) {
+    private static String key(Path source, Activations activations) {
         try {
             if (!Files.isRegularFile(source)) {
                 return null;
             }
-            return String.format(Locale.ROOT, "%s|%d|%d", source.toRealPath(), Files.size(source),
-                    Files.getLastModifiedTime(source).toMillis());
+            return String.format(Locale.ROOT, "%s|%d|%d|%s", source.toRealPath(), Files.size(source),
+                    Files.getLastModifiedTime(source).toMillis(), activations);
         } catch (IOException e) {
             return null;
         }

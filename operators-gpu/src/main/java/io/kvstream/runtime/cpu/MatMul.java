@@ -1,6 +1,7 @@
 package io.kvstream.runtime.cpu;
 
 import io.kvstream.model.tensor.FloatTensor;
+import io.kvstream.model.tensor.Q8_0Tokens;
 import io.kvstream.runtime.Parallel;
 
 import jdk.incubator.vector.FloatVector;
@@ -14,7 +15,9 @@ import jdk.incubator.vector.VectorSpecies;
  * sequence's logits independent of its batch. Tensors with a fused dot product (the CPU's heap
  * copies of Q8_0 and Q4_0) sum each row in order, one row per vector lane: small steps (decode)
  * widen their blocks in registers ({@link FloatTensor#dotRows}), large ones (prefill) go through
- * {@link RowLaneGemm}. Other tensors take dot products along the row: large steps through {@link
+ * {@link RowLaneGemm}. Heap copies that quantize activations (Q4_0, {@code
+ * -Dkvstream.cpu.activations=q8_0}) take the step's tokens quantized once here, at every step
+ * size, since the packed multiply would not give their integer sums' bits. Other tensors take dot products along the row: large steps through {@link
  * PackedGemm}, the rest with rows expanded to fp32 a chunk at a time, once per step, multiplied
  * against every token of the batch while they sit in cache. Either way a step over many
  * sequences reads each weight once.
@@ -41,6 +44,9 @@ final class MatMul {
     private final float[][] scratch;
     private final Parallel.RangeBody rowsBody = this::rows;
     private final Parallel.RangeBody fusedBody = this::fusedRows;
+    private final Parallel.RangeBody quantizedBody = this::quantizedRows;
+    /** The step's tokens for matrices that quantize them, quantized once per multiply. */
+    private final Q8_0Tokens quantized = new Q8_0Tokens();
     // The multiply in progress; calls come from one thread, one at a time.
     private FloatTensor w;
     private float[] x;
@@ -76,7 +82,10 @@ final class MatMul {
         this.tokens = tokens;
         this.out = out;
         this.outStride = outStride;
-        if (fused) {
+        if (w.quantizesActivations()) {
+            quantized.quantize(x, xStride, tokens, w.cols());
+            parallel.forRange(w.rows(), streamChunk(w.rows(), w.fusedRows()), quantizedBody);
+        } else if (fused) {
             parallel.forRange(w.rows(), streamChunk(w.rows(), w.fusedRows()), fusedBody);
         } else {
             parallel.forRange(w.rows(), ROW_CHUNK, rowsBody);
@@ -101,6 +110,11 @@ final class MatMul {
     /** Rows {@code [from, to)} of the fused multiply in progress, against every token. */
     private void fusedRows(int worker, int from, int to) {
         w.dotRows(from, to - from, x, xStride, tokens, out, outStride);
+    }
+
+    /** As {@link #fusedRows}, against {@link #quantized}. */
+    private void quantizedRows(int worker, int from, int to) {
+        w.dotRows(from, to - from, quantized, out, outStride);
     }
 
     /** Rows {@code [from, to)} of the multiply in progress, expanded, against every token. */

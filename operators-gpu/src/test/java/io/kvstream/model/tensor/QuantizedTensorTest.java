@@ -85,7 +85,7 @@ class QuantizedTensorTest {
 
     /** The CPU's heap copy (rows interleaved) expands every row to the mapped tensor's bits. */
     static void assertInterleavedEqualsMapped(FloatTensor mapped) {
-        FloatTensor copy = Tensors.interleaved(mapped);
+        FloatTensor copy = Tensors.interleaved(mapped, Activations.Q8_0);
         if (copy == mapped) {
             return;
         }

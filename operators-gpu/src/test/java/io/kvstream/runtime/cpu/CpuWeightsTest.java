@@ -4,6 +4,7 @@ import io.kvstream.model.LayerWeights;
 import io.kvstream.model.Model;
 import io.kvstream.model.ModelLoader;
 import io.kvstream.model.Weights;
+import io.kvstream.model.tensor.Activations;
 import io.kvstream.model.tensor.Tensors;
 import io.kvstream.testing.RefModel;
 
@@ -32,7 +33,7 @@ class CpuWeightsTest {
         Model first = ModelLoader.load(RefModel.file("refmodel-q8_0.gguf"));
         Model second = ModelLoader.load(RefModel.file("refmodel-q8_0.gguf"));
         LayerWeights mapped = first.weights().layers().get(0);
-        assumeTrue(Tensors.interleaved(mapped.wq()) != mapped.wq(), "this machine's vectors do not suit the kernels");
+        assumeTrue(Tensors.interleaved(mapped.wq(), Activations.F32) != mapped.wq(), "this machine's vectors do not suit the kernels");
 
         Weights heap = CpuWeights.of(first);
         LayerWeights copied = heap.layers().get(0);
@@ -56,7 +57,7 @@ class CpuWeightsTest {
         Path file = Files.copy(RefModel.file("refmodel-q8_0.gguf"), dir.resolve("model.gguf"));
         Model model = ModelLoader.load(file);
         LayerWeights mapped = model.weights().layers().get(0);
-        assumeTrue(Tensors.interleaved(mapped.wq()) != mapped.wq(), "this machine's vectors do not suit the kernels");
+        assumeTrue(Tensors.interleaved(mapped.wq(), Activations.F32) != mapped.wq(), "this machine's vectors do not suit the kernels");
 
         assertThat(CpuWeights.of(model, 1024)).isSameAs(model.weights());
         Weights heap = CpuWeights.of(model);

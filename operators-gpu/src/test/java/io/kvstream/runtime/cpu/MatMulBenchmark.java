@@ -1,5 +1,6 @@
 package io.kvstream.runtime.cpu;
 
+import io.kvstream.model.tensor.Activations;
 import io.kvstream.model.tensor.Float16;
 import io.kvstream.model.tensor.FloatTensor;
 import io.kvstream.model.tensor.GgmlType;
@@ -28,7 +29,7 @@ import java.util.concurrent.TimeUnit;
 
 /**
  * One thread multiplying a quantized matrix (Q8_0 unless {@code -p type=...}; 2048 columns, as the 1B model's attention and FFN input
- * matrices) against a step of {@code tokens} activation rows, the core of prefill and decode.
+ * matrices; in the file's layout unless {@code -p layout=...}) against a step of {@code tokens} activation rows, the core of prefill and decode.
  * By default the matrix (142 MB) is larger than the caches, so at one token the kernel streams
  * weights from memory as decode does.
  *
@@ -67,6 +68,14 @@ public class MatMulBenchmark {
     @Param({"Q8_0"})
     public GgmlType type;
 
+    /**
+     * {@code file}: the GGUF layout, read in place; {@code f32} or {@code q8_0}: the heap copy the
+     * CPU backend makes of Q8_0 and Q4_0 ({@link Tensors#interleaved}), with that {@link
+     * Activations} mode (which only Q4_0 heeds).
+     */
+    @Param({"file"})
+    public String layout;
+
     private Parallel parallel;
     private MatMul matMul;
     private FloatTensor w;
@@ -90,6 +99,9 @@ public class MatMulBenchmark {
         }
         data.clear();
         w = Tensors.wrap("w", type, rows, COLS, data);
+        if (!layout.equals("file")) {
+            w = Tensors.interleaved(w, Activations.parse(layout));
+        }
         x = new float[tokens * COLS];
         for (int i = 0; i < x.length; i++) {
             x[i] = (float) random.nextGaussian();

@@ -2,6 +2,7 @@ package io.kvstream.runtime.cpu;
 
 import io.kvstream.model.gguf.GgufFile;
 import io.kvstream.model.gguf.GgufTensorInfo;
+import io.kvstream.model.tensor.Activations;
 import io.kvstream.model.tensor.F32Tensor;
 import io.kvstream.model.tensor.Float16;
 import io.kvstream.model.tensor.FloatTensor;
@@ -14,8 +15,12 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.CsvSource;
 
+import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
+import java.nio.channels.FileChannel;
+import java.nio.file.StandardOpenOption;
+import java.util.Arrays;
 import java.util.EnumSet;
 import java.util.Random;
 import java.util.Set;
@@ -51,6 +56,7 @@ class MatMulTest {
     void aTokensResultDoesNotDependOnItsBatch(String file) throws Exception {
         Set<GgmlType> seen = EnumSet.noneOf(GgmlType.class);
         Set<GgmlType> interleaved = EnumSet.noneOf(GgmlType.class);
+        Set<GgmlType> quantizing = EnumSet.noneOf(GgmlType.class);
         Random random = new Random(11);
         try (GgufFile gguf = GgufFile.open(RefModel.file(file)); Parallel parallel = new Parallel(2)) {
             MatMul matMul = new MatMul(parallel);
@@ -62,11 +68,17 @@ class MatMulTest {
                 if (!seen.add(w.type()) && !info.name().equals("blk.0.ffn_down.weight")) {
                     continue;
                 }
-                assertBatchIndependent(matMul, w, w, random);
-                FloatTensor copy = Tensors.interleaved(w);
+                assertBatchIndependent(matMul, w, fp32(w, w), random);
+                FloatTensor copy = Tensors.interleaved(w, Activations.F32);
                 if (copy != w) {
-                    assertBatchIndependent(matMul, copy, w, random);
+                    assertBatchIndependent(matMul, copy, fp32(copy, w), random);
                     interleaved.add(w.type());
+                }
+                FloatTensor q8 = Tensors.interleaved(w, Activations.Q8_0);
+                if (q8.quantizesActivations()) {
+                    ByteBuffer raw = bytes(gguf, info);
+                    assertBatchIndependent(matMul, q8, (r, x, xo) -> q4_0TimesQ8_0(raw, r, w.cols(), x, xo), random);
+                    quantizing.add(w.type());
                 }
             }
         }
@@ -75,21 +87,83 @@ class MatMulTest {
             Set<GgmlType> copyable = EnumSet.of(GgmlType.Q8_0, GgmlType.Q4_0);
             copyable.retainAll(seen);
             assertThat(interleaved).as("formats the CPU copies onto the heap").isEqualTo(copyable);
+            assertThat(quantizing).as("formats whose copies quantize activations")
+                    .isEqualTo(seen.contains(GgmlType.Q4_0) ? EnumSet.of(GgmlType.Q4_0) : EnumSet.noneOf(GgmlType.class));
+        }
+    }
+
+    /** Row {@code r} of a matrix against the token at {@code x[xo ..]}: the bits a multiply must give. */
+    @FunctionalInterface
+    interface Reference {
+        float dot(int r, float[] x, int xo);
+    }
+
+    /**
+     * The fp32 reference for {@code w} over {@code mapped}'s expanded rows: {@link
+     * VectorMath#dot} where {@code w} takes dot products along the row, the plain sequential sum
+     * where it computes a row per vector lane (the fused heap copies).
+     */
+    private static Reference fp32(FloatTensor w, FloatTensor mapped) {
+        float[] row = new float[mapped.cols()];
+        return (r, x, xo) -> {
+            mapped.dequantizeRow(r, row, 0);
+            return w.hasFusedDot() ? sequentialSum(row, x, xo, row.length) : VectorMath.dot(row, 0, x, xo, row.length);
+        };
+    }
+
+    /**
+     * Q4_0 row {@code r} (raw GGUF blocks in {@code raw}) against a token quantized to Q8_0 as
+     * llama.cpp's x86 code quantizes it: per block, {@code q = rint(x * 127 / max|x|)}, the scale
+     * {@code max|x| / 127} rounded to fp16, the integer sum of {@code (nibble - 8) * q}, and
+     * {@code acc = fma(sum, d * dx, acc)} block after block.
+     */
+    static float q4_0TimesQ8_0(ByteBuffer raw, int r, int cols, float[] x, int xo) {
+        int blocks = cols / 32;
+        float acc = 0f;
+        for (int b = 0; b < blocks; b++) {
+            int pos = (r * blocks + b) * 18;
+            int c = xo + b * 32;
+            float max = 0f;
+            for (int j = 0; j < 32; j++) {
+                max = Math.max(max, Math.abs(x[c + j]));
+            }
+            float id = max != 0f ? 127f / max : 0f;
+            float dx = Float16.toFloat(Float16.fromFloat(max / 127f));
+            int sum = 0;
+            for (int j = 0; j < 16; j++) {
+                int nibbles = raw.get(pos + 2 + j) & 0xFF;
+                sum += ((nibbles & 0x0F) - 8) * (int) Math.rint(x[c + j] * id);
+                sum += ((nibbles >>> 4) - 8) * (int) Math.rint(x[c + 16 + j] * id);
+            }
+            acc = Math.fma((float) sum, Float16.toFloat(raw.getShort(pos)) * dx, acc);
+        }
+        return acc;
+    }
+
+    /** A tensor's bytes as the file holds them, little-endian. */
+    private static ByteBuffer bytes(GgufFile gguf, GgufTensorInfo info) throws IOException {
+        try (FileChannel channel = FileChannel.open(gguf.path(), StandardOpenOption.READ)) {
+            ByteBuffer b = ByteBuffer.allocate((int) info.byteSize()).order(ByteOrder.LITTLE_ENDIAN);
+            channel.read(b, info.offset());
+            return b.flip();
         }
     }
 
     /**
      * {@code w} (the form multiplied) gives every token, alone or in steps of {@link #SMALL},
-     * {@link #MID} and {@link #TOKENS}, the bits of {@code reference}'s rows expanded and then summed in the order
-     * {@code w} keeps.
+     * {@link #MID} and {@link #TOKENS}, the bits of {@code reference}.
      */
-    private static void assertBatchIndependent(MatMul matMul, FloatTensor w, FloatTensor reference, Random random) {
+    private static void assertBatchIndependent(MatMul matMul, FloatTensor w, Reference reference, Random random) {
         int cols = w.cols();
         int rows = w.rows();
         float[] x = new float[TOKENS * cols];
         for (int i = 0; i < x.length; i++) {
             x[i] = (float) random.nextGaussian();
         }
+        // A block of zeros (no scale to divide by) and one with an outlier (the others round to
+        // few levels), for the formats that quantize tokens.
+        Arrays.fill(x, 0, 32, 0f);
+        x[cols + 5] = 1e4f;
         float[] together = new float[TOKENS * rows];
         matMul.multiply(w, x, cols, TOKENS, together, rows);
         float[] small = new float[SMALL * rows];
@@ -97,16 +171,12 @@ class MatMulTest {
         float[] mid = new float[MID * rows];
         matMul.multiply(w, x, cols, MID, mid, rows);
         float[] alone = new float[rows];
-        float[] row = new float[cols];
         float[] xt = new float[cols];
         for (int t = 0; t < TOKENS; t++) {
             System.arraycopy(x, t * cols, xt, 0, cols);
             matMul.multiply(w, xt, cols, 1, alone, rows);
             for (int r = 0; r < rows; r++) {
-                reference.dequantizeRow(r, row, 0);
-                float expected = w.hasFusedDot()
-                        ? sequentialSum(row, x, t * cols, cols)
-                        : VectorMath.dot(row, 0, x, t * cols, cols);
+                float expected = reference.dot(r, x, t * cols);
                 assertThat(alone[r]).as("%s row %d token %d alone", w, r, t).isEqualTo(expected);
                 assertThat(together[t * rows + r]).as("%s row %d token %d of %d", w, r, t, TOKENS)
                         .isEqualTo(expected);
@@ -144,29 +214,34 @@ class MatMulTest {
         try (Parallel parallel = new Parallel(2)) {
             MatMul matMul = new MatMul(parallel);
             for (int[] shape : new int[][] {{1, 32}, {5, 64}, {37, 96}, {203, 2048}, {300, 160}}) {
-                FloatTensor mapped = randomBlocks(type, shape[0], shape[1], random);
-                FloatTensor copy = Tensors.interleaved(mapped);
+                ByteBuffer raw = randomBlocks(type, shape[0], shape[1], random);
+                FloatTensor mapped = Tensors.wrap("random", type, shape[0], shape[1], raw);
+                FloatTensor copy = Tensors.interleaved(mapped, Activations.F32);
                 if (copy == mapped) {
                     return; // this machine's vectors do not suit the kernels
                 }
-                assertBatchIndependent(matMul, copy, mapped, random);
+                assertBatchIndependent(matMul, copy, fp32(copy, mapped), random);
+                FloatTensor q8 = Tensors.interleaved(mapped, Activations.Q8_0);
+                if (q8.quantizesActivations()) {
+                    assertBatchIndependent(matMul, q8, (r, x, xo) -> q4_0TimesQ8_0(raw, r, shape[1], x, xo), random);
+                }
             }
         }
     }
 
-    /** A {@code rows x cols} tensor of random blocks with scales of varied magnitude. */
-    static FloatTensor randomBlocks(GgmlType type, int rows, int cols, Random random) {
+    /** The bytes of a {@code rows x cols} tensor of random blocks with scales of varied magnitude and sign. */
+    static ByteBuffer randomBlocks(GgmlType type, int rows, int cols, Random random) {
         int quantBytes = type == GgmlType.Q8_0 ? 32 : 16;
         int blocks = rows * cols / 32;
         ByteBuffer bytes = ByteBuffer.allocate(blocks * (2 + quantBytes)).order(ByteOrder.LITTLE_ENDIAN);
         byte[] q = new byte[quantBytes];
         for (int b = 0; b < blocks; b++) {
-            bytes.putShort(Float16.fromFloat((float) Math.scalb(random.nextDouble() + 0.5, -random.nextInt(12))));
+            double sign = random.nextBoolean() ? 1 : -1;
+            bytes.putShort(Float16.fromFloat((float) (sign * Math.scalb(random.nextDouble() + 0.5, -random.nextInt(12)))));
             random.nextBytes(q);
             bytes.put(q);
         }
-        bytes.flip();
-        return Tensors.wrap("random", type, rows, cols, bytes);
+        return bytes.flip();
     }
 
     /**

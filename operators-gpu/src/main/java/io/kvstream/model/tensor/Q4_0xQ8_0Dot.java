@@ -1,0 +1,226 @@
+package io.kvstream.model.tensor;
+
+import jdk.incubator.vector.ByteVector;
+import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.ShortVector;
+import jdk.incubator.vector.VectorOperators;
+import jdk.incubator.vector.VectorSpecies;
+
+/**
+ * {@link Q4_0x32Tensor}'s groups against activations quantized to Q8_0 ({@link Q8_0Tokens}), the
+ * way llama.cpp multiplies Q4_0: each block's products summed as integers, {@code sumi =
+ * sum((nibble - 8) * q)}, then {@code acc = fma(sumi, d * dx, acc)} over the blocks in turn.
+ *
+ * <p>Why 16-bit lanes suffice: {@code |nibble - 8| <= 8} and {@code |q| <= 127}, so a block's 32
+ * products sum to at most {@code 32 * 8 * 127 = 32,512} in magnitude. A 32-byte load holds one
+ * element of a whole group's 32 rows; widened to a 32-lane short vector, it takes a multiply and
+ * an add per element, where the float kernels widen every weight through int to float first.
+ * The accumulator starts from {@link Q8_0Tokens#start} and sums the unsigned nibbles: the
+ * intermediate sums may wrap, but arithmetic modulo 2^16 ends on the exact block sum, which fits.
+ * Integer sums have no order, so every kernel, any batch and both high-nibble encodings give
+ * the same bits. {@code MatMulBenchmark}, one thread, 2048 columns, one token streaming 75 MB
+ * of weights: 33.6 (Java 17) and 37.7 (Java 25) against 24.8 and 24.1 G weights/s with fp32
+ * activations; at eight tokens in cache 69 and 92 against 81 and 92 GMAC/s (docs/benchmarks.md,
+ * eighth stop).
+ *
+ * <p>Written out by hand as {@link Q4_0x32Tensor}'s kernels are, for the same reason.
+ */
+final class Q4_0xQ8_0Dot {
+
+    private static final VectorSpecies<Float> F = InterleavedTensor.F;
+    private static final VectorSpecies<Byte> B = ByteVector.SPECIES_256;
+    private static final VectorSpecies<Short> S = ShortVector.SPECIES_512;
+    private static final int LANES = InterleavedTensor.LANES;
+    private static final int GROUP = InterleavedTensor.GROUP;
+    private static final int TOKENS = InterleavedTensor.TOKENS;
+    private static final int BLOCK = Q8_0Tokens.BLOCK;
+    private static final int HALF = BLOCK / 2;
+    /** One block of a group: a byte of every row for each pair of elements. */
+    private static final int STEP = HALF * GROUP;
+    private static final boolean SIGNED_HIGH = Q4_0x32Tensor.SIGNED_HIGH;
+
+    private Q4_0xQ8_0Dot() {}
+
+    /** Whether this machine's vectors hold a group's 32 rows as shorts. */
+    static boolean fits() {
+        return F.vectorBitSize() == S.vectorBitSize() && S.length() == GROUP;
+    }
+
+    /** One group at {@code q[qo]}, {@code s[so]} against token 0 of {@code x} (width 1): {@code out[row + i]}, {@code i < rows}. */
+    static void oneToken(byte[] q, int qo, float[] s, int so, int blocks, Q8_0Tokens x, float[] out, int row, int rows) {
+        short[] xq = x.q;
+        FloatVector a0 = FloatVector.zero(F);
+        FloatVector a1 = FloatVector.zero(F);
+        for (int b = 0; b < blocks; b++) {
+            ShortVector u = ShortVector.broadcast(S, x.start[b]);
+            int p = qo + b * STEP;
+            int c = b * BLOCK;
+            for (int j = 0; j < HALF; j++) {
+                ShortVector v = (ShortVector) ByteVector.fromArray(B, q, p + j * GROUP).convertShape(VectorOperators.B2S, S, 0);
+                u = v.and((short) 0x0F).mul(xq[c + j]).add(u);
+                u = (SIGNED_HIGH ? v.lanewise(VectorOperators.ASHR, 4) : v.lanewise(VectorOperators.ASHR, 4).and((short) 0x0F)).mul(xq[c + HALF + j]).add(u);
+            }
+            FloatVector e = FloatVector.broadcast(F, x.d[b]);
+            a0 = ((FloatVector) u.convertShape(VectorOperators.S2F, F, 0)).fma(FloatVector.fromArray(F, s, so + b * GROUP).mul(e), a0);
+            a1 = ((FloatVector) u.convertShape(VectorOperators.S2F, F, 1)).fma(FloatVector.fromArray(F, s, so + b * GROUP + LANES).mul(e), a1);
+        }
+        // zero + acc: see Q4_0x32Tensor's class comment.
+        FloatVector z = FloatVector.zero(F);
+        if (rows == GROUP) {
+            z.add(a0).intoArray(out, row);
+            z.add(a1).intoArray(out, row + LANES);
+        } else {
+            float[] tile = Simd.tile(GROUP);
+            z.add(a0).intoArray(tile, 0);
+            z.add(a1).intoArray(tile, LANES);
+            System.arraycopy(tile, 0, out, row, rows);
+        }
+    }
+
+    /** As {@link #oneToken} over two whole groups, at {@code qa, sa} and {@code qb, sb}: two chains of integer sums. */
+    static void twoGroups(byte[] q, int qa, int qb, float[] s, int sa, int sb, int blocks, Q8_0Tokens x, float[] out, int row) {
+        short[] xq = x.q;
+        FloatVector a0 = FloatVector.zero(F);
+        FloatVector a1 = FloatVector.zero(F);
+        FloatVector a2 = FloatVector.zero(F);
+        FloatVector a3 = FloatVector.zero(F);
+        int gb = qb - qa;
+        for (int b = 0; b < blocks; b++) {
+            ShortVector u = ShortVector.broadcast(S, x.start[b]);
+            ShortVector w = u;
+            int p = qa + b * STEP;
+            int c = b * BLOCK;
+            for (int j = 0; j < HALF; j++) {
+                int o = p + j * GROUP;
+                short lo = xq[c + j];
+                short hi = xq[c + HALF + j];
+                ShortVector v0 = (ShortVector) ByteVector.fromArray(B, q, o).convertShape(VectorOperators.B2S, S, 0);
+                ShortVector v1 = (ShortVector) ByteVector.fromArray(B, q, o + gb).convertShape(VectorOperators.B2S, S, 0);
+                u = v0.and((short) 0x0F).mul(lo).add(u);
+                w = v1.and((short) 0x0F).mul(lo).add(w);
+                u = (SIGNED_HIGH ? v0.lanewise(VectorOperators.ASHR, 4) : v0.lanewise(VectorOperators.ASHR, 4).and((short) 0x0F)).mul(hi).add(u);
+                w = (SIGNED_HIGH ? v1.lanewise(VectorOperators.ASHR, 4) : v1.lanewise(VectorOperators.ASHR, 4).and((short) 0x0F)).mul(hi).add(w);
+            }
+            FloatVector e = FloatVector.broadcast(F, x.d[b]);
+            a0 = ((FloatVector) u.convertShape(VectorOperators.S2F, F, 0)).fma(FloatVector.fromArray(F, s, sa + b * GROUP).mul(e), a0);
+            a1 = ((FloatVector) u.convertShape(VectorOperators.S2F, F, 1)).fma(FloatVector.fromArray(F, s, sa + b * GROUP + LANES).mul(e), a1);
+            a2 = ((FloatVector) w.convertShape(VectorOperators.S2F, F, 0)).fma(FloatVector.fromArray(F, s, sb + b * GROUP).mul(e), a2);
+            a3 = ((FloatVector) w.convertShape(VectorOperators.S2F, F, 1)).fma(FloatVector.fromArray(F, s, sb + b * GROUP + LANES).mul(e), a3);
+        }
+        FloatVector z = FloatVector.zero(F);
+        z.add(a0).intoArray(out, row);
+        z.add(a1).intoArray(out, row + LANES);
+        z.add(a2).intoArray(out, row + GROUP);
+        z.add(a3).intoArray(out, row + GROUP + LANES);
+    }
+
+    /**
+     * As {@link #oneToken} against tokens {@code [t, t + TOKENS)} of {@code x} (width {@link
+     * InterleavedTensor#TOKENS}): each widened weight vector multiplies all eight.
+     */
+    static void manyTokens(
+            byte[] q, int qo, float[] s, int so, int blocks, Q8_0Tokens x, int t,
+            float[] out, int outStride, int row, int rows) {
+        short[] xq = x.q;
+        int tokens = x.tokens;
+        float[] xd = x.d;
+        short[] x8 = x.start;
+        int xo = t * blocks * BLOCK;
+        int bo = t * blocks;
+        FloatVector a00 = FloatVector.zero(F);
+        FloatVector a01 = FloatVector.zero(F);
+        FloatVector a02 = FloatVector.zero(F);
+        FloatVector a03 = FloatVector.zero(F);
+        FloatVector a04 = FloatVector.zero(F);
+        FloatVector a05 = FloatVector.zero(F);
+        FloatVector a06 = FloatVector.zero(F);
+        FloatVector a07 = FloatVector.zero(F);
+        FloatVector a10 = FloatVector.zero(F);
+        FloatVector a11 = FloatVector.zero(F);
+        FloatVector a12 = FloatVector.zero(F);
+        FloatVector a13 = FloatVector.zero(F);
+        FloatVector a14 = FloatVector.zero(F);
+        FloatVector a15 = FloatVector.zero(F);
+        FloatVector a16 = FloatVector.zero(F);
+        FloatVector a17 = FloatVector.zero(F);
+        for (int b = 0; b < blocks; b++) {
+            int bk = bo + b * TOKENS;
+            ShortVector u0 = ShortVector.broadcast(S, x8[bk]);
+            ShortVector u1 = ShortVector.broadcast(S, x8[bk + 1]);
+            ShortVector u2 = ShortVector.broadcast(S, x8[bk + 2]);
+            ShortVector u3 = ShortVector.broadcast(S, x8[bk + 3]);
+            ShortVector u4 = ShortVector.broadcast(S, x8[bk + 4]);
+            ShortVector u5 = ShortVector.broadcast(S, x8[bk + 5]);
+            ShortVector u6 = ShortVector.broadcast(S, x8[bk + 6]);
+            ShortVector u7 = ShortVector.broadcast(S, x8[bk + 7]);
+            int p = qo + b * STEP;
+            int c = b * BLOCK;
+            for (int j = 0; j < HALF; j++) {
+                ShortVector v = (ShortVector) ByteVector.fromArray(B, q, p + j * GROUP).convertShape(VectorOperators.B2S, S, 0);
+                ShortVector lo = v.and((short) 0x0F);
+                ShortVector hi = SIGNED_HIGH ? v.lanewise(VectorOperators.ASHR, 4) : v.lanewise(VectorOperators.ASHR, 4).and((short) 0x0F);
+                int xl = xo + (c + j) * TOKENS;
+                int xh = xo + (c + HALF + j) * TOKENS;
+                u0 = hi.mul(xq[xh]).add(lo.mul(xq[xl]).add(u0));
+                u1 = hi.mul(xq[xh + 1]).add(lo.mul(xq[xl + 1]).add(u1));
+                u2 = hi.mul(xq[xh + 2]).add(lo.mul(xq[xl + 2]).add(u2));
+                u3 = hi.mul(xq[xh + 3]).add(lo.mul(xq[xl + 3]).add(u3));
+                u4 = hi.mul(xq[xh + 4]).add(lo.mul(xq[xl + 4]).add(u4));
+                u5 = hi.mul(xq[xh + 5]).add(lo.mul(xq[xl + 5]).add(u5));
+                u6 = hi.mul(xq[xh + 6]).add(lo.mul(xq[xl + 6]).add(u6));
+                u7 = hi.mul(xq[xh + 7]).add(lo.mul(xq[xl + 7]).add(u7));
+            }
+            FloatVector d0 = FloatVector.fromArray(F, s, so + b * GROUP);
+            FloatVector d1 = FloatVector.fromArray(F, s, so + b * GROUP + LANES);
+            FloatVector e = FloatVector.broadcast(F, xd[bk]);
+            a00 = ((FloatVector) u0.convertShape(VectorOperators.S2F, F, 0)).fma(d0.mul(e), a00);
+            a10 = ((FloatVector) u0.convertShape(VectorOperators.S2F, F, 1)).fma(d1.mul(e), a10);
+            e = FloatVector.broadcast(F, xd[bk + 1]);
+            a01 = ((FloatVector) u1.convertShape(VectorOperators.S2F, F, 0)).fma(d0.mul(e), a01);
+            a11 = ((FloatVector) u1.convertShape(VectorOperators.S2F, F, 1)).fma(d1.mul(e), a11);
+            e = FloatVector.broadcast(F, xd[bk + 2]);
+            a02 = ((FloatVector) u2.convertShape(VectorOperators.S2F, F, 0)).fma(d0.mul(e), a02);
+            a12 = ((FloatVector) u2.convertShape(VectorOperators.S2F, F, 1)).fma(d1.mul(e), a12);
+            e = FloatVector.broadcast(F, xd[bk + 3]);
+            a03 = ((FloatVector) u3.convertShape(VectorOperators.S2F, F, 0)).fma(d0.mul(e), a03);
+            a13 = ((FloatVector) u3.convertShape(VectorOperators.S2F, F, 1)).fma(d1.mul(e), a13);
+            e = FloatVector.broadcast(F, xd[bk + 4]);
+            a04 = ((FloatVector) u4.convertShape(VectorOperators.S2F, F, 0)).fma(d0.mul(e), a04);
+            a14 = ((FloatVector) u4.convertShape(VectorOperators.S2F, F, 1)).fma(d1.mul(e), a14);
+            e = FloatVector.broadcast(F, xd[bk + 5]);
+            a05 = ((FloatVector) u5.convertShape(VectorOperators.S2F, F, 0)).fma(d0.mul(e), a05);
+            a15 = ((FloatVector) u5.convertShape(VectorOperators.S2F, F, 1)).fma(d1.mul(e), a15);
+            e = FloatVector.broadcast(F, xd[bk + 6]);
+            a06 = ((FloatVector) u6.convertShape(VectorOperators.S2F, F, 0)).fma(d0.mul(e), a06);
+            a16 = ((FloatVector) u6.convertShape(VectorOperators.S2F, F, 1)).fma(d1.mul(e), a16);
+            e = FloatVector.broadcast(F, xd[bk + 7]);
+            a07 = ((FloatVector) u7.convertShape(VectorOperators.S2F, F, 0)).fma(d0.mul(e), a07);
+            a17 = ((FloatVector) u7.convertShape(VectorOperators.S2F, F, 1)).fma(d1.mul(e), a17);
+        }
+        // As Q4_0x32Tensor.manyTokens: straight to out when all are wanted, else through a tile.
+        FloatVector z = FloatVector.zero(F);
+        boolean direct = rows == GROUP && t + TOKENS <= tokens;
+        float[] dst = direct ? out : Simd.tile(GROUP * TOKENS);
+        int stride = direct ? outStride : GROUP;
+        int o = direct ? t * outStride + row : 0;
+        z.add(a00).intoArray(dst, o);
+        z.add(a10).intoArray(dst, o + LANES);
+        z.add(a01).intoArray(dst, o + 1 * stride);
+        z.add(a11).intoArray(dst, o + 1 * stride + LANES);
+        z.add(a02).intoArray(dst, o + 2 * stride);
+        z.add(a12).intoArray(dst, o + 2 * stride + LANES);
+        z.add(a03).intoArray(dst, o + 3 * stride);
+        z.add(a13).intoArray(dst, o + 3 * stride + LANES);
+        z.add(a04).intoArray(dst, o + 4 * stride);
+        z.add(a14).intoArray(dst, o + 4 * stride + LANES);
+        z.add(a05).intoArray(dst, o + 5 * stride);
+        z.add(a15).intoArray(dst, o + 5 * stride + LANES);
+        z.add(a06).intoArray(dst, o + 6 * stride);
+        z.add(a16).intoArray(dst, o + 6 * stride + LANES);
+        z.add(a07).intoArray(dst, o + 7 * stride);
+        z.add(a17).intoArray(dst, o + 7 * stride + LANES);
+        if (!direct) {
+            Simd.copyTile(dst, Math.min(TOKENS, tokens - t), GROUP, rows, out, t * outStride + row, outStride);
+        }
+    }
+}
