@@ -8,8 +8,8 @@ import jdk.incubator.vector.VectorSpecies;
  * A step's activations quantized as llama.cpp quantizes them before its Q4_0 dot products
  * (ggml's {@code quantize_row_q8_0}, x86 path): per block of 32 elements, {@code d = max|x| /
  * 127} stored as fp16, {@code q = rint(x * 127 / max|x|)} in {@code [-127, 127]}. For {@link
- * FloatTensor#dotRows(int, int, Q8_0Tokens, float[], int)}: the caller quantizes a step once,
- * then every row range of every matrix that takes the same input reads it.
+ * FloatTensor#dotRows(int, int, Q8_0Tokens, float[], int)}: {@code MatMul} quantizes a step's
+ * input once per multiply, then every thread's row ranges read it.
  *
  * <p>Layout: tokens are grouped as {@link InterleavedTensor}'s many-token kernels broadcast them,
  * {@link #width} at a time (1 for a single token): group {@code g}'s element {@code k} of its
