@@ -66,7 +66,7 @@ final class CpuWeights {
         if (bytes == 0) {
             return mapped;
         }
-        Activations activations = Activations.parse(System.getProperty(ACTIVATIONS, "q8_0"));
+        Activations activations = activations();
         String mode = System.getProperty(PROPERTY, "heap");
         if (mode.equals("mapped")) {
             LOG.info("{}: weights read in place from the mapped file (-D{}=mapped)", model.source(), PROPERTY);
@@ -103,6 +103,15 @@ final class CpuWeights {
             SHARED.put(key, new WeakReference<>(heap));
         }
         return heap;
+    }
+
+    private static Activations activations() {
+        String name = System.getProperty(ACTIVATIONS, "q8_0");
+        try {
+            return Activations.parse(name);
+        } catch (IllegalArgumentException e) {
+            throw new IllegalArgumentException(String.format("-D%s must be f32 or q8_0, not '%s'", ACTIVATIONS, name), e);
+        }
     }
 
     private static Weights interleave(Weights w, Activations activations) {

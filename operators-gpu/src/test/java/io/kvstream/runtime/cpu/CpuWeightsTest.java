@@ -26,6 +26,7 @@ class CpuWeightsTest {
     @AfterEach
     void clearProperty() {
         System.clearProperty(CpuWeights.PROPERTY);
+        System.clearProperty(CpuWeights.ACTIVATIONS);
     }
 
     @Test
@@ -71,6 +72,28 @@ class CpuWeightsTest {
         assertThatThrownBy(() -> CpuWeights.of(model))
                 .isInstanceOf(IllegalArgumentException.class)
                 .hasMessageContaining("heap or mapped, not 'disk'");
+    }
+
+    /** Q4_0 copies quantize activations unless told not to; each mode is a copy of its own. */
+    @Test
+    void q4_0ActivationsFollowTheProperty(@TempDir Path dir) throws Exception {
+        Path file = Files.copy(RefModel.file("llamacpp/refmodel-q4_0.gguf"), dir.resolve("q4_0.gguf"));
+        Model model = ModelLoader.load(file);
+        LayerWeights mapped = model.weights().layers().get(0);
+        assumeTrue(Tensors.interleaved(mapped.wq(), Activations.Q8_0).quantizesActivations(),
+                "this machine's vectors do not suit the integer kernels");
+
+        Weights quantizing = CpuWeights.of(model);
+        assertThat(quantizing.layers().get(0).wq().quantizesActivations()).isTrue();
+        System.setProperty(CpuWeights.ACTIVATIONS, "F32");
+        Weights fp32 = CpuWeights.of(model);
+        assertThat(fp32).isNotSameAs(quantizing);
+        assertThat(fp32.layers().get(0).wq().hasFusedDot()).isTrue();
+        assertThat(fp32.layers().get(0).wq().quantizesActivations()).isFalse();
+        System.setProperty(CpuWeights.ACTIVATIONS, "int8");
+        assertThatThrownBy(() -> CpuWeights.of(model))
+                .isInstanceOf(IllegalArgumentException.class)
+                .hasMessageContaining("-Dkvstream.cpu.activations must be f32 or q8_0, not 'int8'");
     }
 
     @Test
