@@ -13,8 +13,8 @@ public enum Activations {
      */
     F32,
     /**
-     * Quantized to Q8_0 per token, then multiplied in integers, as llama.cpp does for Q4_0: about
-     * twice as fast at one token, and as close to llama.cpp's logits as its own arithmetic
+     * Quantized to Q8_0 per token, then multiplied in integers, as llama.cpp does for Q4_0: 1.4-1.6x
+     * as fast at one token (docs/benchmarks.md, eighth stop), and as close to llama.cpp's logits as its own arithmetic
      * allows, but no longer the fp32 sum (see {@link FloatTensor#quantizesActivations}).
      */
     Q8_0;

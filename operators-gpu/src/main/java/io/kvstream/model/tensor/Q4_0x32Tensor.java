@@ -45,22 +45,20 @@ final class Q4_0x32Tensor extends InterleavedTensor {
     /** Int lanes of the kernels' shape, for the high nibbles' arithmetic shift. */
     private static final VectorSpecies<Integer> I = VectorSpecies.of(int.class, F.vectorShape());
 
-    /** Whether {@link #dotRows} quantizes activations ({@link Activations#Q8_0}). */
+    /**
+     * Whether {@link #dotRows} quantizes activations: asked for ({@link Activations#Q8_0}) and
+     * the integer kernels fit this machine's vectors; else fp32.
+     */
     private final boolean q8;
 
     Q4_0x32Tensor(Q4_0Tensor source, Activations activations) {
         super(source, BLOCK, HALF);
-        this.q8 = activations == Activations.Q8_0;
+        this.q8 = activations == Activations.Q8_0 && Q4_0xQ8_0Dot.fits();
         if (SIGNED_HIGH) {
             for (int i = 0; i < quants.length; i++) {
                 quants[i] ^= (byte) 0x80;
             }
         }
-    }
-
-    /** Whether {@link Activations#Q8_0} can be had on this machine's vectors. */
-    static boolean quantizes(Activations activations) {
-        return activations == Activations.Q8_0 && Q4_0xQ8_0Dot.fits();
     }
 
     @Override
@@ -92,10 +90,11 @@ final class Q4_0x32Tensor extends InterleavedTensor {
      */
     @Override
     public void dotRows(int from, int n, Q8_0Tokens x, float[] out, int outStride) {
-        // Plain checks: Preconditions' varargs would allocate on every call.
         if (!q8) {
-            throw new IllegalStateException(name() + " takes fp32 activations");
+            super.dotRows(from, n, x, out, outStride); // throws: this copy takes fp32 activations
+            return;
         }
+        // A plain check: Preconditions' varargs would allocate on every call.
         if (x.cols != cols()) {
             throw new IllegalArgumentException(x.cols + " columns quantized for " + name() + " of " + cols());
         }

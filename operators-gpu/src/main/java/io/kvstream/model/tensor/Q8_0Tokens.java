@@ -12,7 +12,7 @@ import jdk.incubator.vector.VectorSpecies;
  * input once per multiply, then every thread's row ranges read it.
  *
  * <p>Layout: tokens are grouped as {@link InterleavedTensor}'s many-token kernels broadcast them,
- * {@link #width} at a time (1 for a single token): group {@code g}'s element {@code k} of its
+ * {@code width = }{@link InterleavedTensor#TOKENS} at a time (1 for a single token): group {@code g}'s element {@code k} of its
  * token {@code i} at {@code q[(g * cols + k) * width + i]}, block {@code b}'s scale at {@code
  * d[(g * blocks + b) * width + i]}; tokens past the last repeat it. Also kept per block, for
  * {@link Q4_0xQ8_0Dot}'s integer kernels: the value their 16-bit accumulator starts from, {@code
@@ -34,8 +34,6 @@ public final class Q8_0Tokens {
     short[] start = new short[0];
     int tokens;
     int cols;
-    /** Tokens a group holds: {@link InterleavedTensor#TOKENS} for a many-token step, else 1. */
-    int width;
 
     /**
      * Quantizes {@code tokens} rows of {@code x}, token {@code t} at {@code x[t * xStride .. +
@@ -48,7 +46,8 @@ public final class Q8_0Tokens {
         }
         this.tokens = tokens;
         this.cols = cols;
-        this.width = tokens > 1 ? InterleavedTensor.TOKENS : 1;
+        // Tokens a group holds: as many as the many-token kernels take, or the one token.
+        int width = tokens > 1 ? InterleavedTensor.TOKENS : 1;
         int groups = (tokens + width - 1) / width;
         int blocks = cols / BLOCK;
         if (q.length < groups * width * cols) {
@@ -62,13 +61,13 @@ public final class Q8_0Tokens {
             for (int i = 0; i < width; i++) {
                 int from = Math.min(g * width + i, tokens - 1) * xStride;
                 for (int b = 0; b < blocks; b++) {
-                    block(x, from + b * BLOCK, (g * cols + b * BLOCK) * width + i, (g * blocks + b) * width + i);
+                    block(x, from + b * BLOCK, (g * cols + b * BLOCK) * width + i, (g * blocks + b) * width + i, width);
                 }
             }
         }
     }
 
-    private void block(float[] x, int xo, int qo, int slot) {
+    private void block(float[] x, int xo, int qo, int slot, int width) {
         FloatVector max = FloatVector.zero(F);
         for (int j = 0; j < BLOCK; j += F.length()) {
             max = max.max(FloatVector.fromArray(F, x, xo + j).abs());

@@ -74,7 +74,7 @@ public final class Tensors {
         }
         return tensor instanceof Q8_0Tensor
                 ? new Q8_0x32Tensor((Q8_0Tensor) tensor)
-                : new Q4_0x32Tensor((Q4_0Tensor) tensor, Q4_0x32Tensor.quantizes(activations) ? activations : Activations.F32);
+                : new Q4_0x32Tensor((Q4_0Tensor) tensor, activations);
     }
 
     /** Bytes {@link #interleaved} would take on the heap for {@code tensor}; 0 when it would not copy it. */
