@@ -16,10 +16,9 @@ import jdk.incubator.vector.VectorSpecies;
  * copies of Q8_0 and Q4_0) sum each row in order, one row per vector lane: small steps (decode)
  * widen their blocks in registers ({@link FloatTensor#dotRows}), large ones (prefill) go through
  * {@link RowLaneGemm}. Heap copies that quantize activations (Q4_0, {@code
- * -Dkvstream.cpu.activations=q8_0}) take the step's tokens quantized here, once for every matrix
- * that reads the same input ({@link #multiplyAgain}), at every step size: the packed multiply
- * would not give their integer sums' bits. Other tensors take dot products along the row: large
- * steps through {@link PackedGemm}, the rest with rows expanded to fp32 a chunk at a time, once per step, multiplied
+ * -Dkvstream.cpu.activations=q8_0}) take the step's tokens quantized once here, at every step
+ * size, since the packed multiply would not give their integer sums' bits. Other tensors take dot products along the row: large steps through {@link
+ * PackedGemm}, the rest with rows expanded to fp32 a chunk at a time, once per step, multiplied
  * against every token of the batch while they sit in cache. Either way a step over many
  * sequences reads each weight once.
  */
@@ -46,14 +45,8 @@ final class MatMul {
     private final Parallel.RangeBody rowsBody = this::rows;
     private final Parallel.RangeBody fusedBody = this::fusedRows;
     private final Parallel.RangeBody quantizedBody = this::quantizedRows;
-    /** The step's tokens for matrices that quantize them. */
+    /** The step's tokens for matrices that quantize them, quantized once per multiply. */
     private final Q8_0Tokens quantized = new Q8_0Tokens();
-    /** Whether {@link #quantized} holds the input of the last multiply. */
-    private boolean quantizedLast;
-    // The last multiply's input, for multiplyAgain: the caller's own long-lived buffer.
-    private float[] lastX;
-    private int lastXStride;
-    private int lastTokens;
     // The multiply in progress; calls come from one thread, one at a time.
     private FloatTensor w;
     private float[] x;
@@ -74,25 +67,8 @@ final class MatMul {
      * @param out results, token {@code t} row {@code r} at {@code out[t * outStride + r]}
      */
     void multiply(FloatTensor w, float[] x, int xStride, int tokens, float[] out, int outStride) {
-        quantizedLast = false;
-        lastX = x;
-        lastXStride = xStride;
-        lastTokens = tokens;
-        run(w, x, xStride, tokens, out, outStride);
-    }
-
-    /**
-     * As {@link #multiply}, with the previous call's input, which the caller has not written
-     * since (q, k and v; gate and up): tokens quantized for it are not quantized again.
-     */
-    void multiplyAgain(FloatTensor w, float[] out, int outStride) {
-        run(w, lastX, lastXStride, lastTokens, out, outStride);
-    }
-
-    private void run(FloatTensor w, float[] x, int xStride, int tokens, float[] out, int outStride) {
         boolean fused = w.hasFusedDot();
-        boolean quantizes = w.quantizesActivations();
-        if (tokens > SMALL_STEP && fused && !quantizes && RowLaneGemm.supports(w)) {
+        if (tokens > SMALL_STEP && fused && RowLaneGemm.supports(w)) {
             rowLaneGemm.multiply(w, x, xStride, tokens, out, outStride);
             return;
         }
@@ -100,17 +76,14 @@ final class MatMul {
             gemm.multiply(w, x, xStride, tokens, out, outStride);
             return;
         }
-        if (quantizes && !quantizedLast) {
-            quantized.quantize(x, xStride, tokens, w.cols());
-            quantizedLast = true;
-        }
         this.w = w;
         this.x = x;
         this.xStride = xStride;
         this.tokens = tokens;
         this.out = out;
         this.outStride = outStride;
-        if (quantizes) {
+        if (w.quantizesActivations()) {
+            quantized.quantize(x, xStride, tokens, w.cols());
             parallel.forRange(w.rows(), streamChunk(w.rows(), w.fusedRows()), quantizedBody);
         } else if (fused) {
             parallel.forRange(w.rows(), streamChunk(w.rows(), w.fusedRows()), fusedBody);

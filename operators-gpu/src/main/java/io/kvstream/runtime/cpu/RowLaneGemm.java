@@ -49,9 +49,12 @@ final class RowLaneGemm {
         this.tiles = new float[parallel.threads()][MR * NR];
     }
 
-    /** Whether {@code w} goes this way: its fused rows are this kernel's panel, on 16-lane vectors. */
+    /**
+     * Whether {@code w} goes this way: its fused rows are this kernel's panel, on 16-lane vectors,
+     * and it takes fp32 activations (the fp32 panels would not give a quantizing copy's bits).
+     */
     static boolean supports(FloatTensor w) {
-        return F.length() == L && w.fusedRows() == MR;
+        return F.length() == L && w.fusedRows() == MR && !w.quantizesActivations();
     }
 
     void multiply(FloatTensor w, float[] x, int xStride, int tokens, float[] out, int outStride) {
