@@ -84,9 +84,9 @@ final class Q4_0x32Tensor extends InterleavedTensor {
 
     /**
      * Walks the groups as {@link InterleavedTensor#dotRows} does, through {@link Q4_0xQ8_0Dot}'s
-     * kernels; every step size takes them (large steps too, which then skip the packed
-     * multiply, see {@link #quantizesActivations}), so that a token's bits do not depend on its
-     * step.
+     * kernels, or {@link Q4_0Pairs}' for tokens quantized in pairs (large steps, which skip the
+     * packed multiply, see {@link #quantizesActivations}); all give the same bits, so that a
+     * token's bits do not depend on its step.
      */
     @Override
     public void dotRows(int from, int n, Q8_0Tokens x, float[] out, int outStride) {
@@ -99,6 +99,10 @@ final class Q4_0x32Tensor extends InterleavedTensor {
             throw new IllegalArgumentException(x.cols + " columns quantized for " + name() + " of " + cols());
         }
         checkGroupStart(from);
+        if (x.paired) {
+            Q4_0Pairs.dotRows(this, from, n, x, out, outStride);
+            return;
+        }
         int groupScales = blocks * GROUP;
         int groupBytes = groupScales * quantBytes;
         for (int r = from; r < from + n; r += GROUP) {

@@ -82,7 +82,11 @@ final class MatMul {
         this.tokens = tokens;
         this.out = out;
         this.outStride = outStride;
-        if (w.quantizesActivations()) {
+        if (w.quantizesActivations() && tokens > SMALL_STEP && Q8_0Tokens.PAIRS) {
+            // Many tokens: the weights stay in cache for all of them, so a panel at a time.
+            quantized.quantizePairs(x, xStride, tokens, w.cols());
+            parallel.forRange(w.rows(), Q8_0Tokens.PAIR_ROWS, quantizedBody);
+        } else if (w.quantizesActivations()) {
             quantized.quantize(x, xStride, tokens, w.cols());
             parallel.forRange(w.rows(), streamChunk(w.rows(), w.fusedRows()), quantizedBody);
         } else if (fused) {

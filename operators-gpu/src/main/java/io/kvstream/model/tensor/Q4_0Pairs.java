@@ -1,0 +1,289 @@
+package io.kvstream.model.tensor;
+
+import java.util.Arrays;
+
+import jdk.incubator.vector.ByteVector;
+import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.IntVector;
+import jdk.incubator.vector.ShortVector;
+import jdk.incubator.vector.VectorOperators;
+import jdk.incubator.vector.VectorSpecies;
+
+/**
+ * {@link Q4_0x32Tensor}'s rows against a step of many tokens quantized to Q8_0 ({@link
+ * Q8_0Tokens#quantizePairs}, prefill): the integer sums of {@link Q4_0xQ8_0Dot} at a rate past
+ * the fp32 FMA peak, which the Vector API cannot pass with floats.
+ *
+ * <p>Why it is faster: a 16-bit multiply and add cover 32 lanes where an fp32 FMA covers 16, and
+ * this machine issues integer multiplies and adds on separate pipes. The catch of the 8-token
+ * kernel ({@link Q4_0xQ8_0Dot#manyTokens}) was the token side: a 16-bit value has no broadcast
+ * load, so every product paid a shuffle. Here each 32-bit lane holds two elements of one row,
+ * {@code j} and {@code j + 16} of a block (a Q4_0 byte's two nibbles, minus 8), and each token's
+ * two matching values come as one int broadcast from memory, a load and no shuffle. At the
+ * block's end the lane's two 16-bit sums are added ({@code |sum| <= 32 * 8 * 127} fits) and the
+ * block goes on as in {@link Q4_0xQ8_0Dot}: {@code acc = fma(sum, d * dx, acc)}, block after
+ * block, so every row and token gets the same bits as at any other step size.
+ *
+ * <p>Each panel of two groups (64 rows) is expanded once per call into that pair layout, then
+ * multiplied by every group of {@link Q8_0Tokens#PAIR_TOKENS} tokens: 20 accumulators of 32
+ * lanes, four weight vectors and a broadcast per token in registers. One thread, 2048 columns,
+ * in cache: 141 (Java 17) and 147 (Java 25) GMAC/s against 112 for the fp32 {@code RowLaneGemm}
+ * kernel (docs/benchmarks.md, ninth stop). The expansion splits each 32-bit pair of rows that
+ * {@code B2S} gives into an even-row and an odd-row vector, so a panel's lanes hold rows {@code
+ * 0, 2, .., 30}, then {@code 1, 3, .., 31}, of each group; scales and results follow that order.
+ *
+ * <p>Written out by hand, as {@link Q4_0x32Tensor}'s kernels are, for the same reason; species
+ * are named in every conversion ({@code convertShape}, {@code reinterpretShape}), since the
+ * forms that derive them ({@code convert}, {@code reinterpretAsInts}) left C2 a species it could
+ * not fold in some runs.
+ */
+final class Q4_0Pairs {
+
+    private static final VectorSpecies<Float> F = InterleavedTensor.F;
+    private static final VectorSpecies<Byte> B = ByteVector.SPECIES_256;
+    private static final VectorSpecies<Short> S = ShortVector.SPECIES_512;
+    private static final VectorSpecies<Integer> I = IntVector.SPECIES_512;
+    private static final int LANES = InterleavedTensor.LANES;
+    private static final int GROUP = InterleavedTensor.GROUP;
+    private static final int HALF = Q8_0Tokens.BLOCK / 2;
+    private static final int TOKENS = Q8_0Tokens.PAIR_TOKENS;
+    /** Rows of a panel: two groups, four vectors of {@link #LANES} rows. */
+    static final int ROWS = 2 * GROUP;
+    /** Shorts of one weight vector: {@link #LANES} rows, two elements each. */
+    private static final int SHORTS = 2 * LANES;
+    /** Shorts of one pair of elements of a panel's rows. */
+    private static final int PANEL_STEP = 2 * ROWS;
+    /** The high nibbles' flipped top bits ({@link Q4_0x32Tensor#SIGNED_HIGH}), in both rows of an int lane. */
+    private static final int FLIP = Q4_0x32Tensor.SIGNED_HIGH ? 0x0080_0080 : 0;
+
+    /** Per thread: the panel, its scales, and the results of one token group. */
+    private static final ThreadLocal<Scratch> SCRATCH = ThreadLocal.withInitial(Scratch::new);
+
+    private Q4_0Pairs() {}
+
+    /**
+     * Whether steps of many tokens take this kernel: this machine's vectors have its shape, and
+     * the JVM is Java 25 or later. On 17 and 21 some JVMs compiled its reinterpretations and
+     * conversions without intrinsics, in whatever form it was written (22 and 26 instead of 170
+     * tokens/s, in 1 of 5 to 3 of 8 fresh JVMs; Java 25 in none of 13), so they keep {@link
+     * Q4_0xQ8_0Dot#manyTokens} at every step size. A constant: C2 compiles only the branch it
+     * selects.
+     */
+    static final boolean FITS = Q4_0xQ8_0Dot.fits() && I.length() == LANES && Runtime.version().feature() >= 25;
+
+    /**
+     * Rows {@code [from, from + n)} of {@code w} against every token of {@code x} (quantized in
+     * pairs): token {@code t}, row {@code r} to {@code out[t * outStride + r]}.
+     */
+    static void dotRows(Q4_0x32Tensor w, int from, int n, Q8_0Tokens x, float[] out, int outStride) {
+        int blocks = w.blocks;
+        Scratch s = SCRATCH.get().ensure(blocks);
+        int groups = (x.tokens + TOKENS - 1) / TOKENS;
+        for (int r = from; r < from + n; r += ROWS) {
+            int rows = Math.min(ROWS, from + n - r);
+            expand(w.quants, w.scales, blocks, r / GROUP, rows > GROUP, s.panel, s.scales);
+            for (int g = 0; g < groups; g++) {
+                Arrays.fill(s.acc, 0f);
+                for (int b = 0; b < blocks; b++) {
+                    kernel(s.panel, s.scales, x.pairs, g * blocks * HALF * TOKENS, x.d, g * blocks * TOKENS, b, s.acc);
+                }
+                int tokens = Math.min(TOKENS, x.tokens - g * TOKENS);
+                for (int t = 0; t < tokens; t++) {
+                    int o = (g * TOKENS + t) * outStride + r;
+                    for (int i = 0; i < rows; i++) {
+                        out[o + i] = s.acc[t * ROWS + LANE_OF_ROW[i]];
+                    }
+                }
+            }
+        }
+    }
+
+    /** Where row {@code i} of a panel sits in its results: even rows, then odd, of each group. */
+    private static final int[] LANE_OF_ROW = new int[ROWS];
+
+    static {
+        for (int i = 0; i < ROWS; i++) {
+            int group = i / GROUP;
+            int r = i % GROUP;
+            LANE_OF_ROW[i] = group * GROUP + (r % 2) * LANES + r / 2;
+        }
+    }
+
+    /**
+     * Groups {@code g} and, if {@code both}, {@code g + 1} into the pair layout: block {@code b},
+     * pair {@code j}, vector {@code v} at {@code panel[(b * HALF + j) * PANEL_STEP + v * SHORTS]},
+     * the signed elements {@code j} and {@code j + 16} of each of its rows; their scales at
+     * {@code scales[b * ROWS + v * LANES]}. A missing second group is zeros.
+     */
+    private static void expand(byte[] quants, float[] wScales, int blocks, int g, boolean both, short[] panel, float[] scales) {
+        for (int h = 0; h < 2; h++) {
+            if (h == 1 && !both) {
+                for (int b = 0; b < blocks; b++) {
+                    for (int j = 0; j < HALF; j++) {
+                        Arrays.fill(panel, (b * HALF + j) * PANEL_STEP + GROUP * 2, (b * HALF + j + 1) * PANEL_STEP, (short) 0);
+                    }
+                    Arrays.fill(scales, b * ROWS + GROUP, (b + 1) * ROWS, 0f);
+                }
+                return;
+            }
+            for (int b = 0; b < blocks; b++) {
+                int slot = ((g + h) * blocks + b) * GROUP;
+                int q = slot * HALF;
+                for (int j = 0; j < HALF; j++) {
+                    // Lane i: row 2i's byte in bits 0-15 (sign-extended), row 2i + 1's in 16-31.
+                    IntVector v = ((IntVector) ByteVector.fromArray(B, quants, q + j * GROUP)
+                            .convertShape(VectorOperators.B2S, S, 0).reinterpretShape(I, 0)).lanewise(VectorOperators.XOR, FLIP);
+                    IntVector even = v.and(0x0F).or(v.lanewise(VectorOperators.LSHL, 12).and(0xF_0000));
+                    IntVector odd = v.lanewise(VectorOperators.LSHR, 16).and(0x0F).or(v.lanewise(VectorOperators.LSHR, 4).and(0xF_0000));
+                    int p = (b * HALF + j) * PANEL_STEP + h * 2 * SHORTS;
+                    ((ShortVector) even.reinterpretShape(S, 0)).sub((short) 8).intoArray(panel, p);
+                    ((ShortVector) odd.reinterpretShape(S, 0)).sub((short) 8).intoArray(panel, p + SHORTS);
+                }
+                int so = b * ROWS + h * GROUP;
+                for (int i = 0; i < LANES; i++) {
+                    scales[so + i] = wScales[slot + 2 * i];
+                    scales[so + LANES + i] = wScales[slot + 2 * i + 1];
+                }
+            }
+        }
+    }
+
+    /**
+     * Block {@code b} of one panel against the token group whose pairs start at {@code xp[xo]}
+     * and scales at {@code xd[xdo]}: token {@code t}'s results added to {@code acc[t * ROWS ..]}
+     * in the panel's lane order. A block per call: short calls get compiled whole, not on stack
+     * replacement in the middle of the loop with accumulators coming from the interpreter (one
+     * of the forms tried against Java 17's slow compilations, see {@link #FITS}; it costs
+     * nothing measurable).
+     */
+    private static void kernel(short[] panel, float[] ps, int[] xp, int xo, float[] xd, int xdo, int b, float[] acc) {
+        ShortVector u00 = ShortVector.zero(S);
+        ShortVector u10 = ShortVector.zero(S);
+        ShortVector u20 = ShortVector.zero(S);
+        ShortVector u30 = ShortVector.zero(S);
+        ShortVector u01 = ShortVector.zero(S);
+        ShortVector u11 = ShortVector.zero(S);
+        ShortVector u21 = ShortVector.zero(S);
+        ShortVector u31 = ShortVector.zero(S);
+        ShortVector u02 = ShortVector.zero(S);
+        ShortVector u12 = ShortVector.zero(S);
+        ShortVector u22 = ShortVector.zero(S);
+        ShortVector u32 = ShortVector.zero(S);
+        ShortVector u03 = ShortVector.zero(S);
+        ShortVector u13 = ShortVector.zero(S);
+        ShortVector u23 = ShortVector.zero(S);
+        ShortVector u33 = ShortVector.zero(S);
+        ShortVector u04 = ShortVector.zero(S);
+        ShortVector u14 = ShortVector.zero(S);
+        ShortVector u24 = ShortVector.zero(S);
+        ShortVector u34 = ShortVector.zero(S);
+        int wb = b * HALF * PANEL_STEP;
+        int xb = xo + b * TOKENS * HALF;
+        for (int j = 0; j < HALF; j++) {
+            int p = wb + j * PANEL_STEP;
+            ShortVector w0 = ShortVector.fromArray(S, panel, p + 0 * SHORTS);
+            ShortVector w1 = ShortVector.fromArray(S, panel, p + 1 * SHORTS);
+            ShortVector w2 = ShortVector.fromArray(S, panel, p + 2 * SHORTS);
+            ShortVector w3 = ShortVector.fromArray(S, panel, p + 3 * SHORTS);
+            int xj = xb + j;
+            ShortVector x;
+            x = (ShortVector) IntVector.broadcast(I, xp[xj + 0 * HALF]).reinterpretShape(S, 0);
+            u00 = w0.mul(x).add(u00); u10 = w1.mul(x).add(u10); u20 = w2.mul(x).add(u20); u30 = w3.mul(x).add(u30);
+            x = (ShortVector) IntVector.broadcast(I, xp[xj + 1 * HALF]).reinterpretShape(S, 0);
+            u01 = w0.mul(x).add(u01); u11 = w1.mul(x).add(u11); u21 = w2.mul(x).add(u21); u31 = w3.mul(x).add(u31);
+            x = (ShortVector) IntVector.broadcast(I, xp[xj + 2 * HALF]).reinterpretShape(S, 0);
+            u02 = w0.mul(x).add(u02); u12 = w1.mul(x).add(u12); u22 = w2.mul(x).add(u22); u32 = w3.mul(x).add(u32);
+            x = (ShortVector) IntVector.broadcast(I, xp[xj + 3 * HALF]).reinterpretShape(S, 0);
+            u03 = w0.mul(x).add(u03); u13 = w1.mul(x).add(u13); u23 = w2.mul(x).add(u23); u33 = w3.mul(x).add(u33);
+            x = (ShortVector) IntVector.broadcast(I, xp[xj + 4 * HALF]).reinterpretShape(S, 0);
+            u04 = w0.mul(x).add(u04); u14 = w1.mul(x).add(u14); u24 = w2.mul(x).add(u24); u34 = w3.mul(x).add(u34);
+        }
+        FloatVector d0 = FloatVector.fromArray(F, ps, b * ROWS + 0 * LANES);
+        FloatVector d1 = FloatVector.fromArray(F, ps, b * ROWS + 1 * LANES);
+        FloatVector d2 = FloatVector.fromArray(F, ps, b * ROWS + 2 * LANES);
+        FloatVector d3 = FloatVector.fromArray(F, ps, b * ROWS + 3 * LANES);
+        int db = xdo + b * TOKENS;
+        FloatVector e;
+        IntVector p;
+        e = FloatVector.broadcast(F, xd[db + 0]);
+        p = (IntVector) u00.reinterpretShape(I, 0);
+        ((FloatVector) p.add(p.lanewise(VectorOperators.LSHL, 16)).lanewise(VectorOperators.ASHR, 16).convertShape(VectorOperators.I2F, F, 0))
+                .fma(d0.mul(e), FloatVector.fromArray(F, acc, 0 * ROWS + 0 * LANES)).intoArray(acc, 0 * ROWS + 0 * LANES);
+        p = (IntVector) u10.reinterpretShape(I, 0);
+        ((FloatVector) p.add(p.lanewise(VectorOperators.LSHL, 16)).lanewise(VectorOperators.ASHR, 16).convertShape(VectorOperators.I2F, F, 0))
+                .fma(d1.mul(e), FloatVector.fromArray(F, acc, 0 * ROWS + 1 * LANES)).intoArray(acc, 0 * ROWS + 1 * LANES);
+        p = (IntVector) u20.reinterpretShape(I, 0);
+        ((FloatVector) p.add(p.lanewise(VectorOperators.LSHL, 16)).lanewise(VectorOperators.ASHR, 16).convertShape(VectorOperators.I2F, F, 0))
+                .fma(d2.mul(e), FloatVector.fromArray(F, acc, 0 * ROWS + 2 * LANES)).intoArray(acc, 0 * ROWS + 2 * LANES);
+        p = (IntVector) u30.reinterpretShape(I, 0);
+        ((FloatVector) p.add(p.lanewise(VectorOperators.LSHL, 16)).lanewise(VectorOperators.ASHR, 16).convertShape(VectorOperators.I2F, F, 0))
+                .fma(d3.mul(e), FloatVector.fromArray(F, acc, 0 * ROWS + 3 * LANES)).intoArray(acc, 0 * ROWS + 3 * LANES);
+        e = FloatVector.broadcast(F, xd[db + 1]);
+        p = (IntVector) u01.reinterpretShape(I, 0);
+        ((FloatVector) p.add(p.lanewise(VectorOperators.LSHL, 16)).lanewise(VectorOperators.ASHR, 16).convertShape(VectorOperators.I2F, F, 0))
+                .fma(d0.mul(e), FloatVector.fromArray(F, acc, 1 * ROWS + 0 * LANES)).intoArray(acc, 1 * ROWS + 0 * LANES);
+        p = (IntVector) u11.reinterpretShape(I, 0);
+        ((FloatVector) p.add(p.lanewise(VectorOperators.LSHL, 16)).lanewise(VectorOperators.ASHR, 16).convertShape(VectorOperators.I2F, F, 0))
+                .fma(d1.mul(e), FloatVector.fromArray(F, acc, 1 * ROWS + 1 * LANES)).intoArray(acc, 1 * ROWS + 1 * LANES);
+        p = (IntVector) u21.reinterpretShape(I, 0);
+        ((FloatVector) p.add(p.lanewise(VectorOperators.LSHL, 16)).lanewise(VectorOperators.ASHR, 16).convertShape(VectorOperators.I2F, F, 0))
+                .fma(d2.mul(e), FloatVector.fromArray(F, acc, 1 * ROWS + 2 * LANES)).intoArray(acc, 1 * ROWS + 2 * LANES);
+        p = (IntVector) u31.reinterpretShape(I, 0);
+        ((FloatVector) p.add(p.lanewise(VectorOperators.LSHL, 16)).lanewise(VectorOperators.ASHR, 16).convertShape(VectorOperators.I2F, F, 0))
+                .fma(d3.mul(e), FloatVector.fromArray(F, acc, 1 * ROWS + 3 * LANES)).intoArray(acc, 1 * ROWS + 3 * LANES);
+        e = FloatVector.broadcast(F, xd[db + 2]);
+        p = (IntVector) u02.reinterpretShape(I, 0);
+        ((FloatVector) p.add(p.lanewise(VectorOperators.LSHL, 16)).lanewise(VectorOperators.ASHR, 16).convertShape(VectorOperators.I2F, F, 0))
+                .fma(d0.mul(e), FloatVector.fromArray(F, acc, 2 * ROWS + 0 * LANES)).intoArray(acc, 2 * ROWS + 0 * LANES);
+        p = (IntVector) u12.reinterpretShape(I, 0);
+        ((FloatVector) p.add(p.lanewise(VectorOperators.LSHL, 16)).lanewise(VectorOperators.ASHR, 16).convertShape(VectorOperators.I2F, F, 0))
+                .fma(d1.mul(e), FloatVector.fromArray(F, acc, 2 * ROWS + 1 * LANES)).intoArray(acc, 2 * ROWS + 1 * LANES);
+        p = (IntVector) u22.reinterpretShape(I, 0);
+        ((FloatVector) p.add(p.lanewise(VectorOperators.LSHL, 16)).lanewise(VectorOperators.ASHR, 16).convertShape(VectorOperators.I2F, F, 0))
+                .fma(d2.mul(e), FloatVector.fromArray(F, acc, 2 * ROWS + 2 * LANES)).intoArray(acc, 2 * ROWS + 2 * LANES);
+        p = (IntVector) u32.reinterpretShape(I, 0);
+        ((FloatVector) p.add(p.lanewise(VectorOperators.LSHL, 16)).lanewise(VectorOperators.ASHR, 16).convertShape(VectorOperators.I2F, F, 0))
+                .fma(d3.mul(e), FloatVector.fromArray(F, acc, 2 * ROWS + 3 * LANES)).intoArray(acc, 2 * ROWS + 3 * LANES);
+        e = FloatVector.broadcast(F, xd[db + 3]);
+        p = (IntVector) u03.reinterpretShape(I, 0);
+        ((FloatVector) p.add(p.lanewise(VectorOperators.LSHL, 16)).lanewise(VectorOperators.ASHR, 16).convertShape(VectorOperators.I2F, F, 0))
+                .fma(d0.mul(e), FloatVector.fromArray(F, acc, 3 * ROWS + 0 * LANES)).intoArray(acc, 3 * ROWS + 0 * LANES);
+        p = (IntVector) u13.reinterpretShape(I, 0);
+        ((FloatVector) p.add(p.lanewise(VectorOperators.LSHL, 16)).lanewise(VectorOperators.ASHR, 16).convertShape(VectorOperators.I2F, F, 0))
+                .fma(d1.mul(e), FloatVector.fromArray(F, acc, 3 * ROWS + 1 * LANES)).intoArray(acc, 3 * ROWS + 1 * LANES);
+        p = (IntVector) u23.reinterpretShape(I, 0);
+        ((FloatVector) p.add(p.lanewise(VectorOperators.LSHL, 16)).lanewise(VectorOperators.ASHR, 16).convertShape(VectorOperators.I2F, F, 0))
+                .fma(d2.mul(e), FloatVector.fromArray(F, acc, 3 * ROWS + 2 * LANES)).intoArray(acc, 3 * ROWS + 2 * LANES);
+        p = (IntVector) u33.reinterpretShape(I, 0);
+        ((FloatVector) p.add(p.lanewise(VectorOperators.LSHL, 16)).lanewise(VectorOperators.ASHR, 16).convertShape(VectorOperators.I2F, F, 0))
+                .fma(d3.mul(e), FloatVector.fromArray(F, acc, 3 * ROWS + 3 * LANES)).intoArray(acc, 3 * ROWS + 3 * LANES);
+        e = FloatVector.broadcast(F, xd[db + 4]);
+        p = (IntVector) u04.reinterpretShape(I, 0);
+        ((FloatVector) p.add(p.lanewise(VectorOperators.LSHL, 16)).lanewise(VectorOperators.ASHR, 16).convertShape(VectorOperators.I2F, F, 0))
+                .fma(d0.mul(e), FloatVector.fromArray(F, acc, 4 * ROWS + 0 * LANES)).intoArray(acc, 4 * ROWS + 0 * LANES);
+        p = (IntVector) u14.reinterpretShape(I, 0);
+        ((FloatVector) p.add(p.lanewise(VectorOperators.LSHL, 16)).lanewise(VectorOperators.ASHR, 16).convertShape(VectorOperators.I2F, F, 0))
+                .fma(d1.mul(e), FloatVector.fromArray(F, acc, 4 * ROWS + 1 * LANES)).intoArray(acc, 4 * ROWS + 1 * LANES);
+        p = (IntVector) u24.reinterpretShape(I, 0);
+        ((FloatVector) p.add(p.lanewise(VectorOperators.LSHL, 16)).lanewise(VectorOperators.ASHR, 16).convertShape(VectorOperators.I2F, F, 0))
+                .fma(d2.mul(e), FloatVector.fromArray(F, acc, 4 * ROWS + 2 * LANES)).intoArray(acc, 4 * ROWS + 2 * LANES);
+        p = (IntVector) u34.reinterpretShape(I, 0);
+        ((FloatVector) p.add(p.lanewise(VectorOperators.LSHL, 16)).lanewise(VectorOperators.ASHR, 16).convertShape(VectorOperators.I2F, F, 0))
+                .fma(d3.mul(e), FloatVector.fromArray(F, acc, 4 * ROWS + 3 * LANES)).intoArray(acc, 4 * ROWS + 3 * LANES);
+    }
+
+    /** One thread's buffers, grown to the widest matrix multiplied. */
+    private static final class Scratch {
+        short[] panel = new short[0];
+        float[] scales = new float[0];
+        final float[] acc = new float[TOKENS * ROWS];
+
+        Scratch ensure(int blocks) {
+            if (scales.length < blocks * ROWS) {
+                panel = new short[blocks * HALF * PANEL_STEP];
+                scales = new float[blocks * ROWS];
+            }
+            return this;
+        }
+    }
+}
