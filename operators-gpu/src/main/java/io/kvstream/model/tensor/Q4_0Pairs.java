@@ -32,6 +32,12 @@ import jdk.incubator.vector.VectorSpecies;
  * {@code B2S} gives into an even-row and an odd-row vector, so a panel's lanes hold rows {@code
  * 0, 2, .., 30}, then {@code 1, 3, .., 31}, of each group; scales and results follow that order.
  *
+ * <p>Java 25 only ({@link Q8_0Tokens#PAIRS}): on 17 and 21 some fresh JVMs compiled this
+ * kernel's conversions or the stores of its sums without intrinsics, whatever form it was
+ * written in (22-31 instead of 150-180 tokens/s of prefill, in 1 of 5 to 3 of 8 JVMs; Java 25 in
+ * none of 13), so they keep {@link Q4_0xQ8_0Dot#manyTokens} at every step size and never load
+ * this class.
+ *
  * <p>Written out by hand, as {@link Q4_0x32Tensor}'s kernels are, for the same reason; species
  * are named in every conversion ({@code convertShape}, {@code reinterpretShape}), since the
  * forms that derive them ({@code convert}, {@code reinterpretAsInts}) left C2 a species it could
@@ -61,15 +67,31 @@ final class Q4_0Pairs {
 
     private Q4_0Pairs() {}
 
+
+    /** Half a block of floats: {@link #quantizeBlock}'s vectors. */
+    private static final VectorSpecies<Float> F512 = FloatVector.SPECIES_512;
+    /** {@code 1.5 * 2^23}: added to a float of magnitude under {@code 2^22}, rounds it to an integer. */
+    private static final float ROUND = 0x1.8p23f;
+    private static final int ROUND_BITS = Float.floatToRawIntBits(ROUND);
+
     /**
-     * Whether steps of many tokens take this kernel: this machine's vectors have its shape, and
-     * the JVM is Java 25 or later. On 17 and 21 some JVMs compiled its reinterpretations and
-     * conversions without intrinsics, in whatever form it was written (22 and 26 instead of 170
-     * tokens/s, in 1 of 5 to 3 of 8 fresh JVMs; Java 25 in none of 13), so they keep {@link
-     * Q4_0xQ8_0Dot#manyTokens} at every step size. A constant: C2 compiles only the branch it
-     * selects.
+     * Quantizes the block at {@code x[xo ..]} as {@link Q8_0Tokens#quantize} does, its 16 pairs to
+     * {@code pairs[po ..]}; returns its scale. In vectors: for {@code |v| <= 127}, {@code rint(v)}
+     * is {@code (v + 1.5 * 2^23) - 1.5 * 2^23}, the float addition rounding to the nearest
+     * integer, ties to even, as {@code rint} does; so the sum's low mantissa bits are the
+     * integer, without a float-to-int conversion. The scalar loop of {@link Q8_0Tokens#quantize}
+     * was a sixth of the calling thread's time in a 128-token prefill, the other thread waiting.
      */
-    static final boolean FITS = Q4_0xQ8_0Dot.fits() && I.length() == LANES && Runtime.version().feature() >= 25;
+    static float quantizeBlock(float[] x, int xo, int[] pairs, int po) {
+        FloatVector lo = FloatVector.fromArray(F512, x, xo);
+        FloatVector hi = FloatVector.fromArray(F512, x, xo + HALF);
+        float m = lo.abs().max(hi.abs()).reduceLanes(VectorOperators.MAX);
+        float scale = m != 0f ? 127f / m : 0f;
+        IntVector ql = ((IntVector) lo.mul(scale).add(ROUND).reinterpretShape(I, 0)).sub(ROUND_BITS);
+        IntVector qh = ((IntVector) hi.mul(scale).add(ROUND).reinterpretShape(I, 0)).sub(ROUND_BITS);
+        ql.and(0xFFFF).or(qh.lanewise(VectorOperators.LSHL, 16)).intoArray(pairs, po);
+        return Float16.toFloat(Float16.fromFloat(m / 127f));
+    }
 
     /**
      * Rows {@code [from, from + n)} of {@code w} against every token of {@code x} (quantized in
@@ -153,8 +175,8 @@ final class Q4_0Pairs {
      * and scales at {@code xd[xdo]}: token {@code t}'s results added to {@code acc[t * ROWS ..]}
      * in the panel's lane order. A block per call: short calls get compiled whole, not on stack
      * replacement in the middle of the loop with accumulators coming from the interpreter (one
-     * of the forms tried against Java 17's slow compilations, see {@link #FITS}; it costs
-     * nothing measurable).
+     * of the forms tried against Java 17's slow compilations, see {@link Q8_0Tokens#PAIRS}; it
+     * costs nothing measurable).
      */
     private static void kernel(short[] panel, float[] ps, int[] xp, int xo, float[] xd, int xdo, int b, float[] acc) {
         ShortVector u00 = ShortVector.zero(S);

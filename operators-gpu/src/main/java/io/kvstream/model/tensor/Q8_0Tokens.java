@@ -1,7 +1,6 @@
 package io.kvstream.model.tensor;
 
 import jdk.incubator.vector.FloatVector;
-import jdk.incubator.vector.IntVector;
 import jdk.incubator.vector.VectorOperators;
 import jdk.incubator.vector.VectorSpecies;
 
@@ -29,19 +28,17 @@ public final class Q8_0Tokens {
     static final int BLOCK = 32;
     private static final int HALF = BLOCK / 2;
     private static final VectorSpecies<Float> F = InterleavedTensor.F;
-    /** Half a block of floats: {@link #quantizePairs}' vectors (only called where vectors have 512 bits). */
-    private static final VectorSpecies<Float> F512 = FloatVector.SPECIES_512;
-    private static final VectorSpecies<Integer> I512 = IntVector.SPECIES_512;
-    /** {@code 1.5 * 2^23}: added to a float of magnitude under {@code 2^22}, rounds it to an integer (see {@link #quantizePairs}). */
-    private static final float ROUND = 0x1.8p23f;
-    private static final int ROUND_BITS = Float.floatToRawIntBits(ROUND);
 
     /** Tokens a group of the pair layout holds: {@link Q4_0Pairs}' kernel's register block. */
     static final int PAIR_TOKENS = 5;
     /** Rows that the kernel for tokens in pairs multiplies together: row ranges in whole multiples of it fill its lanes. */
     public static final int PAIR_ROWS = Q4_0Pairs.ROWS;
-    /** Whether steps of many tokens go through {@link #quantizePairs} and its kernel (see {@link Q4_0Pairs#FITS}). */
-    public static final boolean PAIRS = Q4_0Pairs.FITS;
+    /**
+     * Whether steps of many tokens go through {@link #quantizePairs} and its kernel: Java 25 and
+     * later, on 512-bit vectors (see {@link Q4_0Pairs}). Decided here, so that Java 17 and 21 never
+     * load that class: what they run stays as it was.
+     */
+    public static final boolean PAIRS = Runtime.version().feature() >= 25 && Q4_0xQ8_0Dot.fits();
 
     short[] q = new short[0];
     float[] d = new float[0];
@@ -52,19 +49,16 @@ public final class Q8_0Tokens {
     boolean paired;
     int tokens;
     int cols;
-    /** One block's quantized elements, before they go to their layout. */
-    private final short[] blockQ = new short[BLOCK];
-    /** {@link #block}'s scale; the sums of its low and high halves are in {@link #low} and {@link #high}. */
-    private float blockD;
-    private int low;
-    private int high;
 
     /**
      * Quantizes {@code tokens} rows of {@code x}, token {@code t} at {@code x[t * xStride .. +
      * cols)}, replacing what this held.
      */
     public void quantize(float[] x, int xStride, int tokens, int cols) {
-        check(tokens, cols);
+        if (tokens <= 0 || cols % BLOCK != 0) {
+            // Not Preconditions: its varargs would allocate on every step.
+            throw new IllegalArgumentException(tokens + " tokens of " + cols + " columns");
+        }
         this.tokens = tokens;
         this.cols = cols;
         this.paired = false;
@@ -78,6 +72,7 @@ public final class Q8_0Tokens {
         if (d.length < groups * width * blocks) {
             d = new float[groups * width * blocks];
         }
+        // Apart from d, which quantizePairs grows alone.
         if (start.length < groups * width * blocks) {
             start = new short[groups * width * blocks];
         }
@@ -85,14 +80,7 @@ public final class Q8_0Tokens {
             for (int i = 0; i < width; i++) {
                 int from = Math.min(g * width + i, tokens - 1) * xStride;
                 for (int b = 0; b < blocks; b++) {
-                    block(x, from + b * BLOCK);
-                    int qo = (g * cols + b * BLOCK) * width + i;
-                    for (int j = 0; j < BLOCK; j++) {
-                        q[qo + j * width] = blockQ[j];
-                    }
-                    int slot = (g * blocks + b) * width + i;
-                    d[slot] = blockD;
-                    start[slot] = (short) (-8 * (Q4_0x32Tensor.SIGNED_HIGH ? low : low + high));
+                    block(x, from + b * BLOCK, (g * cols + b * BLOCK) * width + i, (g * blocks + b) * width + i, width);
                 }
             }
         }
@@ -104,19 +92,18 @@ public final class Q8_0Tokens {
      * block (the two nibbles of a Q4_0 byte) in one int, {@code j} in the low 16 bits. Group
      * {@code g}, block {@code b}, token {@code i}, pair {@code j} at {@code pairs[((g * blocks + b)
      * * PAIR_TOKENS + i) * 16 + j]}, its scale at {@code d[(g * blocks + b) * PAIR_TOKENS + i]};
-     * tokens past the last repeat it.
+     * tokens past the last repeat it. The same numbers as {@link #quantize} ({@link
+     * Q4_0Pairs#quantizeBlock} says how).
      *
-     * <p>The same numbers as {@link #quantize}, in vectors: {@code rint(v)} for {@code |v| <=
-     * 127} is {@code (v + 1.5 * 2^23) - 1.5 * 2^23}, the float addition rounding to the nearest
-     * integer, ties to even, as {@code rint} does; so the sum's low mantissa bits are the integer,
-     * without the float-to-int conversion that Java 17 compiles into a call. At a prefill's
-     * scale the scalar loop was a sixth of the calling thread's time.
+     * @throws UnsupportedOperationException unless {@link #PAIRS}
      */
     public void quantizePairs(float[] x, int xStride, int tokens, int cols) {
         if (!PAIRS) {
             throw new UnsupportedOperationException("no kernel for tokens in pairs in this JVM; see Q8_0Tokens.PAIRS");
         }
-        check(tokens, cols);
+        if (tokens <= 0 || cols % BLOCK != 0) {
+            throw new IllegalArgumentException(tokens + " tokens of " + cols + " columns");
+        }
         this.tokens = tokens;
         this.cols = cols;
         this.paired = true;
@@ -134,28 +121,13 @@ public final class Q8_0Tokens {
                 int from = Math.min(g * PAIR_TOKENS + i, tokens - 1) * xStride;
                 for (int b = 0; b < blocks; b++) {
                     int slot = (g * blocks + b) * PAIR_TOKENS + i;
-                    FloatVector lo = FloatVector.fromArray(F512, x, from + b * BLOCK);
-                    FloatVector hi = FloatVector.fromArray(F512, x, from + b * BLOCK + HALF);
-                    float m = lo.abs().max(hi.abs()).reduceLanes(VectorOperators.MAX);
-                    float scale = m != 0f ? 127f / m : 0f;
-                    IntVector ql = ((IntVector) lo.mul(scale).add(ROUND).reinterpretShape(I512, 0)).sub(ROUND_BITS);
-                    IntVector qh = ((IntVector) hi.mul(scale).add(ROUND).reinterpretShape(I512, 0)).sub(ROUND_BITS);
-                    ql.and(0xFFFF).or(qh.lanewise(VectorOperators.LSHL, 16)).intoArray(pairs, slot * HALF);
-                    d[slot] = Float16.toFloat(Float16.fromFloat(m / 127f));
+                    d[slot] = Q4_0Pairs.quantizeBlock(x, from + b * BLOCK, pairs, slot * HALF);
                 }
             }
         }
     }
 
-    private static void check(int tokens, int cols) {
-        if (tokens <= 0 || cols % BLOCK != 0) {
-            // Not Preconditions: its varargs would allocate on every step.
-            throw new IllegalArgumentException(tokens + " tokens of " + cols + " columns");
-        }
-    }
-
-    /** Quantizes the block at {@code x[xo ..]} into {@link #blockQ}, {@link #blockD}, {@link #low} and {@link #high}. */
-    private void block(float[] x, int xo) {
+    private void block(float[] x, int xo, int qo, int slot, int width) {
         FloatVector max = FloatVector.zero(F);
         for (int j = 0; j < BLOCK; j += F.length()) {
             max = max.max(FloatVector.fromArray(F, x, xo + j).abs());
@@ -164,19 +136,18 @@ public final class Q8_0Tokens {
         // vector float-to-int conversion into a call (2.2 against 129 ns an element).
         float m = max.reduceLanes(VectorOperators.MAX);
         float scale = m != 0f ? 127f / m : 0f;
-        int lowSum = 0;
-        int highSum = 0;
+        int low = 0;
+        int high = 0;
         for (int j = 0; j < BLOCK; j++) {
             int v = (int) Math.rint(x[xo + j] * scale);
-            blockQ[j] = (short) v;
+            q[qo + j * width] = (short) v;
             if (j < HALF) {
-                lowSum += v;
+                low += v;
             } else {
-                highSum += v;
+                high += v;
             }
         }
-        blockD = Float16.toFloat(Float16.fromFloat(m / 127f));
-        low = lowSum;
-        high = highSum;
+        d[slot] = Float16.toFloat(Float16.fromFloat(m / 127f));
+        start[slot] = (short) (-8 * (Q4_0x32Tensor.SIGNED_HIGH ? low : low + high));
     }
 }
