@@ -123,14 +123,6 @@ public class PairK {
               ((FloatVector) sv.convert(VectorOperators.I2F, 0)).fma(d1.mul(e), FloatVector.fromArray(F, acc, 368)).intoArray(acc, 368); }
         }
     }
-    static void fold(ShortVector u, ShortVector v, FloatVector d0, FloatVector d1, float dx, float[] acc, int at) {
-        FloatVector e = FloatVector.broadcast(F, dx);
-        IntVector iu = u.reinterpretAsInts(), iv = v.reinterpretAsInts();
-        IntVector su = iu.add(iu.lanewise(VectorOperators.LSHL, 16)).lanewise(VectorOperators.ASHR, 16);
-        IntVector sv = iv.add(iv.lanewise(VectorOperators.LSHL, 16)).lanewise(VectorOperators.ASHR, 16);
-        ((FloatVector) su.convert(VectorOperators.I2F, 0)).fma(d0.mul(e), FloatVector.fromArray(F, acc, at)).intoArray(acc, at);
-        ((FloatVector) sv.convert(VectorOperators.I2F, 0)).fma(d1.mul(e), FloatVector.fromArray(F, acc, at + 16)).intoArray(acc, at + 16);
-    }
 
     static void fp32(float[] s, float[] x, float[] out) {
         FloatVector a0_0 = FloatVector.zero(F), a1_0 = FloatVector.zero(F), a0_1 = FloatVector.zero(F), a1_1 = FloatVector.zero(F);

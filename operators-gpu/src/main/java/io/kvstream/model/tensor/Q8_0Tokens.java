@@ -55,10 +55,7 @@ public final class Q8_0Tokens {
      * cols)}, replacing what this held.
      */
     public void quantize(float[] x, int xStride, int tokens, int cols) {
-        if (tokens <= 0 || cols % BLOCK != 0) {
-            // Not Preconditions: its varargs would allocate on every step.
-            throw new IllegalArgumentException(tokens + " tokens of " + cols + " columns");
-        }
+        checkShape(tokens, cols);
         this.tokens = tokens;
         this.cols = cols;
         this.paired = false;
@@ -101,9 +98,7 @@ public final class Q8_0Tokens {
         if (!PAIRS) {
             throw new UnsupportedOperationException("no kernel for tokens in pairs in this JVM; see Q8_0Tokens.PAIRS");
         }
-        if (tokens <= 0 || cols % BLOCK != 0) {
-            throw new IllegalArgumentException(tokens + " tokens of " + cols + " columns");
-        }
+        checkShape(tokens, cols);
         this.tokens = tokens;
         this.cols = cols;
         this.paired = true;
@@ -124,6 +119,13 @@ public final class Q8_0Tokens {
                     d[slot] = Q4_0Pairs.quantizeBlock(x, from + b * BLOCK, pairs, slot * HALF);
                 }
             }
+        }
+    }
+
+    private static void checkShape(int tokens, int cols) {
+        if (tokens <= 0 || cols % BLOCK != 0) {
+            // Not Preconditions: its varargs would allocate on every step.
+            throw new IllegalArgumentException(tokens + " tokens of " + cols + " columns");
         }
     }
 

@@ -17,7 +17,9 @@ import jdk.incubator.vector.VectorSpecies;
  * widen their blocks in registers ({@link FloatTensor#dotRows}), large ones (prefill) go through
  * {@link RowLaneGemm}. Heap copies that quantize activations (Q4_0, {@code
  * -Dkvstream.cpu.activations=q8_0}) take the step's tokens quantized once here, at every step
- * size, since the packed multiply would not give their integer sums' bits. Other tensors take dot products along the row: large steps through {@link
+ * size, since the packed multiply would not give their integer sums' bits; on Java 25 large
+ * steps quantize them in pairs for their own panel kernel ({@link Q8_0Tokens#quantizePairs}),
+ * which gives the same bits. Other tensors take dot products along the row: large steps through {@link
  * PackedGemm}, the rest with rows expanded to fp32 a chunk at a time, once per step, multiplied
  * against every token of the batch while they sit in cache. Either way a step over many
  * sequences reads each weight once.
@@ -82,11 +84,12 @@ final class MatMul {
         this.tokens = tokens;
         this.out = out;
         this.outStride = outStride;
-        if (w.quantizesActivations() && tokens > SMALL_STEP && Q8_0Tokens.PAIRS) {
+        boolean quantizing = w.quantizesActivations();
+        if (quantizing && tokens > SMALL_STEP && Q8_0Tokens.PAIRS) {
             // Many tokens: the weights stay in cache for all of them, so a panel at a time.
             quantized.quantizePairs(x, xStride, tokens, w.cols());
             parallel.forRange(w.rows(), Q8_0Tokens.PAIR_ROWS, quantizedBody);
-        } else if (w.quantizesActivations()) {
+        } else if (quantizing) {
             quantized.quantize(x, xStride, tokens, w.cols());
             parallel.forRange(w.rows(), streamChunk(w.rows(), w.fusedRows()), quantizedBody);
         } else if (fused) {
