@@ -17,9 +17,10 @@ import jdk.incubator.vector.VectorSpecies;
  * widen their blocks in registers ({@link FloatTensor#dotRows}), large ones (prefill) go through
  * {@link RowLaneGemm}. Heap copies that quantize activations (Q4_0, {@code
  * -Dkvstream.cpu.activations=q8_0}) take the step's tokens quantized once here, at every step
- * size, since the packed multiply would not give their integer sums' bits; on Java 25 large
- * steps quantize them in pairs for their own panel kernel ({@link Q8_0Tokens#quantizePairs}),
- * which gives the same bits. Other tensors take dot products along the row: large steps through {@link
+ * size, since the fp32 packed multiply would not give their integer sums' bits; on Java 25 large
+ * steps quantize them in pairs for their own panel kernel ({@link Q8_0Tokens#quantizePairs}), on
+ * 17 and 21 they go through {@link QuantizedRowLaneGemm}, fp32 block sums that are exact
+ * integers; both give the same bits. Other tensors take dot products along the row: large steps through {@link
  * PackedGemm}, the rest with rows expanded to fp32 a chunk at a time, once per step, multiplied
  * against every token of the batch while they sit in cache. Either way a step over many
  * sequences reads each weight once.
@@ -43,6 +44,7 @@ final class MatMul {
     private final Parallel parallel;
     private final PackedGemm gemm;
     private final RowLaneGemm rowLaneGemm;
+    private final QuantizedRowLaneGemm quantizedGemm;
     private final float[][] scratch;
     private final Parallel.RangeBody rowsBody = this::rows;
     private final Parallel.RangeBody fusedBody = this::fusedRows;
@@ -61,6 +63,7 @@ final class MatMul {
         this.parallel = parallel;
         this.gemm = new PackedGemm(parallel);
         this.rowLaneGemm = new RowLaneGemm(parallel);
+        this.quantizedGemm = new QuantizedRowLaneGemm(parallel);
         this.scratch = new float[parallel.threads()][0];
     }
 
@@ -78,13 +81,18 @@ final class MatMul {
             gemm.multiply(w, x, xStride, tokens, out, outStride);
             return;
         }
+        boolean quantizing = w.quantizesActivations();
+        if (quantizing && tokens > SMALL_STEP && !Q8_0Tokens.PAIRS && QuantizedRowLaneGemm.supports(w)) {
+            quantized.quantize(x, xStride, tokens, w.cols());
+            quantizedGemm.multiply(w, quantized, out, outStride);
+            return;
+        }
         this.w = w;
         this.x = x;
         this.xStride = xStride;
         this.tokens = tokens;
         this.out = out;
         this.outStride = outStride;
-        boolean quantizing = w.quantizesActivations();
         if (quantizing && tokens > SMALL_STEP && Q8_0Tokens.PAIRS) {
             // Many tokens: the weights stay in cache for all of them, so a panel at a time.
             quantized.quantizePairs(x, xStride, tokens, w.cols());

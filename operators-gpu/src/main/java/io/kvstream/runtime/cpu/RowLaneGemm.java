@@ -11,14 +11,21 @@ import jdk.incubator.vector.VectorSpecies;
  * dot product ({@link FloatTensor#hasFusedDot}), giving the bits of its {@link
  * FloatTensor#dotRows}: every row's plain sequential sum, one row per vector lane.
  *
- * <p>Each group of {@link #MR} rows is expanded to fp32 once per step ({@link
- * FloatTensor#expandFusedRows}, element {@code (r, k)} at {@code k * MR + r}), and the step's
- * tokens are packed once per call in groups of {@link #NR}, element {@code (t, k)} at {@code k *
- * NR + t}. The kernel keeps {@code MR x NR} results in 24 vector registers; for each column it
- * loads two weight vectors and broadcasts each token's value, so a 64-byte load feeds twelve
- * FMAs. The row-along dot products of {@link PackedGemm} load a 64-byte token vector for every
- * eight FMAs, and loads are what limits them on this machine (one core, operands in cache: 175
- * against 125 GFLOP/s).
+ * <p>Each group of {@link #MR} rows is expanded to fp32 once per pass ({@link
+ * FloatTensor#expandFusedRows}, element {@code (r, k)} at {@code k * MR + r}), and the tokens are
+ * packed in groups of {@link #NR}, element {@code (t, k)} at {@code k * NR + t}. The kernel keeps
+ * {@code MR x NR} results in 24 vector registers; for each column it loads two weight vectors and
+ * broadcasts each token's value, so a 64-byte load feeds twelve FMAs. The row-along dot products
+ * of {@link PackedGemm} load a 64-byte token vector for every eight FMAs, and loads are what
+ * limits them on this machine (one core, operands in cache: 175 against 125 GFLOP/s).
+ *
+ * <p>Every thread packs the tokens for itself, at its first panel of a pass. A single packed copy
+ * written by the calling thread made the other thread read every token from the first one's
+ * cache, panel after panel: synth 1B's layer matrices at 128 tokens, two threads, 295 against
+ * 318 GFLOP/s packed per thread (336 when nothing is packed at all). A pass takes at most {@link
+ * #PASS_TOKENS} tokens, which bounds each thread's copy; longer steps expand the weights once per
+ * pass. When the tokens do not fill the last group, up to {@link #NR_SHORT} of them go through a
+ * kernel of that width: padding 128 tokens to 132 cost more than the 3% it adds (336 against 359).
  */
 final class RowLaneGemm {
 
@@ -28,18 +35,32 @@ final class RowLaneGemm {
     static final int MR = 2 * L;
     /** Tokens of a group: with {@link #MR}, 24 accumulators of the 32 registers. */
     static final int NR = 12;
-    /** Where the packed tokens start: the first cache-line-aligned float of the scratch array. */
+    /** Tokens of the narrow kernel, for a last group this short. */
+    static final int NR_SHORT = 8;
+    /** Tokens of one pass: 32 groups, 12.6 MB per thread packed at 8,192 columns. */
+    static final int PASS_TOKENS = 32 * NR;
+    /** Where each thread's packed tokens start: the first cache-line-aligned float of its array. */
     private static final int X_BASE = HeapRegions.FIRST_ALIGNED_FLOAT;
 
     private final Parallel parallel;
     private final float[][] tiles;
+    /** Per thread: its packed tokens from {@link #X_BASE}, then its expanded panel at {@link #panelBase}. */
+    private final float[][] scratch;
+    /** Per thread: the pass whose tokens its scratch holds. */
+    private final int[] packedPass;
     private final Parallel.RangeBody chunkBody = this::chunk;
-    private float[] s = new float[0];
     // The multiply in progress; calls come from one thread, one at a time.
     private FloatTensor w;
     private int cols;
+    private float[] x;
+    private int xStride;
+    private int pass;
+    /** The pass's first token, its number of tokens, and its groups (the last maybe short). */
+    private int firstToken;
     private int tokens;
     private int groups;
+    /** Width of the last group: {@link #NR}, or {@link #NR_SHORT} when its tokens fit that. */
+    private int lastWidth;
     private int panelBase;
     private float[] out;
     private int outStride;
@@ -47,6 +68,8 @@ final class RowLaneGemm {
     RowLaneGemm(Parallel parallel) {
         this.parallel = parallel;
         this.tiles = new float[parallel.threads()][MR * NR];
+        this.scratch = new float[parallel.threads()][0];
+        this.packedPass = new int[parallel.threads()];
     }
 
     /**
@@ -60,46 +83,81 @@ final class RowLaneGemm {
     void multiply(FloatTensor w, float[] x, int xStride, int tokens, float[] out, int outStride) {
         this.w = w;
         this.cols = w.cols();
-        this.tokens = tokens;
-        this.groups = (tokens + NR - 1) / NR;
+        this.x = x;
+        this.xStride = xStride;
         this.out = out;
         this.outStride = outStride;
-        int xSize = (groups * cols * NR + L - 1) / L * L;
-        this.panelBase = X_BASE + xSize;
-        this.s = HeapRegions.alignedScratch(s, panelBase + parallel.threads() * MR * cols);
-        packTokens(x, xStride);
-        parallel.forRange(w.rows(), MR, chunkBody);
+        int perPass = passTokens(tokens, PASS_TOKENS, NR);
+        int maxGroups = perPass / NR;
+        this.panelBase = X_BASE + (maxGroups * cols * NR + L - 1) / L * L;
+        for (int i = 0; i < scratch.length; i++) {
+            scratch[i] = HeapRegions.alignedScratch(scratch[i], panelBase + MR * cols);
+        }
+        for (int t0 = 0; t0 < tokens; t0 += perPass) {
+            this.firstToken = t0;
+            this.tokens = Math.min(perPass, tokens - t0);
+            this.groups = (this.tokens + NR - 1) / NR;
+            int last = this.tokens - (groups - 1) * NR;
+            this.lastWidth = last <= NR_SHORT ? NR_SHORT : NR;
+            pass++;
+            parallel.forRange(w.rows(), MR, chunkBody);
+        }
+        this.x = null;
         this.out = null;
         this.w = null;
     }
 
-    /** Token {@code g * NR + t}'s column {@code k} goes to {@code [g][k][t]}; missing tokens are zeros. */
-    private void packTokens(float[] x, int xStride) {
+    /**
+     * Tokens per pass when a step of {@code tokens} goes in passes of at most {@code most}: passes
+     * of equal size in whole groups of {@code group}, so that none is a short remainder.
+     */
+    static int passTokens(int tokens, int most, int group) {
+        int passes = (tokens + most - 1) / most;
+        return ((tokens + passes - 1) / passes + group - 1) / group * group;
+    }
+
+    /** Rows {@code [from, to)}, one panel, against every token of the pass. */
+    private void chunk(int worker, int from, int to) {
+        float[] s = scratch[worker];
+        if (packedPass[worker] != pass) {
+            packTokens(s);
+            packedPass[worker] = pass;
+        }
+        w.expandFusedRows(from, s, panelBase);
+        int rows = to - from;
         for (int g = 0; g < groups; g++) {
-            int base = X_BASE + g * cols * NR;
-            for (int t = 0; t < NR; t++) {
-                int token = g * NR + t;
-                if (token < tokens) {
-                    int from = token * xStride;
-                    for (int k = 0; k < cols; k++) {
-                        s[base + k * NR + t] = x[from + k];
-                    }
-                } else {
-                    for (int k = 0; k < cols; k++) {
-                        s[base + k * NR + t] = 0f;
-                    }
-                }
+            int xo = X_BASE + g * cols * NR;
+            int o = (firstToken + g * NR) * outStride + from;
+            int n = Math.min(NR, tokens - g * NR);
+            if (g == groups - 1 && lastWidth == NR_SHORT) {
+                kernelShort(s, panelBase, xo, cols, out, o, outStride, rows, n, tiles[worker]);
+            } else {
+                kernel(s, panelBase, xo, cols, out, o, outStride, rows, n, tiles[worker]);
             }
         }
     }
 
-    /** Rows {@code [from, to)}, one panel, against every token. */
-    private void chunk(int worker, int from, int to) {
-        int wo = panelBase + worker * MR * cols;
-        w.expandFusedRows(from, s, wo);
+    /**
+     * The pass's token {@code g * NR + t}, column {@code k}, to {@code s[X_BASE + g * cols * NR + k
+     * * width + t]}, where the width is {@link #NR} but for a short last group; missing tokens are
+     * zeros. Column by column, so that the stores run in order.
+     */
+    private void packTokens(float[] s) {
         for (int g = 0; g < groups; g++) {
-            kernel(s, wo, X_BASE + g * cols * NR, cols, out, g * NR * outStride + from, outStride,
-                    to - from, Math.min(NR, tokens - g * NR), tiles[worker]);
+            int base = X_BASE + g * cols * NR;
+            int width = g == groups - 1 ? lastWidth : NR;
+            int n = Math.min(width, tokens - g * NR);
+            int from = (firstToken + g * NR) * xStride;
+            for (int k = 0; k < cols; k++) {
+                int o = base + k * width;
+                int t = 0;
+                for (; t < n; t++) {
+                    s[o + t] = x[from + t * xStride + k];
+                }
+                for (; t < width; t++) {
+                    s[o + t] = 0f;
+                }
+            }
         }
     }
 
@@ -207,6 +265,84 @@ final class RowLaneGemm {
         a1_10.intoArray(dst, at + 10 * stride + L);
         a0_11.intoArray(dst, at + 11 * stride);
         a1_11.intoArray(dst, at + 11 * stride + L);
+        if (!direct) {
+            for (int t = 0; t < tokens; t++) {
+                System.arraycopy(tile, t * MR, out, o + t * outStride, rows);
+            }
+        }
+    }
+
+    /** As {@link #kernel}, for a group of {@link #NR_SHORT} tokens: 16 accumulators. */
+    static void kernelShort(float[] s, int wo, int xo, int cols, float[] out, int o, int outStride,
+                            int rows, int tokens, float[] tile) {
+        FloatVector a0_0 = FloatVector.zero(F);
+        FloatVector a1_0 = FloatVector.zero(F);
+        FloatVector a0_1 = FloatVector.zero(F);
+        FloatVector a1_1 = FloatVector.zero(F);
+        FloatVector a0_2 = FloatVector.zero(F);
+        FloatVector a1_2 = FloatVector.zero(F);
+        FloatVector a0_3 = FloatVector.zero(F);
+        FloatVector a1_3 = FloatVector.zero(F);
+        FloatVector a0_4 = FloatVector.zero(F);
+        FloatVector a1_4 = FloatVector.zero(F);
+        FloatVector a0_5 = FloatVector.zero(F);
+        FloatVector a1_5 = FloatVector.zero(F);
+        FloatVector a0_6 = FloatVector.zero(F);
+        FloatVector a1_6 = FloatVector.zero(F);
+        FloatVector a0_7 = FloatVector.zero(F);
+        FloatVector a1_7 = FloatVector.zero(F);
+        for (int k = 0; k < cols; k++) {
+            // Offsets linear in k: C2 hoists the bounds checks out of the loop.
+            FloatVector w0 = FloatVector.fromArray(F, s, wo + k * MR);
+            FloatVector w1 = FloatVector.fromArray(F, s, wo + k * MR + L);
+            int xk = xo + k * NR_SHORT;
+            FloatVector xv = FloatVector.broadcast(F, s[xk + 0]);
+            a0_0 = w0.fma(xv, a0_0);
+            a1_0 = w1.fma(xv, a1_0);
+            xv = FloatVector.broadcast(F, s[xk + 1]);
+            a0_1 = w0.fma(xv, a0_1);
+            a1_1 = w1.fma(xv, a1_1);
+            xv = FloatVector.broadcast(F, s[xk + 2]);
+            a0_2 = w0.fma(xv, a0_2);
+            a1_2 = w1.fma(xv, a1_2);
+            xv = FloatVector.broadcast(F, s[xk + 3]);
+            a0_3 = w0.fma(xv, a0_3);
+            a1_3 = w1.fma(xv, a1_3);
+            xv = FloatVector.broadcast(F, s[xk + 4]);
+            a0_4 = w0.fma(xv, a0_4);
+            a1_4 = w1.fma(xv, a1_4);
+            xv = FloatVector.broadcast(F, s[xk + 5]);
+            a0_5 = w0.fma(xv, a0_5);
+            a1_5 = w1.fma(xv, a1_5);
+            xv = FloatVector.broadcast(F, s[xk + 6]);
+            a0_6 = w0.fma(xv, a0_6);
+            a1_6 = w1.fma(xv, a1_6);
+            xv = FloatVector.broadcast(F, s[xk + 7]);
+            a0_7 = w0.fma(xv, a0_7);
+            a1_7 = w1.fma(xv, a1_7);
+        }
+        // Whole vectors for all tokens of the group: straight to out when all are wanted, else
+        // through the tile (a partial panel, or the last group's missing tokens), then copied.
+        boolean direct = rows == MR && tokens == NR_SHORT;
+        float[] dst = direct ? out : tile;
+        int stride = direct ? outStride : MR;
+        int at = direct ? o : 0;
+        a0_0.intoArray(dst, at);
+        a1_0.intoArray(dst, at + L);
+        a0_1.intoArray(dst, at + 1 * stride);
+        a1_1.intoArray(dst, at + 1 * stride + L);
+        a0_2.intoArray(dst, at + 2 * stride);
+        a1_2.intoArray(dst, at + 2 * stride + L);
+        a0_3.intoArray(dst, at + 3 * stride);
+        a1_3.intoArray(dst, at + 3 * stride + L);
+        a0_4.intoArray(dst, at + 4 * stride);
+        a1_4.intoArray(dst, at + 4 * stride + L);
+        a0_5.intoArray(dst, at + 5 * stride);
+        a1_5.intoArray(dst, at + 5 * stride + L);
+        a0_6.intoArray(dst, at + 6 * stride);
+        a1_6.intoArray(dst, at + 6 * stride + L);
+        a0_7.intoArray(dst, at + 7 * stride);
+        a1_7.intoArray(dst, at + 7 * stride + L);
         if (!direct) {
             for (int t = 0; t < tokens; t++) {
                 System.arraycopy(tile, t * MR, out, o + t * outStride, rows);

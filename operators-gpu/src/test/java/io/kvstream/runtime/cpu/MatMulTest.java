@@ -44,6 +44,11 @@ class MatMulTest {
     private static final int SMALL = 7;
     private static final int MID = 13;
     private static final int TOKENS = 37;
+    /**
+     * A step longer than one pass of the packed multiplies (two passes, a last group of eight
+     * tokens in the fp32 one): token {@code t} repeats token {@code t % TOKENS}.
+     */
+    private static final int LONG = 404;
 
     @ParameterizedTest(name = "{0}")
     @CsvSource({
@@ -151,7 +156,7 @@ class MatMulTest {
 
     /**
      * {@code w} (the form multiplied) gives every token, alone or in steps of {@link #SMALL},
-     * {@link #MID} and {@link #TOKENS}, the bits of {@code reference}.
+     * {@link #MID}, {@link #TOKENS} and {@link #LONG}, the bits of {@code reference}.
      */
     private static void assertBatchIndependent(MatMul matMul, FloatTensor w, Reference reference, Random random) {
         int cols = w.cols();
@@ -170,6 +175,12 @@ class MatMulTest {
         matMul.multiply(w, x, cols, SMALL, small, rows);
         float[] mid = new float[MID * rows];
         matMul.multiply(w, x, cols, MID, mid, rows);
+        float[] xLong = new float[LONG * cols];
+        for (int t = 0; t < LONG; t++) {
+            System.arraycopy(x, t % TOKENS * cols, xLong, t * cols, cols);
+        }
+        float[] longStep = new float[LONG * rows];
+        matMul.multiply(w, xLong, cols, LONG, longStep, rows);
         float[] alone = new float[rows];
         float[] xt = new float[cols];
         for (int t = 0; t < TOKENS; t++) {
@@ -186,6 +197,10 @@ class MatMulTest {
                 }
                 if (t < MID) {
                     assertThat(mid[t * rows + r]).as("%s row %d token %d of %d", w, r, t, MID)
+                            .isEqualTo(expected);
+                }
+                for (int u = t; u < LONG; u += TOKENS) {
+                    assertThat(longStep[u * rows + r]).as("%s row %d token %d of %d", w, r, u, LONG)
                             .isEqualTo(expected);
                 }
             }
