@@ -109,6 +109,20 @@ public abstract class FloatTensor {
     }
 
     /**
+     * {@link #expandFusedRows}, and while each column sits in registers, its products with
+     * {@link #FUSED_TOKENS} packed tokens, token {@code t}'s column {@code k} at {@code x[xo + k *
+     * FUSED_TOKENS + t]}: row {@code from + r}'s result for token {@code t} to {@code tile[t *
+     * fusedRows() + r]}, the plain sequential sum {@link #dotRows} gives. A packed multiply's
+     * first group of tokens goes this way, so that widening the weights overlaps the arithmetic
+     * instead of waiting on memory in a pass of its own.
+     *
+     * @return whether this tensor did it; if not, it wrote nothing
+     */
+    public boolean expandFusedRowsTimes(int from, float[] out, int offset, float[] x, int xo, float[] tile) {
+        return false;
+    }
+
+    /**
      * As {@link #expandFusedRows}, for a packed multiply against quantized tokens ({@link
      * #quantizesActivations}): each element as its block's integer value, without the block's
      * scale, element {@code (from + r, k)} at {@code out[offset + k * fusedRows() + r]}; then the
@@ -122,6 +136,9 @@ public abstract class FloatTensor {
     public void expandFusedQuants(int from, float[] out, int offset) {
         throw new UnsupportedOperationException(name() + " takes fp32 activations");
     }
+
+    /** Tokens that {@link #expandFusedRowsTimes} multiplies. */
+    public static final int FUSED_TOKENS = 12;
 
     /** Element {@code (row, col)}; slow, for tests and one-off reads. */
     public float get(int row, int col) {

@@ -72,8 +72,13 @@ final class QuantizedRowLaneGemm {
         return F.length() == L && w.fusedRows() == MR && w.quantizesActivations() && w.cols() % BLOCK == 0;
     }
 
-    /** Every token that {@code x} holds, quantized from the input of {@code w}. */
-    void multiply(FloatTensor w, Q8_0Tokens x, float[] out, int outStride) {
+    /**
+     * Every token that {@code x} holds, quantized from the input of {@code w}.
+     *
+     * @param reuse whether {@code x} holds what it held at the previous call: threads that packed
+     *     it keep their copies
+     */
+    void multiply(FloatTensor w, Q8_0Tokens x, float[] out, int outStride, boolean reuse) {
         int tokens = x.tokens();
         this.w = w;
         this.cols = w.cols();
@@ -86,17 +91,24 @@ final class QuantizedRowLaneGemm {
         this.scaleBase = X_BASE + maxGroups * cols * NR;
         this.panelBase = (scaleBase + maxGroups * blocks * NR + L - 1) / L * L;
         for (int i = 0; i < scratch.length; i++) {
-            scratch[i] = HeapRegions.alignedScratch(scratch[i], panelBase + MR * (cols + blocks));
+            float[] grown = HeapRegions.alignedScratch(scratch[i], panelBase + MR * (cols + blocks));
+            if (grown != scratch[i]) {
+                scratch[i] = grown;
+                packedPass[i] = -1;
+            }
         }
+        // Copies of one pass only, the last: a longer step packs every pass again.
+        boolean keep = reuse && perPass >= tokens;
         for (int t0 = 0; t0 < tokens; t0 += perPass) {
             this.firstToken = t0;
             this.tokens = Math.min(perPass, tokens - t0);
             this.groups = (this.tokens + NR - 1) / NR;
-            pass++;
+            if (!keep) {
+                pass++;
+            }
             parallel.forRange(w.rows(), MR, chunkBody);
         }
         this.w = null;
-        this.x = null;
         this.out = null;
     }
 
