@@ -122,21 +122,6 @@ public abstract class FloatTensor {
         return false;
     }
 
-    /**
-     * As {@link #expandFusedRows}, for a packed multiply against quantized tokens ({@link
-     * #quantizesActivations}): each element as its block's integer value, without the block's
-     * scale, element {@code (from + r, k)} at {@code out[offset + k * fusedRows() + r]}; then the
-     * scales, block {@code b} of row {@code from + r} at {@code out[offset + cols() * fusedRows()
-     * + b * fusedRows() + r]}. Integers this small are exact floats, and so are their products
-     * with a quantized token's and any block's sum of them: fp32 arithmetic gives the integer
-     * kernels' block sums.
-     *
-     * @throws UnsupportedOperationException unless {@link #quantizesActivations}
-     */
-    public void expandFusedQuants(int from, float[] out, int offset) {
-        throw new UnsupportedOperationException(name() + " takes fp32 activations");
-    }
-
     /** Tokens that {@link #expandFusedRowsTimes} multiplies. */
     public static final int FUSED_TOKENS = 12;
 

@@ -394,28 +394,4 @@ final class Q4_0x32Tensor extends InterleavedTensor {
             }
         }
     }
-
-    @Override
-    public void expandFusedQuants(int from, float[] out, int offset) {
-        checkGroupStart(from);
-        int so = from / GROUP * blocks * GROUP;
-        int qo = so * HALF;
-        System.arraycopy(scales, so, out, offset + cols() * GROUP, blocks * GROUP);
-        for (int b = 0; b < blocks; b++) {
-            int p = qo + b * STEP;
-            int o = offset + b * BLOCK * GROUP;
-            for (int j = 0; j < HALF; j++) {
-                ByteVector v0 = ByteVector.fromArray(Simd.DOT_BYTES, quants, p + j * GROUP);
-                ByteVector v1 = ByteVector.fromArray(Simd.DOT_BYTES, quants, p + j * GROUP + LANES);
-                ((FloatVector) v0.and((byte) 0x0F).convertShape(VectorOperators.B2F, F, 0)).sub(8f).intoArray(out, o + j * GROUP);
-                ((FloatVector) v1.and((byte) 0x0F).convertShape(VectorOperators.B2F, F, 0)).sub(8f).intoArray(out, o + j * GROUP + LANES);
-                (SIGNED_HIGH
-                        ? (FloatVector) ((IntVector) v0.convertShape(VectorOperators.B2I, I, 0)).lanewise(VectorOperators.ASHR, 4).convert(VectorOperators.I2F, 0)
-                        : ((FloatVector) v0.reinterpretAsShorts().lanewise(VectorOperators.LSHR, 4).reinterpretAsBytes().and((byte) 0x0F).convertShape(VectorOperators.B2F, F, 0)).sub(8f)).intoArray(out, o + (HALF + j) * GROUP);
-                (SIGNED_HIGH
-                        ? (FloatVector) ((IntVector) v1.convertShape(VectorOperators.B2I, I, 0)).lanewise(VectorOperators.ASHR, 4).convert(VectorOperators.I2F, 0)
-                        : ((FloatVector) v1.reinterpretAsShorts().lanewise(VectorOperators.LSHR, 4).reinterpretAsBytes().and((byte) 0x0F).convertShape(VectorOperators.B2F, F, 0)).sub(8f)).intoArray(out, o + (HALF + j) * GROUP + LANES);
-            }
-        }
-    }
 }

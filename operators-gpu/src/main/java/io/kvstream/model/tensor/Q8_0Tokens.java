@@ -122,42 +122,6 @@ public final class Q8_0Tokens {
         }
     }
 
-    /** Tokens of the last {@link #quantize} or {@link #quantizePairs}. */
-    public int tokens() {
-        return tokens;
-    }
-
-    /**
-     * Token {@code t}'s quantized elements, from the last {@link #quantize}, as floats: element
-     * {@code k} to {@code out[offset + k * stride]}; for packed multiplies that lay tokens out
-     * their own way.
-     */
-    public void copyValues(int t, float[] out, int offset, int stride) {
-        checkToken(t);
-        int width = tokens > 1 ? InterleavedTensor.TOKENS : 1;
-        int from = (t / width * cols) * width + t % width;
-        for (int k = 0; k < cols; k++) {
-            out[offset + k * stride] = q[from + k * width];
-        }
-    }
-
-    /** As {@link #copyValues}, for token {@code t}'s block scales: block {@code b} to {@code out[offset + b * stride]}. */
-    public void copyScales(int t, float[] out, int offset, int stride) {
-        checkToken(t);
-        int width = tokens > 1 ? InterleavedTensor.TOKENS : 1;
-        int blocks = cols / BLOCK;
-        int from = (t / width * blocks) * width + t % width;
-        for (int b = 0; b < blocks; b++) {
-            out[offset + b * stride] = d[from + b * width];
-        }
-    }
-
-    private void checkToken(int t) {
-        if (paired || t < 0 || t >= tokens) {
-            throw new IllegalStateException("token " + t + " of " + tokens + (paired ? " quantized in pairs" : " quantized"));
-        }
-    }
-
     private static void checkShape(int tokens, int cols) {
         if (tokens <= 0 || cols % BLOCK != 0) {
             // Not Preconditions: its varargs would allocate on every step.

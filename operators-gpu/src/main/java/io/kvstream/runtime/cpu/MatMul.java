@@ -19,10 +19,9 @@ import javax.annotation.Nullable;
  * widen their blocks in registers ({@link FloatTensor#dotRows}), large ones (prefill) go through
  * {@link RowLaneGemm}. Heap copies that quantize activations (Q4_0, {@code
  * -Dkvstream.cpu.activations=q8_0}) take the step's tokens quantized once here, at every step
- * size, since the fp32 packed multiply would not give their integer sums' bits; on Java 25 large
- * steps quantize them in pairs for their own panel kernel ({@link Q8_0Tokens#quantizePairs}), on
- * 17 and 21 they go through {@link QuantizedRowLaneGemm}, fp32 block sums that are exact
- * integers; both give the same bits. Other tensors take dot products along the row: large steps through {@link
+ * size, since the packed multiply would not give their integer sums' bits; on Java 25 large
+ * steps quantize them in pairs for their own panel kernel ({@link Q8_0Tokens#quantizePairs}),
+ * which gives the same bits. Other tensors take dot products along the row: large steps through {@link
  * PackedGemm}, the rest with rows expanded to fp32 a chunk at a time, once per step, multiplied
  * against every token of the batch while they sit in cache. Either way a step over many
  * sequences reads each weight once.
@@ -46,7 +45,6 @@ final class MatMul {
     private final Parallel parallel;
     private final PackedGemm gemm;
     private final RowLaneGemm rowLaneGemm;
-    private final QuantizedRowLaneGemm quantizedGemm;
     private final float[][] scratch;
     private final Parallel.RangeBody rowsBody = this::rows;
     private final Parallel.RangeBody fusedBody = this::fusedRows;
@@ -71,7 +69,6 @@ final class MatMul {
         this.parallel = parallel;
         this.gemm = new PackedGemm(parallel);
         this.rowLaneGemm = new RowLaneGemm(parallel);
-        this.quantizedGemm = new QuantizedRowLaneGemm(parallel);
         this.scratch = new float[parallel.threads()][0];
     }
 
@@ -124,9 +121,6 @@ final class MatMul {
             case PACKED:
                 gemm.multiply(w, x, xStride, tokens, out, outStride);
                 break;
-            case QUANTIZED_ROW_LANE:
-                quantizedGemm.multiply(w, quantized, out, outStride, reuse);
-                break;
             case PAIRS:
                 // Many tokens: the weights stay in cache for all of them, so a panel at a time.
                 parallel.forRange(w.rows(), Q8_0Tokens.PAIR_ROWS, quantizedBody);
@@ -149,7 +143,6 @@ final class MatMul {
     private enum Path {
         ROW_LANE(false),
         PACKED(false),
-        QUANTIZED_ROW_LANE(true),
         PAIRS(true),
         QUANTIZED(true),
         FUSED(false),
@@ -169,7 +162,7 @@ final class MatMul {
             if (many && Q8_0Tokens.PAIRS) {
                 return Path.PAIRS;
             }
-            return many && QuantizedRowLaneGemm.supports(w) ? Path.QUANTIZED_ROW_LANE : Path.QUANTIZED;
+            return Path.QUANTIZED;
         }
         if (many && fused && RowLaneGemm.supports(w)) {
             return Path.ROW_LANE;
