@@ -11,6 +11,9 @@ package io.kvstream.model.tensor;
  */
 public abstract class FloatTensor {
 
+    /** Tokens that {@link #expandFusedRowsTimes} multiplies. */
+    public static final int FUSED_TOKENS = 12;
+
     private final String name;
     private final int rows;
     private final int cols;
@@ -121,9 +124,6 @@ public abstract class FloatTensor {
     public boolean expandFusedRowsTimes(int from, float[] out, int offset, float[] x, int xo, float[] tile) {
         return false;
     }
-
-    /** Tokens that {@link #expandFusedRowsTimes} multiplies. */
-    public static final int FUSED_TOKENS = 12;
 
     /** Element {@code (row, col)}; slow, for tests and one-off reads. */
     public float get(int row, int col) {

@@ -97,7 +97,7 @@ final class RowLaneGemm {
         this.xStride = xStride;
         this.out = out;
         this.outStride = outStride;
-        int perPass = passTokens(tokens, PASS_TOKENS, NR);
+        int perPass = passTokens(tokens);
         int maxGroups = perPass / NR;
         this.panelBase = X_BASE + (maxGroups * cols * NR + L - 1) / L * L;
         for (int i = 0; i < scratch.length; i++) {
@@ -108,7 +108,7 @@ final class RowLaneGemm {
             }
         }
         // Copies of one pass only, the last: a longer step packs every pass again.
-        boolean keep = reuse && perPass >= tokens && x == this.x && xStride == this.xStride;
+        boolean keep = reuse && perPass >= tokens;
         for (int t0 = 0; t0 < tokens; t0 += perPass) {
             this.firstToken = t0;
             this.tokens = Math.min(perPass, tokens - t0);
@@ -120,18 +120,18 @@ final class RowLaneGemm {
             }
             parallel.forRange(w.rows(), MR, chunkBody);
         }
-        // x stays: the next call compares it to reuse the packed copies.
+        this.x = null;
         this.out = null;
         this.w = null;
     }
 
     /**
-     * Tokens per pass when a step of {@code tokens} goes in passes of at most {@code most}: passes
-     * of equal size in whole groups of {@code group}, so that none is a short remainder.
+     * Tokens per pass when a step of {@code tokens} goes in passes of at most {@link
+     * #PASS_TOKENS}: passes of equal size in whole groups, so that none is a short remainder.
      */
-    static int passTokens(int tokens, int most, int group) {
-        int passes = (tokens + most - 1) / most;
-        return ((tokens + passes - 1) / passes + group - 1) / group * group;
+    private static int passTokens(int tokens) {
+        int passes = (tokens + PASS_TOKENS - 1) / PASS_TOKENS;
+        return ((tokens + passes - 1) / passes + NR - 1) / NR * NR;
     }
 
     /** Rows {@code [from, to)}, one panel, against every token of the pass. */
