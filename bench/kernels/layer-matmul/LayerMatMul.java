@@ -57,14 +57,8 @@ public final class LayerMatMul {
                 long start = System.nanoTime();
                 for (int step = 0; step < STEPS_PER_ROUND; step++) {
                     FloatTensor[] layer = w[step % LAYERS];
-                    // As CpuBackend: k, v after q and up after gate take the same input.
-                    for (int i = 0; i < layer.length; i++) {
-                        FloatTensor m = layer[i];
-                        if (i == 1 || i == 2 || i == 5) {
-                            matMul.multiplyAgain(m, out, m.rows());
-                        } else {
-                            matMul.multiply(m, x, m.cols(), tokens, out, m.rows());
-                        }
+                    for (FloatTensor m : layer) {
+                        matMul.multiply(m, x, m.cols(), tokens, out, m.rows());
                     }
                 }
                 double seconds = (System.nanoTime() - start) / 1e9;

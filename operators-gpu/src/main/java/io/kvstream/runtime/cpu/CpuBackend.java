@@ -174,8 +174,8 @@ public final class CpuBackend implements ForwardBackend {
         this.layerIndex = l;
         parallel.forRange(total, 8, attnNormBody);
         matMul.multiply(w.wq(), xb, dim, total, q, qDim);
-        matMul.multiplyAgain(w.wk(), k, kvDim);
-        matMul.multiplyAgain(w.wv(), v, kvDim);
+        matMul.multiply(w.wk(), xb, dim, total, k, kvDim);
+        matMul.multiply(w.wv(), xb, dim, total, v, kvDim);
         parallel.forRange(total, 16, positionBody);
         retrieve(batch, l);
         parallel.forRange(total * config.heads(), 4, attentionBody);
@@ -183,7 +183,7 @@ public final class CpuBackend implements ForwardBackend {
         parallel.forRange(total, 16, ffnNormBody);
         int hidden = config.hiddenDim();
         matMul.multiply(w.wGate(), xb, dim, total, gate, hidden);
-        matMul.multiplyAgain(w.wUp(), up, hidden);
+        matMul.multiply(w.wUp(), xb, dim, total, up, hidden);
         parallel.forRange(total, 8, swiGluBody);
         matMul.multiply(w.wDown(), gate, hidden, total, xb, dim);
         parallel.forRange(total, 16, residualBody);

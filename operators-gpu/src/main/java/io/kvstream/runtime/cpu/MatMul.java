@@ -7,8 +7,6 @@ import io.kvstream.runtime.Parallel;
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.VectorSpecies;
 
-import javax.annotation.Nullable;
-
 /**
  * {@code out[t][r] = W[r] . x[t]} for every token {@code t} of a step and every row {@code r} of a
  * weight matrix.
@@ -51,12 +49,6 @@ final class MatMul {
     private final Parallel.RangeBody quantizedBody = this::quantizedRows;
     /** The step's tokens for matrices that quantize them, quantized once per multiply. */
     private final Q8_0Tokens quantized = new Q8_0Tokens();
-    // The previous multiply's activations and the way it took, for multiplyAgain.
-    @Nullable private float[] lastX;
-    private int lastXStride;
-    private int lastTokens;
-    private int lastCols;
-    @Nullable private Path lastPath;
     // The multiply in progress; calls come from one thread, one at a time.
     private FloatTensor w;
     private float[] x;
@@ -77,36 +69,14 @@ final class MatMul {
      * @param out results, token {@code t} row {@code r} at {@code out[t * outStride + r]}
      */
     void multiply(FloatTensor w, float[] x, int xStride, int tokens, float[] out, int outStride) {
-        this.lastX = x;
-        this.lastXStride = xStride;
-        this.lastTokens = tokens;
-        run(w, x, xStride, tokens, out, outStride, false);
-    }
-
-    /**
-     * As {@link #multiply}, against the activations of the previous call, which the caller has
-     * not changed since (the query, key and value of a layer; its gate and up): the tokens that
-     * call quantized or packed are used again, not made anew.
-     */
-    void multiplyAgain(FloatTensor w, float[] out, int outStride) {
-        if (lastX == null) {
-            throw new IllegalStateException("no multiply before to take the activations of");
+        boolean fused = w.hasFusedDot();
+        if (tokens > SMALL_STEP && fused && RowLaneGemm.supports(w)) {
+            rowLaneGemm.multiply(w, x, xStride, tokens, out, outStride);
+            return;
         }
-        run(w, lastX, lastXStride, lastTokens, out, outStride, true);
-    }
-
-    private void run(FloatTensor w, float[] x, int xStride, int tokens, float[] out, int outStride, boolean again) {
-        Path path = path(w, tokens);
-        // What the previous call made of the activations is there only if it took the same way.
-        boolean reuse = again && path == lastPath && w.cols() == lastCols;
-        this.lastPath = path;
-        this.lastCols = w.cols();
-        if (path.quantizes && !reuse) {
-            if (path == Path.PAIRS) {
-                quantized.quantizePairs(x, xStride, tokens, w.cols());
-            } else {
-                quantized.quantize(x, xStride, tokens, w.cols());
-            }
+        if (tokens > SMALL_STEP && !fused && PackedGemm.supports(w)) {
+            gemm.multiply(w, x, xStride, tokens, out, outStride);
+            return;
         }
         this.w = w;
         this.x = x;
@@ -114,63 +84,22 @@ final class MatMul {
         this.tokens = tokens;
         this.out = out;
         this.outStride = outStride;
-        switch (path) {
-            case ROW_LANE:
-                rowLaneGemm.multiply(w, x, xStride, tokens, out, outStride, reuse);
-                break;
-            case PACKED:
-                gemm.multiply(w, x, xStride, tokens, out, outStride);
-                break;
-            case PAIRS:
-                // Many tokens: the weights stay in cache for all of them, so a panel at a time.
-                parallel.forRange(w.rows(), Q8_0Tokens.PAIR_ROWS, quantizedBody);
-                break;
-            case QUANTIZED:
-                parallel.forRange(w.rows(), streamChunk(w.rows(), w.fusedRows()), quantizedBody);
-                break;
-            case FUSED:
-                parallel.forRange(w.rows(), streamChunk(w.rows(), w.fusedRows()), fusedBody);
-                break;
-            default:
-                parallel.forRange(w.rows(), ROW_CHUNK, rowsBody);
+        boolean quantizing = w.quantizesActivations();
+        if (quantizing && tokens > SMALL_STEP && Q8_0Tokens.PAIRS) {
+            // Many tokens: the weights stay in cache for all of them, so a panel at a time.
+            quantized.quantizePairs(x, xStride, tokens, w.cols());
+            parallel.forRange(w.rows(), Q8_0Tokens.PAIR_ROWS, quantizedBody);
+        } else if (quantizing) {
+            quantized.quantize(x, xStride, tokens, w.cols());
+            parallel.forRange(w.rows(), streamChunk(w.rows(), w.fusedRows()), quantizedBody);
+        } else if (fused) {
+            parallel.forRange(w.rows(), streamChunk(w.rows(), w.fusedRows()), fusedBody);
+        } else {
+            parallel.forRange(w.rows(), ROW_CHUNK, rowsBody);
         }
         this.w = null;
         this.x = null;
         this.out = null;
-    }
-
-    /** The ways a multiply goes, and whether the step's tokens are quantized for it. */
-    private enum Path {
-        ROW_LANE(false),
-        PACKED(false),
-        PAIRS(true),
-        QUANTIZED(true),
-        FUSED(false),
-        ROWS(false);
-
-        final boolean quantizes;
-
-        Path(boolean quantizes) {
-            this.quantizes = quantizes;
-        }
-    }
-
-    private static Path path(FloatTensor w, int tokens) {
-        boolean many = tokens > SMALL_STEP;
-        boolean fused = w.hasFusedDot();
-        if (w.quantizesActivations()) {
-            if (many && Q8_0Tokens.PAIRS) {
-                return Path.PAIRS;
-            }
-            return Path.QUANTIZED;
-        }
-        if (many && fused && RowLaneGemm.supports(w)) {
-            return Path.ROW_LANE;
-        }
-        if (many && !fused && PackedGemm.supports(w)) {
-            return Path.PACKED;
-        }
-        return fused ? Path.FUSED : Path.ROWS;
     }
 
     /**

@@ -86,11 +86,7 @@ final class RowLaneGemm {
         return F.length() == L && w.fusedRows() == MR && !w.quantizesActivations();
     }
 
-    /**
-     * @param reuse whether {@code x} is what the previous call packed, unchanged since (see
-     *     {@code MatMul#multiplyAgain}): threads that packed it keep their copies
-     */
-    void multiply(FloatTensor w, float[] x, int xStride, int tokens, float[] out, int outStride, boolean reuse) {
+    void multiply(FloatTensor w, float[] x, int xStride, int tokens, float[] out, int outStride) {
         this.w = w;
         this.cols = w.cols();
         this.x = x;
@@ -101,23 +97,15 @@ final class RowLaneGemm {
         int maxGroups = perPass / NR;
         this.panelBase = X_BASE + (maxGroups * cols * NR + L - 1) / L * L;
         for (int i = 0; i < scratch.length; i++) {
-            float[] grown = HeapRegions.alignedScratch(scratch[i], panelBase + MR * cols);
-            if (grown != scratch[i]) {
-                scratch[i] = grown;
-                packedPass[i] = -1;
-            }
+            scratch[i] = HeapRegions.alignedScratch(scratch[i], panelBase + MR * cols);
         }
-        // Copies of one pass only, the last: a longer step packs every pass again.
-        boolean keep = reuse && perPass >= tokens;
         for (int t0 = 0; t0 < tokens; t0 += perPass) {
             this.firstToken = t0;
             this.tokens = Math.min(perPass, tokens - t0);
             this.groups = (this.tokens + NR - 1) / NR;
             int last = this.tokens - (groups - 1) * NR;
             this.lastWidth = last <= NR_SHORT ? NR_SHORT : NR;
-            if (!keep) {
-                pass++;
-            }
+            pass++;
             parallel.forRange(w.rows(), MR, chunkBody);
         }
         this.x = null;

@@ -97,43 +97,6 @@ class MatMulTest {
         }
     }
 
-    /**
-     * {@link MatMul#multiplyAgain} gives the bits of a fresh multiply of the same activations,
-     * for every way a multiply goes (one token, a decode batch, prefill); and after the caller
-     * writes new activations into the same array, a multiply reads them anew, not what the
-     * previous calls quantized or packed.
-     */
-    @ParameterizedTest(name = "{0}")
-    @CsvSource({"refmodel-q8_0.gguf", "llamacpp/refmodel-q4_0.gguf"})
-    void multiplyAgainReusesOnlyTheSameActivations(String file) throws Exception {
-        Random random = new Random(5);
-        try (GgufFile gguf = GgufFile.open(RefModel.file(file)); Parallel parallel = new Parallel(2)) {
-            MatMul matMul = new MatMul(parallel);
-            FloatTensor a = Tensors.interleaved(gguf.tensor("blk.0.attn_q.weight"), Activations.Q8_0);
-            FloatTensor b = Tensors.interleaved(gguf.tensor("blk.0.attn_k.weight"), Activations.Q8_0);
-            int cols = a.cols();
-            for (int tokens : new int[] {1, SMALL, TOKENS}) {
-                float[] x = new float[tokens * cols];
-                for (int round = 0; round < 2; round++) {
-                    for (int i = 0; i < x.length; i++) {
-                        x[i] = (float) random.nextGaussian();
-                    }
-                    // Each reference from a MatMul that has seen nothing before.
-                    float[] expectedA = new float[tokens * a.rows()];
-                    new MatMul(parallel).multiply(a, x, cols, tokens, expectedA, a.rows());
-                    float[] expectedB = new float[tokens * b.rows()];
-                    new MatMul(parallel).multiply(b, x, cols, tokens, expectedB, b.rows());
-                    float[] first = new float[tokens * a.rows()];
-                    matMul.multiply(a, x, cols, tokens, first, a.rows());
-                    assertThat(first).as("%s, %d tokens, round %d", a, tokens, round).isEqualTo(expectedA);
-                    float[] again = new float[tokens * b.rows()];
-                    matMul.multiplyAgain(b, again, b.rows());
-                    assertThat(again).as("%s again, %d tokens, round %d", b, tokens, round).isEqualTo(expectedB);
-                }
-            }
-        }
-    }
-
     /** Row {@code r} of a matrix against the token at {@code x[xo ..]}: the bits a multiply must give. */
     @FunctionalInterface
     interface Reference {
