@@ -23,6 +23,8 @@ public final class LayerMatMul {
     private static final String[] MATRICES = {
         "attn_q", "attn_k", "attn_v", "attn_output", "ffn_gate", "ffn_up", "ffn_down"
     };
+    /** Whether the backend says the matrix takes the previous one's activations (k, v, up). */
+    private static final boolean[] SAME_ACTIVATIONS = {false, true, true, false, false, true, false};
     private static final int LAYERS = 6;
     private static final int ROUNDS = 10;
     private static final int STEPS_PER_ROUND = 30;
@@ -57,8 +59,11 @@ public final class LayerMatMul {
                 long start = System.nanoTime();
                 for (int step = 0; step < STEPS_PER_ROUND; step++) {
                     FloatTensor[] layer = w[step % LAYERS];
-                    for (FloatTensor m : layer) {
-                        matMul.multiply(m, x, m.cols(), tokens, out, m.rows());
+                    for (int i = 0; i < layer.length; i++) {
+                        if (SAME_ACTIVATIONS[i]) {
+                            matMul.sameActivationsNext();
+                        }
+                        matMul.multiply(layer[i], x, layer[i].cols(), tokens, out, layer[i].rows());
                     }
                 }
                 double seconds = (System.nanoTime() - start) / 1e9;

@@ -174,7 +174,9 @@ public final class CpuBackend implements ForwardBackend {
         this.layerIndex = l;
         parallel.forRange(total, 8, attnNormBody);
         matMul.multiply(w.wq(), xb, dim, total, q, qDim);
+        matMul.sameActivationsNext();
         matMul.multiply(w.wk(), xb, dim, total, k, kvDim);
+        matMul.sameActivationsNext();
         matMul.multiply(w.wv(), xb, dim, total, v, kvDim);
         parallel.forRange(total, 16, positionBody);
         retrieve(batch, l);
@@ -183,6 +185,7 @@ public final class CpuBackend implements ForwardBackend {
         parallel.forRange(total, 16, ffnNormBody);
         int hidden = config.hiddenDim();
         matMul.multiply(w.wGate(), xb, dim, total, gate, hidden);
+        matMul.sameActivationsNext();
         matMul.multiply(w.wUp(), xb, dim, total, up, hidden);
         parallel.forRange(total, 8, swiGluBody);
         matMul.multiply(w.wDown(), gate, hidden, total, xb, dim);

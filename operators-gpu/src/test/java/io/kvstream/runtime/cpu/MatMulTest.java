@@ -97,6 +97,53 @@ class MatMulTest {
         }
     }
 
+    /**
+     * {@link MatMul#sameActivationsNext}: promised, a multiply gives the bits of a fresh one over
+     * the same activations; not promised, it reads what the caller wrote into the same array
+     * since, not the tokens packed for the previous call; promised but handed another array, it
+     * packs that one. A step of two passes (LONG) must not reuse either: its threads hold the
+     * second pass's tokens.
+     */
+    @Test
+    void packedTokensAreReusedOnlyWhenPromised() throws Exception {
+        Random random = new Random(5);
+        try (GgufFile gguf = GgufFile.open(RefModel.file("refmodel-q8_0.gguf")); Parallel parallel = new Parallel(2)) {
+            FloatTensor a = Tensors.interleaved(gguf.tensor("blk.0.attn_q.weight"), Activations.F32);
+            FloatTensor b = Tensors.interleaved(gguf.tensor("blk.0.attn_k.weight"), Activations.F32);
+            int cols = a.cols();
+            MatMul matMul = new MatMul(parallel);
+            for (int tokens : new int[] {TOKENS, LONG}) {
+                float[] x = gaussian(random, tokens * cols);
+                matMul.multiply(a, x, cols, tokens, new float[tokens * a.rows()], a.rows());
+                matMul.sameActivationsNext();
+                assertThat(times(matMul, b, x, tokens)).as("promised, %d tokens", tokens)
+                        .isEqualTo(times(new MatMul(parallel), b, x, tokens));
+                float[] changed = gaussian(random, x.length);
+                System.arraycopy(changed, 0, x, 0, x.length);
+                assertThat(times(matMul, b, x, tokens)).as("new values, not promised, %d tokens", tokens)
+                        .isEqualTo(times(new MatMul(parallel), b, x, tokens));
+                float[] y = gaussian(random, x.length);
+                matMul.sameActivationsNext();
+                assertThat(times(matMul, b, y, tokens)).as("another array, %d tokens", tokens)
+                        .isEqualTo(times(new MatMul(parallel), b, y, tokens));
+            }
+        }
+    }
+
+    private static float[] times(MatMul matMul, FloatTensor w, float[] x, int tokens) {
+        float[] out = new float[tokens * w.rows()];
+        matMul.multiply(w, x, w.cols(), tokens, out, w.rows());
+        return out;
+    }
+
+    private static float[] gaussian(Random random, int n) {
+        float[] x = new float[n];
+        for (int i = 0; i < n; i++) {
+            x[i] = (float) random.nextGaussian();
+        }
+        return x;
+    }
+
     /** Row {@code r} of a matrix against the token at {@code x[xo ..]}: the bits a multiply must give. */
     @FunctionalInterface
     interface Reference {
