@@ -38,6 +38,8 @@ final class Q4_0xQ8_0Dot {
     /** One block of a group: a byte of every row for each pair of elements. */
     private static final int STEP = HALF * GROUP;
     private static final boolean SIGNED_HIGH = Q4_0x32Tensor.SIGNED_HIGH;
+    /** Tokens of one {@link #manyTokens} call: half a group of {@link InterleavedTensor#TOKENS}. */
+    static final int CALL_TOKENS = TOKENS / 2;
 
     private Q4_0xQ8_0Dot() {}
 
@@ -115,8 +117,18 @@ final class Q4_0xQ8_0Dot {
     }
 
     /**
-     * As {@link #oneToken} against tokens {@code [t, t + TOKENS)} of {@code x} (width {@link
-     * InterleavedTensor#TOKENS}): each widened weight vector multiplies all eight.
+     * As {@link #oneToken} against tokens {@code [t, t + CALL_TOKENS)} of {@code x} (width {@link
+     * InterleavedTensor#TOKENS}; {@code t} a multiple of {@link #CALL_TOKENS}): each widened weight
+     * vector multiplies all four.
+     *
+     * <p>Four tokens, not the eight of a group: with eight, the eight integer sums, sixteen float
+     * results and the hoisted broadcasts took more than the 32 vector registers, and C2 kept two
+     * sums on the stack, stored and loaded back at every element. A stack slot of 64 bytes that
+     * straddles a 4 KB page made every such access a page split, and where the slots fall depends
+     * on how deep the thread's stack is when it calls: the same compiled code ran at 83 against
+     * 142 GFLOP/s at 2 of every 64 call depths (docs/benchmarks.md, eleventh stop), which is the
+     * slow mode earlier stops saw come and go with JVMs. With four tokens nothing is kept on the
+     * stack in the loop.
      */
     static void manyTokens(
             byte[] q, int qo, float[] s, int so, int blocks, Q8_0Tokens x, int t,
@@ -125,34 +137,25 @@ final class Q4_0xQ8_0Dot {
         int tokens = x.tokens;
         float[] xd = x.d;
         short[] x8 = x.start;
-        int xo = t * blocks * BLOCK;
-        int bo = t * blocks;
+        // The tokens' place in their group of eight, whose elements are interleaved.
+        int lane = t % TOKENS;
+        int group = t - lane;
+        int xo = group * blocks * BLOCK + lane;
+        int bo = group * blocks + lane;
         FloatVector a00 = FloatVector.zero(F);
         FloatVector a01 = FloatVector.zero(F);
         FloatVector a02 = FloatVector.zero(F);
         FloatVector a03 = FloatVector.zero(F);
-        FloatVector a04 = FloatVector.zero(F);
-        FloatVector a05 = FloatVector.zero(F);
-        FloatVector a06 = FloatVector.zero(F);
-        FloatVector a07 = FloatVector.zero(F);
         FloatVector a10 = FloatVector.zero(F);
         FloatVector a11 = FloatVector.zero(F);
         FloatVector a12 = FloatVector.zero(F);
         FloatVector a13 = FloatVector.zero(F);
-        FloatVector a14 = FloatVector.zero(F);
-        FloatVector a15 = FloatVector.zero(F);
-        FloatVector a16 = FloatVector.zero(F);
-        FloatVector a17 = FloatVector.zero(F);
         for (int b = 0; b < blocks; b++) {
             int bk = bo + b * TOKENS;
             ShortVector u0 = ShortVector.broadcast(S, x8[bk]);
             ShortVector u1 = ShortVector.broadcast(S, x8[bk + 1]);
             ShortVector u2 = ShortVector.broadcast(S, x8[bk + 2]);
             ShortVector u3 = ShortVector.broadcast(S, x8[bk + 3]);
-            ShortVector u4 = ShortVector.broadcast(S, x8[bk + 4]);
-            ShortVector u5 = ShortVector.broadcast(S, x8[bk + 5]);
-            ShortVector u6 = ShortVector.broadcast(S, x8[bk + 6]);
-            ShortVector u7 = ShortVector.broadcast(S, x8[bk + 7]);
             int p = qo + b * STEP;
             int c = b * BLOCK;
             for (int j = 0; j < HALF; j++) {
@@ -165,10 +168,6 @@ final class Q4_0xQ8_0Dot {
                 u1 = hi.mul(xq[xh + 1]).add(lo.mul(xq[xl + 1]).add(u1));
                 u2 = hi.mul(xq[xh + 2]).add(lo.mul(xq[xl + 2]).add(u2));
                 u3 = hi.mul(xq[xh + 3]).add(lo.mul(xq[xl + 3]).add(u3));
-                u4 = hi.mul(xq[xh + 4]).add(lo.mul(xq[xl + 4]).add(u4));
-                u5 = hi.mul(xq[xh + 5]).add(lo.mul(xq[xl + 5]).add(u5));
-                u6 = hi.mul(xq[xh + 6]).add(lo.mul(xq[xl + 6]).add(u6));
-                u7 = hi.mul(xq[xh + 7]).add(lo.mul(xq[xl + 7]).add(u7));
             }
             FloatVector d0 = FloatVector.fromArray(F, s, so + b * GROUP);
             FloatVector d1 = FloatVector.fromArray(F, s, so + b * GROUP + LANES);
@@ -184,23 +183,11 @@ final class Q4_0xQ8_0Dot {
             e = FloatVector.broadcast(F, xd[bk + 3]);
             a03 = ((FloatVector) u3.convertShape(VectorOperators.S2F, F, 0)).fma(d0.mul(e), a03);
             a13 = ((FloatVector) u3.convertShape(VectorOperators.S2F, F, 1)).fma(d1.mul(e), a13);
-            e = FloatVector.broadcast(F, xd[bk + 4]);
-            a04 = ((FloatVector) u4.convertShape(VectorOperators.S2F, F, 0)).fma(d0.mul(e), a04);
-            a14 = ((FloatVector) u4.convertShape(VectorOperators.S2F, F, 1)).fma(d1.mul(e), a14);
-            e = FloatVector.broadcast(F, xd[bk + 5]);
-            a05 = ((FloatVector) u5.convertShape(VectorOperators.S2F, F, 0)).fma(d0.mul(e), a05);
-            a15 = ((FloatVector) u5.convertShape(VectorOperators.S2F, F, 1)).fma(d1.mul(e), a15);
-            e = FloatVector.broadcast(F, xd[bk + 6]);
-            a06 = ((FloatVector) u6.convertShape(VectorOperators.S2F, F, 0)).fma(d0.mul(e), a06);
-            a16 = ((FloatVector) u6.convertShape(VectorOperators.S2F, F, 1)).fma(d1.mul(e), a16);
-            e = FloatVector.broadcast(F, xd[bk + 7]);
-            a07 = ((FloatVector) u7.convertShape(VectorOperators.S2F, F, 0)).fma(d0.mul(e), a07);
-            a17 = ((FloatVector) u7.convertShape(VectorOperators.S2F, F, 1)).fma(d1.mul(e), a17);
         }
         // As Q4_0x32Tensor.manyTokens: straight to out when all are wanted, else through a tile.
         FloatVector z = FloatVector.zero(F);
-        boolean direct = rows == GROUP && t + TOKENS <= tokens;
-        float[] dst = direct ? out : Simd.tile(GROUP * TOKENS);
+        boolean direct = rows == GROUP && t + CALL_TOKENS <= tokens;
+        float[] dst = direct ? out : Simd.tile(GROUP * CALL_TOKENS);
         int stride = direct ? outStride : GROUP;
         int o = direct ? t * outStride + row : 0;
         z.add(a00).intoArray(dst, o);
@@ -211,16 +198,8 @@ final class Q4_0xQ8_0Dot {
         z.add(a12).intoArray(dst, o + 2 * stride + LANES);
         z.add(a03).intoArray(dst, o + 3 * stride);
         z.add(a13).intoArray(dst, o + 3 * stride + LANES);
-        z.add(a04).intoArray(dst, o + 4 * stride);
-        z.add(a14).intoArray(dst, o + 4 * stride + LANES);
-        z.add(a05).intoArray(dst, o + 5 * stride);
-        z.add(a15).intoArray(dst, o + 5 * stride + LANES);
-        z.add(a06).intoArray(dst, o + 6 * stride);
-        z.add(a16).intoArray(dst, o + 6 * stride + LANES);
-        z.add(a07).intoArray(dst, o + 7 * stride);
-        z.add(a17).intoArray(dst, o + 7 * stride + LANES);
         if (!direct) {
-            Simd.copyTile(dst, Math.min(TOKENS, tokens - t), GROUP, rows, out, t * outStride + row, outStride);
+            Simd.copyTile(dst, Math.min(CALL_TOKENS, tokens - t), GROUP, rows, out, t * outStride + row, outStride);
         }
     }
 }
