@@ -21,7 +21,7 @@ import jdk.incubator.vector.VectorSpecies;
  * the same bits. {@code MatMulBenchmark}, one thread, 2048 columns, one token streaming 75 MB
  * of weights: 33.6 (Java 17) and 37.7 (Java 25) against 24.8 and 24.1 G weights/s with fp32
  * activations; at eight tokens in cache 69 and 92 against 81 and 92 GMAC/s (docs/benchmarks.md,
- * eighth stop).
+ * eighth stop), with the eight-token kernel that {@link #manyTokens} has since split in two.
  *
  * <p>Written out by hand as {@link Q4_0x32Tensor}'s kernels are, for the same reason.
  */
