@@ -27,8 +27,9 @@ import jdk.incubator.vector.VectorSpecies;
  * 318 GFLOP/s packed per thread (336 when nothing is packed at all). A pass takes at most {@link
  * #PASS_TOKENS} tokens, which bounds each thread's copy; longer steps expand the weights once per
  * pass. A one-pass multiply that the caller says takes the previous one's activations (a layer's
- * k and v after q, up after gate: {@code MatMul#sameActivationsNext}) keeps each thread's copy. When the tokens do not fill the last group, up to {@link #NR_SHORT} of them go through a
- * kernel of that width: padding 128 tokens to 132 cost more than the 3% it adds (336 against 359).
+ * k and v after q, up after gate: {@code MatMul#sameActivationsNext}) keeps each thread's copy.
+ * When the tokens do not fill the last group, up to {@link #NR_SHORT} of them go through a kernel
+ * of that width: padding 128 tokens to 132 cost more than the 3% it adds (336 against 359).
  *
  * <p>Tensors that can ({@link FloatTensor#expandFusedRowsTimes}, Q8_0) widen each panel while
  * they multiply it by the first group of tokens: the weights' reads from memory then overlap
@@ -53,7 +54,7 @@ final class RowLaneGemm {
     /**
      * Columns packed at a time: each token's run of them is read in order and written into a
      * region of {@code 32 * NR} floats. Column by column over all of a group's tokens read them
-     * from {@link #NR} rows a multiple of 4 KB apart, one cache set: 210-220 against 130-160 us for
+     * from {@link #NR} rows a multiple of 4 KB apart, one cache set: 210-220 against 100-165 us for
      * 128 tokens of 2,048 columns (one thread).
      */
     private static final int PACK_COLS = 32;
@@ -123,7 +124,10 @@ final class RowLaneGemm {
         int maxGroups = perPass / NR;
         this.panelBase = X_BASE + (maxGroups * cols * NR + L - 1) / L * L;
         for (int i = 0; i < scratch.length; i++) {
-            scratch[i] = HeapRegions.alignedScratch(scratch[i], panelBase + MR * cols);
+            float[] grown = HeapRegions.alignedScratch(scratch[i], panelBase + MR * cols);
+            // A new array holds no tokens to reuse.
+            reuse &= grown == scratch[i];
+            scratch[i] = grown;
         }
         for (int t0 = 0; t0 < tokens; t0 += perPass) {
             this.firstToken = t0;
@@ -185,7 +189,7 @@ final class RowLaneGemm {
     /**
      * The pass's token {@code g * NR + t}, column {@code k}, to {@code s[X_BASE + g * cols * NR + k
      * * width + t]}, where the width is {@link #NR} but for a short last group; missing tokens are
-     * zeros. Column by column, so that the stores run in order.
+     * zeros. In runs of {@link #PACK_COLS} columns, each token's run read in order.
      */
     private void packTokens(float[] s) {
         for (int g = 0; g < groups; g++) {
