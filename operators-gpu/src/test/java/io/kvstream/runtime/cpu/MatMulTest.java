@@ -113,16 +113,15 @@ class MatMulTest {
             int cols = a.cols();
             MatMul matMul = new MatMul(parallel);
             for (int tokens : new int[] {TOKENS, LONG}) {
-                float[] x = gaussian(random, tokens * cols);
+                float[] x = gaussian(random, new float[tokens * cols]);
                 matMul.multiply(a, x, cols, tokens, new float[tokens * a.rows()], a.rows());
                 matMul.sameActivationsNext();
                 assertThat(times(matMul, b, x, tokens)).as("promised, %d tokens", tokens)
                         .isEqualTo(times(new MatMul(parallel), b, x, tokens));
-                float[] changed = gaussian(random, x.length);
-                System.arraycopy(changed, 0, x, 0, x.length);
+                gaussian(random, x);
                 assertThat(times(matMul, b, x, tokens)).as("new values, not promised, %d tokens", tokens)
                         .isEqualTo(times(new MatMul(parallel), b, x, tokens));
-                float[] y = gaussian(random, x.length);
+                float[] y = gaussian(random, new float[x.length]);
                 matMul.sameActivationsNext();
                 assertThat(times(matMul, b, y, tokens)).as("another array, %d tokens", tokens)
                         .isEqualTo(times(new MatMul(parallel), b, y, tokens));
@@ -136,9 +135,9 @@ class MatMulTest {
         return out;
     }
 
-    private static float[] gaussian(Random random, int n) {
-        float[] x = new float[n];
-        for (int i = 0; i < n; i++) {
+    /** {@code x} filled with standard normal values, in order; returns it. */
+    private static float[] gaussian(Random random, float[] x) {
+        for (int i = 0; i < x.length; i++) {
             x[i] = (float) random.nextGaussian();
         }
         return x;
@@ -208,10 +207,7 @@ class MatMulTest {
     private static void assertBatchIndependent(MatMul matMul, FloatTensor w, Reference reference, Random random) {
         int cols = w.cols();
         int rows = w.rows();
-        float[] x = new float[TOKENS * cols];
-        for (int i = 0; i < x.length; i++) {
-            x[i] = (float) random.nextGaussian();
-        }
+        float[] x = gaussian(random, new float[TOKENS * cols]);
         // A block of zeros (no scale to divide by) and one with an outlier (the others round to
         // few levels), for the formats that quantize tokens.
         Arrays.fill(x, 0, 32, 0f);
@@ -325,10 +321,7 @@ class MatMulTest {
                 }
                 FloatTensor w = new F32Tensor("w", rows, cols, bytes);
                 for (int tokens : new int[] {1, 17, 19, 40, 73}) {
-                    float[] x = new float[tokens * cols];
-                    for (int i = 0; i < x.length; i++) {
-                        x[i] = (float) random.nextGaussian();
-                    }
+                    float[] x = gaussian(random, new float[tokens * cols]);
                     float[] out = new float[tokens * rows];
                     matMul.multiply(w, x, cols, tokens, out, rows);
                     float[] row = new float[cols];
