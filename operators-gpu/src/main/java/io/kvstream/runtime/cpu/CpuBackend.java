@@ -1,6 +1,5 @@
 package io.kvstream.runtime.cpu;
 
-import io.kvstream.kv.AttentionObserver;
 import io.kvstream.kv.KvCache;
 import io.kvstream.model.LayerWeights;
 import io.kvstream.model.Model;
@@ -11,7 +10,6 @@ import io.kvstream.runtime.Parallel;
 import io.kvstream.runtime.RopeTable;
 import io.kvstream.runtime.SequenceStep;
 
-import java.util.Arrays;
 import java.util.List;
 
 /**
@@ -37,7 +35,12 @@ public final class CpuBackend implements ForwardBackend {
     private final int kvDim;
     private final int headDim;
     private final int groupSize;
-    private final float attentionScale;
+    private final LaneAttention attention;
+    /** Query heads of an attention block: a KV head's, or as many of them as there are lanes. */
+    private final int blockHeads;
+    /** Blocks of query heads per KV head, and tokens per block. */
+    private final int headBlocks;
+    private final int blockTokens;
 
     // Activations of the current step, token-major; sized for `capacity` tokens.
     private int capacity;
@@ -56,7 +59,10 @@ public final class CpuBackend implements ForwardBackend {
     private int[] indexOf = new int[0];
     // Per sequence: its first token in the step.
     private int[] seqStart = new int[0];
-    private final float[][] scores;
+    // Per attention block of tokens: its first token in the step, and how many.
+    private int[] blockStart = new int[0];
+    private int[] blockSize = new int[0];
+    private int blocks;
     // The step and layer in progress, read by the loop bodies below; steps run one at a time.
     private List<SequenceStep> batch;
     private LayerWeights layer;
@@ -80,9 +86,11 @@ public final class CpuBackend implements ForwardBackend {
         this.kvDim = config.kvDim();
         this.headDim = config.headDim();
         this.groupSize = config.heads() / config.kvHeads();
-        this.attentionScale = (float) (1.0 / Math.sqrt(headDim));
+        this.attention = new LaneAttention(headDim, (float) (1.0 / Math.sqrt(headDim)), parallel.threads());
+        this.blockHeads = Math.min(groupSize, LaneAttention.LANES);
+        this.headBlocks = (groupSize + blockHeads - 1) / blockHeads;
+        this.blockTokens = LaneAttention.LANES / blockHeads;
         this.rope = new RopeTable(headDim, config.ropeTheta(), config.ropeStyle());
-        this.scores = new float[parallel.threads()][0];
     }
 
     /** Whether this backend multiplies a heap copy of the weights, not the mapped file. */
@@ -127,12 +135,18 @@ public final class CpuBackend implements ForwardBackend {
         ensureCapacity(total, sequences);
         rope.ensure(maxPosition);
         int t = 0;
+        blocks = 0;
         for (int s = 0; s < sequences; s++) {
             SequenceStep step = batch.get(s);
             seqStart[s] = t;
             for (int i = 0; i < step.count(); i++, t++) {
                 seqOf[t] = s;
                 indexOf[t] = i;
+                if (i % blockTokens == 0) {
+                    blockStart[blocks] = t;
+                    blockSize[blocks] = Math.min(blockTokens, step.count() - i);
+                    blocks++;
+                }
             }
         }
         embed(batch, total);
@@ -180,7 +194,7 @@ public final class CpuBackend implements ForwardBackend {
         matMul.multiply(w.wv(), xb, dim, total, v, kvDim);
         parallel.forRange(total, 16, positionBody);
         retrieve(batch, l);
-        parallel.forRange(total * config.heads(), 4, attentionBody);
+        parallel.forRange(blocks * config.kvHeads() * headBlocks, 1, attentionBody);
         matMul.multiply(w.wo(), att, qDim, total, xb, dim);
         parallel.forRange(total, 16, ffnNormBody);
         int hidden = config.hiddenDim();
@@ -239,10 +253,17 @@ public final class CpuBackend implements ForwardBackend {
         }
     }
 
+    /** Items are (block of tokens, KV head, block of its query heads). */
     private void attention(int worker, int from, int to) {
-        int heads = config.heads();
+        int perBlock = config.kvHeads() * headBlocks;
         for (int item = from; item < to; item++) {
-            attend(batch, layerIndex, item / heads, item % heads, worker);
+            int b = item / perBlock;
+            int kvHead = item % perBlock / headBlocks;
+            int firstHead = item % headBlocks * blockHeads;
+            int t = blockStart[b];
+            SequenceStep step = batch.get(seqOf[t]);
+            attention.attend(worker, step.cache(), layerIndex, kvHead, q, qDim, att, t, blockSize[b], indexOf[t],
+                    step.count(), kvHead * groupSize + firstHead, Math.min(blockHeads, groupSize - firstHead));
         }
     }
 
@@ -264,54 +285,6 @@ public final class CpuBackend implements ForwardBackend {
         for (int t = from; t < to; t++) {
             VectorMath.add(xb, t * dim, x, t * dim, dim);
         }
-    }
-
-    /**
-     * Causal attention of token {@code t}'s head {@code h} over its sequence's cache: the
-     * retrieved region first (empty unless the cache has a memory tier), then the held slots.
-     */
-    private void attend(List<SequenceStep> batch, int l, int t, int h, int worker) {
-        int s = seqOf[t];
-        SequenceStep step = batch.get(s);
-        KvCache cache = step.cache();
-        int kvHead = h / groupSize;
-        int retrieved = cache.retrievedLength(l, kvHead);
-        int slots = cache.length(l, kvHead) + indexOf[t] + 1;
-        int all = retrieved + slots;
-        float[] keys = cache.keys(l, kvHead);
-        float[] values = cache.values(l, kvHead);
-        float[] sc = scores[worker];
-        if (sc.length < all) {
-            sc = new float[Math.max(all, sc.length * 2)];
-            scores[worker] = sc;
-        }
-        int qo = t * qDim + h * headDim;
-        if (retrieved > 0) {
-            float[] rk = cache.retrievedKeys(l, kvHead);
-            for (int j = 0; j < retrieved; j++) {
-                sc[j] = VectorMath.dot(q, qo, rk, j * headDim, headDim) * attentionScale;
-            }
-        }
-        for (int j = 0; j < slots; j++) {
-            sc[retrieved + j] = VectorMath.dot(q, qo, keys, j * headDim, headDim) * attentionScale;
-        }
-        // A turn that attends over what it named in memory skips the window's older slots.
-        int maskedTo = Math.min(cache.maskedTo(l, kvHead), slots);
-        for (int j = cache.maskedFrom(l, kvHead); j < maskedTo; j++) {
-            sc[retrieved + j] = Float.NEGATIVE_INFINITY;
-        }
-        VectorMath.softmax(sc, 0, all);
-        AttentionObserver observer = cache.attentionObserver();
-        if (observer != null) {
-            // Policies that observe do not combine with a memory tier: the region is empty here.
-            observer.observe(l, h, indexOf[t], step.count(), sc, slots);
-        }
-        Arrays.fill(att, qo, qo + headDim, 0f);
-        if (retrieved > 0) {
-            float[] rv = cache.retrievedValues(l, kvHead);
-            VectorMath.axpyRows(sc, 0, retrieved, rv, 0, headDim, att, qo, headDim);
-        }
-        VectorMath.axpyRows(sc, retrieved, slots, values, 0, headDim, att, qo, headDim);
     }
 
     private void logits(List<SequenceStep> batch, int rows) {
@@ -368,6 +341,8 @@ public final class CpuBackend implements ForwardBackend {
         up = new float[cap * config.hiddenDim()];
         seqOf = new int[cap];
         indexOf = new int[cap];
+        blockStart = new int[cap];
+        blockSize = new int[cap];
         capacity = cap;
     }
 

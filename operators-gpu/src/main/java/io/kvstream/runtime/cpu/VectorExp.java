@@ -1,5 +1,7 @@
 package io.kvstream.runtime.cpu;
 
+import javax.annotation.Nullable;
+
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.VectorOperators;
 import jdk.incubator.vector.VectorSpecies;
@@ -46,15 +48,37 @@ final class VectorExp {
      * {@code x[i] = e^(x[i] - shift)} for {@code i} in {@code [xo, xo + n)}, where no {@code x[i]}
      * exceeds {@code shift}.
      *
-     * <p>The whole vector arithmetic sits in this one loop, with no helper method of our own: a
-     * vector that crosses a call C2 does not inline is allocated, and C2 declined such calls (as
-     * "too large" or past its node budget) in some callers and on some JDKs but not others.
+     * <p>The whole vector arithmetic sits in one loop ({@code expVectors}), which no vector enters
+     * or leaves through a call: a vector that crosses a call C2 does not inline is allocated, and
+     * C2 declined such calls (as "too large" or past its node budget) in some callers and on some
+     * JDKs but not others.
      */
     static void expInPlace(float[] x, int xo, int n, float shift) {
-        int i = 0;
         int upper = F.loopBound(n);
-        for (; i < upper; i += F.length()) {
-            FloatVector arg = FloatVector.fromArray(F, x, xo + i).sub(shift);
+        expVectors(x, xo, upper, shift, null, 0);
+        for (int i = upper; i < n; i++) {
+            x[xo + i] = exp(x[xo + i] - shift);
+        }
+    }
+
+    /**
+     * {@code x[xo + i] = e^(x[xo + i] - shifts[so + i % lanes])} for {@code i} in {@code [0, n)},
+     * {@code n} a multiple of the lane count: a shift per lane, for softmaxes that run down the
+     * lanes ({@link LaneAttention}).
+     */
+    static void expInPlace(float[] x, int xo, int n, float[] shifts, int so) {
+        if (n % F.length() != 0) {
+            throw new IllegalArgumentException(
+                    String.format("%d elements are not whole vectors of %d lanes", n, F.length()));
+        }
+        expVectors(x, xo, n, 0f, shifts, so);
+    }
+
+    /** The vectors of the {@code expInPlace}s: one shift for every lane, or one per lane from {@code shifts}. */
+    private static void expVectors(float[] x, int xo, int upper, float shift, @Nullable float[] shifts, int so) {
+        FloatVector s = shifts == null ? FloatVector.broadcast(F, shift) : FloatVector.fromArray(F, shifts, so);
+        for (int i = 0; i < upper; i += F.length()) {
+            FloatVector arg = FloatVector.fromArray(F, x, xo + i).sub(s);
             FloatVector v = arg.max(LOWEST);
             // kr = 1.5 * 2^23 + k: the integer k in the low mantissa bits (see exp).
             FloatVector kr = v.fma(FloatVector.broadcast(F, LOG2E), FloatVector.broadcast(F, ROUND));
@@ -73,9 +97,6 @@ final class VectorExp {
                     .viewAsFloatingLanes();
             p = p.mul(scale);
             p.blend(0f, arg.compare(VectorOperators.LT, LOWEST)).intoArray(x, xo + i);
-        }
-        for (; i < n; i++) {
-            x[xo + i] = exp(x[xo + i] - shift);
         }
     }
 

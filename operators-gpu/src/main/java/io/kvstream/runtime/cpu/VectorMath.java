@@ -74,53 +74,6 @@ public final class VectorMath {
         return sum;
     }
 
-    /**
-     * {@code y[yo + d] += w[wo + j] * x[xo + j * stride + d]} for {@code j} from 0 to {@code n - 1}
-     * in order: attention's weighted sum of value rows. Every element gets the arithmetic of
-     * adding the rows one at a time ({@code fma} in whole vectors, multiply then add in the
-     * scalar tail), so its bits do not depend on the vector width's split of {@code dim}. Each
-     * stretch of up to four vectors of {@code y} stays in registers over all {@code j}: adding a
-     * row at a time stored each vector and loaded it back for the next row, a chain through
-     * memory that set the pace (decode of 8 sequences: a tenth of the step).
-     */
-    public static void axpyRows(float[] w, int wo, int n, float[] x, int xo, int stride, float[] y, int yo, int dim) {
-        int lanes = F.length();
-        int d = 0;
-        for (; d + 4 * lanes <= dim; d += 4 * lanes) {
-            int o = yo + d;
-            FloatVector y0 = FloatVector.fromArray(F, y, o);
-            FloatVector y1 = FloatVector.fromArray(F, y, o + lanes);
-            FloatVector y2 = FloatVector.fromArray(F, y, o + 2 * lanes);
-            FloatVector y3 = FloatVector.fromArray(F, y, o + 3 * lanes);
-            for (int j = 0; j < n; j++) {
-                FloatVector va = FloatVector.broadcast(F, w[wo + j]);
-                int xr = xo + j * stride + d;
-                y0 = FloatVector.fromArray(F, x, xr).fma(va, y0);
-                y1 = FloatVector.fromArray(F, x, xr + lanes).fma(va, y1);
-                y2 = FloatVector.fromArray(F, x, xr + 2 * lanes).fma(va, y2);
-                y3 = FloatVector.fromArray(F, x, xr + 3 * lanes).fma(va, y3);
-            }
-            y0.intoArray(y, o);
-            y1.intoArray(y, o + lanes);
-            y2.intoArray(y, o + 2 * lanes);
-            y3.intoArray(y, o + 3 * lanes);
-        }
-        for (; d + lanes <= dim; d += lanes) {
-            FloatVector y0 = FloatVector.fromArray(F, y, yo + d);
-            for (int j = 0; j < n; j++) {
-                y0 = FloatVector.fromArray(F, x, xo + j * stride + d).fma(FloatVector.broadcast(F, w[wo + j]), y0);
-            }
-            y0.intoArray(y, yo + d);
-        }
-        for (; d < dim; d++) {
-            float acc = y[yo + d];
-            for (int j = 0; j < n; j++) {
-                acc += w[wo + j] * x[xo + j * stride + d];
-            }
-            y[yo + d] = acc;
-        }
-    }
-
     /** {@code y[yo + i] += x[xo + i]}. */
     public static void add(float[] x, int xo, float[] y, int yo, int n) {
         int i = 0;
@@ -192,64 +145,6 @@ public final class VectorMath {
                 float numerator = g < 0f ? g * e[i] : g;
                 gate[go + from + i] = numerator / (e[i] + 1f) * up[uo + from + i];
             }
-        }
-    }
-
-    /**
-     * Softmax of {@code x[xo .. xo + n)} in place; returns nothing, sums to one. Each pass is a
-     * method of its own: one method holding all of them grew past what C2 inlines into, and a
-     * vector passed to a call it did not inline is allocated.
-     */
-    public static void softmax(float[] x, int xo, int n) {
-        float max = max(x, xo, n);
-        VectorExp.expInPlace(x, xo, n, max);
-        scale(x, xo, n, 1.0f / sum(x, xo, n));
-    }
-
-    /**
-     * Scalar: a vector loop here (a running vector maximum) was left uncompiled by C2 in about one
-     * JVM in five on Java 17, allocating a vector per element; the maximum is a small part of the
-     * work next to the exponentials.
-     */
-    private static float max(float[] x, int xo, int n) {
-        float max = Float.NEGATIVE_INFINITY;
-        for (int i = 0; i < n; i++) {
-            max = Math.max(max, x[xo + i]);
-        }
-        return max;
-    }
-
-    /**
-     * The sum of {@code x[xo .. xo + n)}, in four running sums. Scalar for the same reason as
-     * {@link #max}: a vector sum here allocated on Java 25 in some JVMs.
-     */
-    private static float sum(float[] x, int xo, int n) {
-        float s0 = 0f;
-        float s1 = 0f;
-        float s2 = 0f;
-        float s3 = 0f;
-        int i = 0;
-        for (; i + 4 <= n; i += 4) {
-            s0 += x[xo + i];
-            s1 += x[xo + i + 1];
-            s2 += x[xo + i + 2];
-            s3 += x[xo + i + 3];
-        }
-        float sum = (s0 + s1) + (s2 + s3);
-        for (; i < n; i++) {
-            sum += x[xo + i];
-        }
-        return sum;
-    }
-
-    private static void scale(float[] x, int xo, int n, float factor) {
-        int i = 0;
-        int upper = F.loopBound(n);
-        for (; i < upper; i += F.length()) {
-            FloatVector.fromArray(F, x, xo + i).mul(factor).intoArray(x, xo + i);
-        }
-        for (; i < n; i++) {
-            x[xo + i] *= factor;
         }
     }
 }
