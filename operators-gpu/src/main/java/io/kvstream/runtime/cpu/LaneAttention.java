@@ -75,9 +75,15 @@ final class LaneAttention {
         }
         float[] qt = queries[worker];
         for (int i = 0; i < LANES; i++) {
-            int qo = (row + i / heads) * qDim + (head + i % heads) * headDim;
-            for (int d = 0; d < headDim; d++) {
-                qt[d * LANES + i] = i < used ? q[qo + d] : 0f;
+            if (i < used) {
+                int qo = (row + i / heads) * qDim + (head + i % heads) * headDim;
+                for (int d = 0; d < headDim; d++) {
+                    qt[d * LANES + i] = q[qo + d];
+                }
+            } else {
+                for (int d = 0; d < headDim; d++) {
+                    qt[d * LANES + i] = 0f;
+                }
             }
         }
         int retrieved = cache.retrievedLength(layer, kvHead);
@@ -171,8 +177,8 @@ final class LaneAttention {
     /**
      * Each lane's softmax over keys {@code [0, n)}; {@code tmp} holds {@code 2 * LANES}. The
      * maxima, sums and scaling are plain loops across the lanes, which C2 vectorizes itself:
-     * running Vector API maxima and sums were left uncompiled or allocating in some JVMs
-     * ({@link VectorMath#softmax}'s helpers say the same), here 10 MB a decode step on Java 25.
+     * running Vector API maxima and sums were compiled into allocating code in some JVMs (up to
+     * 10 MB a decode step on Java 25, docs/benchmarks.md, twelfth stop).
      */
     private static void softmax(float[] p, int n, float[] tmp) {
         for (int i = 0; i < LANES; i++) {
