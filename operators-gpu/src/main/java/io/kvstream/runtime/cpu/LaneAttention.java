@@ -76,7 +76,7 @@ final class LaneAttention {
         float[] qt = queries[worker];
         for (int i = 0; i < LANES; i++) {
             if (i < used) {
-                int qo = (row + i / heads) * qDim + (head + i % heads) * headDim;
+                int qo = queryOffset(row, head, heads, qDim, i);
                 for (int d = 0; d < headDim; d++) {
                     qt[d * LANES + i] = q[qo + d];
                 }
@@ -91,11 +91,7 @@ final class LaneAttention {
         int before = cache.length(layer, kvHead) + index;
         // The block's last token sees the most keys; earlier tokens' later keys are masked below.
         int all = retrieved + before + tokens;
-        float[] p = weights[worker];
-        if (p.length < all * LANES) {
-            p = new float[Math.max(all * LANES, p.length * 2)];
-            weights[worker] = p;
-        }
+        float[] p = atLeast(weights, worker, all * LANES);
         if (retrieved > 0) {
             scores(qt, cache.retrievedKeys(layer, kvHead), retrieved, p, 0);
         }
@@ -119,14 +115,29 @@ final class LaneAttention {
             observe(observer, worker, layer, kvHead, p, all, retrieved, before, index, stepTokens, head, heads, used);
         }
         for (int i = 0; i < used; i += 2) {
-            int o0 = (row + i / heads) * qDim + (head + i % heads) * headDim;
+            int o0 = queryOffset(row, head, heads, qDim, i);
             int i1 = Math.min(i + 1, used - 1);
-            int o1 = (row + i1 / heads) * qDim + (head + i1 % heads) * headDim;
+            int o1 = queryOffset(row, head, heads, qDim, i1);
             if (retrieved > 0) {
                 valueSums(p, 0, retrieved, i, i1, cache.retrievedValues(layer, kvHead), out, o0, o1, false);
             }
             valueSums(p, retrieved, before + tokens, i, i1, cache.values(layer, kvHead), out, o0, o1, retrieved > 0);
         }
+    }
+
+    /** Where lane {@code i}'s query (token {@code row + i / heads}, head {@code head + i % heads}) sits in {@code q}. */
+    private int queryOffset(int row, int head, int heads, int qDim, int i) {
+        return (row + i / heads) * qDim + (head + i % heads) * headDim;
+    }
+
+    /** The worker's array, grown to hold at least {@code n} (doubling, so that growth is rare). */
+    private static float[] atLeast(float[][] perWorker, int worker, int n) {
+        float[] a = perWorker[worker];
+        if (a.length < n) {
+            a = new float[Math.max(n, a.length * 2)];
+            perWorker[worker] = a;
+        }
+        return a;
     }
 
     /** Lane {@code i}'s score for key {@code j} of {@code keys} to {@code p[po + j * LANES + i]}. */
@@ -208,11 +219,7 @@ final class LaneAttention {
 
     private void observe(AttentionObserver observer, int worker, int layer, int kvHead, float[] p, int all,
                          int retrieved, int before, int index, int stepTokens, int head, int heads, int used) {
-        float[] r = rows[worker];
-        if (r.length < all) {
-            r = new float[Math.max(all, r.length * 2)];
-            rows[worker] = r;
-        }
+        float[] r = atLeast(rows, worker, all);
         for (int i = 0; i < used; i++) {
             // Policies that observe do not combine with a memory tier: the region is empty here.
             int slots = before + i / heads + 1;
