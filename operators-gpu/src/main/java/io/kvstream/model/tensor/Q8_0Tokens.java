@@ -49,18 +49,30 @@ public final class Q8_0Tokens {
     boolean paired;
     int tokens;
     int cols;
+    /** Tokens of a group in the layout of {@link #quantize}. */
+    private int width;
 
     /**
      * Quantizes {@code tokens} rows of {@code x}, token {@code t} at {@code x[t * xStride .. +
      * cols)}, replacing what this held.
      */
     public void quantize(float[] x, int xStride, int tokens, int cols) {
+        quantizeGroups(x, xStride, 0, begin(tokens, cols));
+    }
+
+    /**
+     * Makes room for {@code tokens} tokens of {@code cols} columns, replacing what this held, and
+     * returns their groups: {@link #quantizeGroups} over all of them, in any order and from any
+     * threads, completes what {@link #quantize} does. Groups write disjoint parts of the arrays,
+     * so a step's threads can share the work, which the caller otherwise does while they wait.
+     */
+    public int begin(int tokens, int cols) {
         checkShape(tokens, cols);
         this.tokens = tokens;
         this.cols = cols;
         this.paired = false;
         // Tokens a group holds: as many as the many-token kernels take, or the one token.
-        int width = tokens > 1 ? InterleavedTensor.TOKENS : 1;
+        this.width = tokens > 1 ? InterleavedTensor.TOKENS : 1;
         int groups = (tokens + width - 1) / width;
         int blocks = cols / BLOCK;
         if (q.length < groups * width * cols) {
@@ -69,15 +81,21 @@ public final class Q8_0Tokens {
         if (d.length < groups * width * blocks) {
             d = new float[groups * width * blocks];
         }
-        // Apart from d, which quantizePairs grows alone.
+        // Apart from d, which beginPairs grows alone.
         if (start.length < groups * width * blocks) {
             start = new short[groups * width * blocks];
         }
-        for (int g = 0; g < groups; g++) {
+        return groups;
+    }
+
+    /** Groups {@code [from, to)} of the tokens {@link #begin} made room for, from {@code x} as {@link #quantize} takes it. */
+    public void quantizeGroups(float[] x, int xStride, int from, int to) {
+        int blocks = cols / BLOCK;
+        for (int g = from; g < to; g++) {
             for (int i = 0; i < width; i++) {
-                int from = Math.min(g * width + i, tokens - 1) * xStride;
+                int row = Math.min(g * width + i, tokens - 1) * xStride;
                 for (int b = 0; b < blocks; b++) {
-                    block(x, from + b * BLOCK, (g * cols + b * BLOCK) * width + i, (g * blocks + b) * width + i, width);
+                    block(x, row + b * BLOCK, (g * cols + b * BLOCK) * width + i, (g * blocks + b) * width + i, width);
                 }
             }
         }
@@ -95,6 +113,16 @@ public final class Q8_0Tokens {
      * @throws UnsupportedOperationException unless {@link #PAIRS}
      */
     public void quantizePairs(float[] x, int xStride, int tokens, int cols) {
+        quantizePairGroups(x, xStride, 0, beginPairs(tokens, cols));
+    }
+
+    /**
+     * As {@link #begin}, for {@link #quantizePairs}: its groups of {@link #PAIR_TOKENS} tokens go
+     * through {@link #quantizePairGroups}.
+     *
+     * @throws UnsupportedOperationException unless {@link #PAIRS}
+     */
+    public int beginPairs(int tokens, int cols) {
         if (!PAIRS) {
             throw new UnsupportedOperationException("no kernel for tokens in pairs in this JVM; see Q8_0Tokens.PAIRS");
         }
@@ -103,23 +131,33 @@ public final class Q8_0Tokens {
         this.cols = cols;
         this.paired = true;
         int groups = (tokens + PAIR_TOKENS - 1) / PAIR_TOKENS;
-        int blocks = cols / BLOCK;
-        int slots = groups * PAIR_TOKENS * blocks;
+        int slots = groups * PAIR_TOKENS * (cols / BLOCK);
         if (pairs.length < slots * HALF) {
             pairs = new int[slots * HALF];
         }
         if (d.length < slots) {
             d = new float[slots];
         }
-        for (int g = 0; g < groups; g++) {
+        return groups;
+    }
+
+    /** As {@link #quantizeGroups}, for the groups {@link #beginPairs} made room for. */
+    public void quantizePairGroups(float[] x, int xStride, int from, int to) {
+        int blocks = cols / BLOCK;
+        for (int g = from; g < to; g++) {
             for (int i = 0; i < PAIR_TOKENS; i++) {
-                int from = Math.min(g * PAIR_TOKENS + i, tokens - 1) * xStride;
+                int row = Math.min(g * PAIR_TOKENS + i, tokens - 1) * xStride;
                 for (int b = 0; b < blocks; b++) {
                     int slot = (g * blocks + b) * PAIR_TOKENS + i;
-                    d[slot] = Q4_0Pairs.quantizeBlock(x, from + b * BLOCK, pairs, slot * HALF);
+                    d[slot] = Q4_0Pairs.quantizeBlock(x, row + b * BLOCK, pairs, slot * HALF);
                 }
             }
         }
+    }
+
+    /** Whether this holds {@code tokens} tokens of {@code cols} columns, quantized in pairs or not. */
+    public boolean holds(int tokens, int cols, boolean pairs) {
+        return this.tokens == tokens && this.cols == cols && this.paired == pairs;
     }
 
     private static void checkShape(int tokens, int cols) {

@@ -146,6 +146,15 @@ final class RowLaneGemm {
     }
 
     /**
+     * Forgets which activations the threads packed: the caller may rewrite them before its next
+     * multiply here, through multiplies that do not come this way (another format), so that
+     * multiply's {@code sameTokens} would otherwise reuse stale packs.
+     */
+    void forgetTokens() {
+        lastX = null;
+    }
+
+    /**
      * Tokens per pass when a step of {@code tokens} goes in passes of at most {@link
      * #PASS_TOKENS}: passes of equal size in whole groups, so that none is a short remainder.
      */
