@@ -1,6 +1,7 @@
 package io.kvstream.runtime;
 
 import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.atomic.AtomicLongArray;
 import java.util.concurrent.locks.LockSupport;
 
 /**
@@ -83,6 +84,34 @@ public final class Parallel implements AutoCloseable {
         loop.awaitHelpers();
     }
 
+    /**
+     * As {@link #forRange}, with each thread starting on a share of its own: thread {@code i}
+     * (the caller being 0) takes the {@code i}-th of {@link #threads} contiguous runs of chunks,
+     * in order, then whatever is left of the others' runs, from their ends. Balanced as {@link
+     * #forRange} is, but a thread's chunks follow each other in memory where the chunks do:
+     * the panels of a prefill multiply ({@code RowLaneGemm}) widen each in turn from the matrix,
+     * and taken alternately by two threads, every panel began a new stream of reads (synth 1B's
+     * layer matrices at 128 tokens, 2 threads, one JVM alternating: 2-3% faster this way).
+     */
+    public void forShares(int n, int grain, RangeBody body) {
+        if (n <= 0) {
+            return;
+        }
+        if (threads == 1 || n <= grain) {
+            forRange(n, grain, body);
+            return;
+        }
+        int chunks = (n + grain - 1) / grain;
+        loop.reset(n, grain, body);
+        loop.share(chunks);
+        generation++; // volatile write: publishes the loop's fields to the workers
+        for (Thread t : workers) {
+            LockSupport.unpark(t);
+        }
+        loop.work(0);
+        loop.awaitHelpers();
+    }
+
     private void workerLoop(int id) {
         int seen = 0;
         while (!closed) {
@@ -116,6 +145,13 @@ public final class Parallel implements AutoCloseable {
     private static final class Loop {
         private final int helpers;
         private final AtomicInteger next = new AtomicInteger();
+        /**
+         * For {@link #forShares}: thread {@code i}'s run of chunks, its next chunk in the high
+         * 32 bits and its end in the low 32, so that its owner and a thread taking from its end
+         * agree on one value.
+         */
+        private final AtomicLongArray shares;
+        private boolean shared;
         private final AtomicInteger running = new AtomicInteger();
         private int n;
         private int grain;
@@ -124,6 +160,7 @@ public final class Parallel implements AutoCloseable {
 
         Loop(int helpers) {
             this.helpers = helpers;
+            this.shares = new AtomicLongArray(helpers + 1);
         }
 
         void reset(int n, int grain, RangeBody body) {
@@ -131,18 +168,55 @@ public final class Parallel implements AutoCloseable {
             this.grain = grain;
             this.body = body;
             this.failure = null;
+            this.shared = false;
             next.set(0);
             running.set(helpers);
         }
 
+        /** Splits {@code chunks} chunks into one run per thread; {@link #work} then takes them so. */
+        void share(int chunks) {
+            int parts = shares.length();
+            for (int i = 0; i < parts; i++) {
+                long from = (long) chunks * i / parts;
+                long to = (long) chunks * (i + 1) / parts;
+                shares.set(i, from << 32 | to);
+            }
+            shared = true;
+        }
+
         void work(int worker) {
             try {
+                if (shared) {
+                    int parts = shares.length();
+                    for (int i = 0; i < parts; i++) {
+                        workShare((worker + i) % parts, worker, i == 0);
+                    }
+                    return;
+                }
                 int from;
                 while (failure == null && (from = next.getAndAdd(grain)) < n) {
                     body.run(worker, from, Math.min(n, from + grain));
                 }
             } catch (Throwable t) {
                 failure = t;
+            }
+        }
+
+        /** The chunks left in run {@code share}: from its start if {@code own}, else from its end. */
+        private void workShare(int share, int worker, boolean own) {
+            while (failure == null) {
+                long v = shares.get(share);
+                int first = (int) (v >>> 32);
+                int end = (int) v;
+                if (first >= end) {
+                    return;
+                }
+                int chunk = own ? first : end - 1;
+                long taken = own ? (long) (first + 1) << 32 | end : (long) first << 32 | (end - 1);
+                if (shares.compareAndSet(share, v, taken)) {
+                    int from = chunk * grain;
+                    body.run(worker, from, Math.min(n, from + grain));
+                }
             }
         }
 
