@@ -104,7 +104,8 @@ final class MatMul {
         if (quantizing && tokens > SMALL_STEP && Q8_0Tokens.PAIRS) {
             // Many tokens: the weights stay in cache for all of them, so a panel at a time.
             quantize(same, true);
-            parallel.forRange(w.rows(), Q8_0Tokens.PAIR_ROWS, quantizedBody);
+            // Each thread's panels in a contiguous run, as RowLaneGemm's (see forShares).
+            parallel.forShares(w.rows(), Q8_0Tokens.PAIR_ROWS, quantizedBody);
         } else if (quantizing) {
             quantize(same, false);
             parallel.forRange(w.rows(), streamChunk(w.rows(), w.fusedRows()), quantizedBody);
