@@ -101,8 +101,10 @@ class MatMulTest {
      * {@link MatMul#sameActivationsNext}: promised, a multiply gives the bits of a fresh one over
      * the same activations; not promised, it reads what the caller wrote into the same array
      * since, not the tokens packed (fp32 heap copies) or quantized (Q4_0 copies that quantize
-     * activations) for the previous call; promised but handed another array, it packs that one. A
-     * step of two passes (LONG) must not reuse either: its threads hold the second pass's tokens.
+     * activations) for the previous call; promised but handed another array, it packs that one;
+     * promised after a multiply of another format (the mapped tensor, which neither packs nor
+     * quantizes) that took values written since, it does not meet the older tokens. A step of two
+     * passes (LONG) must not reuse either: its threads hold the second pass's tokens.
      */
     @ParameterizedTest(name = "{0} {1}")
     @CsvSource({
@@ -114,12 +116,14 @@ class MatMulTest {
         try (GgufFile gguf = GgufFile.open(RefModel.file(file)); Parallel parallel = new Parallel(2)) {
             FloatTensor a = Tensors.interleaved(gguf.tensor("blk.0.attn_q.weight"), activations);
             FloatTensor b = Tensors.interleaved(gguf.tensor("blk.0.attn_k.weight"), activations);
+            FloatTensor mapped = gguf.tensor("blk.0.attn_v.weight");
             assertThat(b.quantizesActivations()).isEqualTo(activations == Activations.Q8_0);
+            assertThat(mapped.hasFusedDot()).isFalse();
             int cols = a.cols();
             MatMul matMul = new MatMul(parallel);
-            for (int tokens : new int[] {TOKENS, LONG}) {
+            for (int tokens : new int[] {SMALL, TOKENS, LONG}) {
                 float[] x = gaussian(random, new float[tokens * cols]);
-                matMul.multiply(a, x, cols, tokens, new float[tokens * a.rows()], a.rows());
+                times(matMul, a, x, tokens);
                 matMul.sameActivationsNext();
                 assertThat(times(matMul, b, x, tokens)).as("promised, %d tokens", tokens)
                         .isEqualTo(times(new MatMul(parallel), b, x, tokens));
@@ -130,38 +134,11 @@ class MatMulTest {
                 matMul.sameActivationsNext();
                 assertThat(times(matMul, b, y, tokens)).as("another array, %d tokens", tokens)
                         .isEqualTo(times(new MatMul(parallel), b, y, tokens));
-            }
-        }
-    }
-
-    /**
-     * A promise covers the multiply before it, whatever way that one went: new values written
-     * between two multiplies of one format, the second of a chain through another format (the
-     * mapped tensor, which neither packs nor quantizes), must not meet the first one's packed or
-     * quantized tokens.
-     */
-    @ParameterizedTest(name = "{0} {1}")
-    @CsvSource({
-        "refmodel-q8_0.gguf, F32",
-        "llamacpp/refmodel-q4_0.gguf, Q8_0",
-    })
-    void aPromiseAfterAnotherFormatReusesNothingOlder(String file, Activations activations) throws Exception {
-        Random random = new Random(6);
-        try (GgufFile gguf = GgufFile.open(RefModel.file(file)); Parallel parallel = new Parallel(2)) {
-            FloatTensor mapped = gguf.tensor("blk.0.attn_v.weight");
-            FloatTensor a = Tensors.interleaved(gguf.tensor("blk.0.attn_q.weight"), activations);
-            FloatTensor b = Tensors.interleaved(gguf.tensor("blk.0.attn_k.weight"), activations);
-            assertThat(mapped.hasFusedDot()).isFalse();
-            int cols = a.cols();
-            MatMul matMul = new MatMul(parallel);
-            for (int tokens : new int[] {SMALL, TOKENS}) {
-                float[] x = gaussian(random, new float[tokens * cols]);
-                matMul.multiply(a, x, cols, tokens, new float[tokens * a.rows()], a.rows());
-                gaussian(random, x);
-                times(matMul, mapped, x, tokens);
+                gaussian(random, y);
+                times(matMul, mapped, y, tokens);
                 matMul.sameActivationsNext();
-                assertThat(times(matMul, b, x, tokens)).as("%d tokens", tokens)
-                        .isEqualTo(times(new MatMul(parallel), b, x, tokens));
+                assertThat(times(matMul, b, y, tokens)).as("after another format, %d tokens", tokens)
+                        .isEqualTo(times(new MatMul(parallel), b, y, tokens));
             }
         }
     }
