@@ -9,7 +9,8 @@ import jdk.incubator.vector.VectorSpecies;
  * (ggml's {@code quantize_row_q8_0}, x86 path): per block of 32 elements, {@code d = max|x| /
  * 127} stored as fp16, {@code q = rint(x * 127 / max|x|)} in {@code [-127, 127]}. For {@link
  * FloatTensor#dotRows(int, int, Q8_0Tokens, float[], int)}: {@code MatMul} quantizes a step's
- * input once per multiply, then every thread's row ranges read it.
+ * input once per multiply (once for a layer's q, k and v, once for gate and up), its threads
+ * sharing the groups of tokens, then every thread's row ranges read it.
  *
  * <p>Layout: tokens are grouped as {@link InterleavedTensor}'s many-token kernels broadcast them,
  * {@code width = }{@link InterleavedTensor#TOKENS} at a time (1 for a single token): group {@code g}'s element {@code k} of its
@@ -21,7 +22,8 @@ import jdk.incubator.vector.VectorSpecies;
  * without a subtraction per weight.
  *
  * <p>One per caller, grown as needed and reused: quantizing allocates nothing in steady state.
- * Not for concurrent use.
+ * Not for concurrent use, but for {@link #quantizeGroups} and {@link #quantizePairGroups} over
+ * disjoint groups after one {@link #begin} or {@link #beginPairs}.
  */
 public final class Q8_0Tokens {
 
