@@ -65,23 +65,7 @@ public final class Parallel implements AutoCloseable {
      * all are done. The first exception thrown by any chunk is rethrown here.
      */
     public void forRange(int n, int grain, RangeBody body) {
-        if (n <= 0) {
-            return;
-        }
-        if (threads == 1 || n <= grain) {
-            // Callers size per-chunk scratch by the grain, so chunks keep it even here.
-            for (int from = 0; from < n; from += grain) {
-                body.run(0, from, Math.min(n, from + grain));
-            }
-            return;
-        }
-        loop.reset(n, grain, body);
-        generation++; // volatile write: publishes the loop's fields to the workers
-        for (Thread t : workers) {
-            LockSupport.unpark(t);
-        }
-        loop.work(0);
-        loop.awaitHelpers();
+        run(n, grain, body, false);
     }
 
     /**
@@ -94,16 +78,21 @@ public final class Parallel implements AutoCloseable {
      * layer matrices at 128 tokens, 2 threads, one JVM alternating: 2-3% faster this way).
      */
     public void forShares(int n, int grain, RangeBody body) {
+        run(n, grain, body, true);
+    }
+
+    private void run(int n, int grain, RangeBody body, boolean shares) {
         if (n <= 0) {
             return;
         }
         if (threads == 1 || n <= grain) {
-            forRange(n, grain, body);
+            // Callers size per-chunk scratch by the grain, so chunks keep it even here.
+            for (int from = 0; from < n; from += grain) {
+                body.run(0, from, Math.min(n, from + grain));
+            }
             return;
         }
-        int chunks = (n + grain - 1) / grain;
-        loop.reset(n, grain, body);
-        loop.share(chunks);
+        loop.reset(n, grain, body, shares);
         generation++; // volatile write: publishes the loop's fields to the workers
         for (Thread t : workers) {
             LockSupport.unpark(t);
@@ -163,25 +152,24 @@ public final class Parallel implements AutoCloseable {
             this.shares = new AtomicLongArray(helpers + 1);
         }
 
-        void reset(int n, int grain, RangeBody body) {
+        /** A new loop; with {@code shared}, its chunks split into one run per thread, which {@link #work} takes so. */
+        void reset(int n, int grain, RangeBody body, boolean shared) {
             this.n = n;
             this.grain = grain;
             this.body = body;
             this.failure = null;
-            this.shared = false;
+            this.shared = shared;
             next.set(0);
             running.set(helpers);
-        }
-
-        /** Splits {@code chunks} chunks into one run per thread; {@link #work} then takes them so. */
-        void share(int chunks) {
-            int parts = shares.length();
-            for (int i = 0; i < parts; i++) {
-                long from = (long) chunks * i / parts;
-                long to = (long) chunks * (i + 1) / parts;
-                shares.set(i, from << 32 | to);
+            if (shared) {
+                int chunks = (n + grain - 1) / grain;
+                int parts = shares.length();
+                for (int i = 0; i < parts; i++) {
+                    long from = (long) chunks * i / parts;
+                    long to = (long) chunks * (i + 1) / parts;
+                    shares.set(i, from << 32 | to);
+                }
             }
-            shared = true;
         }
 
         void work(int worker) {

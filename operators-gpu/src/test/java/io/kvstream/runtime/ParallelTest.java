@@ -5,6 +5,8 @@ import org.junit.jupiter.api.Test;
 import java.util.ArrayList;
 import java.util.Collections;
 import java.util.List;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicIntegerArray;
 
 import static org.assertj.core.api.Assertions.assertThat;
@@ -46,19 +48,22 @@ class ParallelTest {
 
     /**
      * Each thread takes its own run of chunks from its start, in order, and the others' from
-     * their ends. The helper is slowed down, so that the caller finishes its run first and
-     * takes some of the helper's.
+     * their ends. The helper holds its first chunk until the caller has taken one of the
+     * helper's, so the caller always finishes its own run and then takes from the helper's end.
      */
     @Test
     void aThreadTakesItsOwnRunInOrderAndTheOthersFromTheirEnds() {
         int chunks = 64;
         List<List<Integer>> taken = List.of(
                 Collections.synchronizedList(new ArrayList<>()), Collections.synchronizedList(new ArrayList<>()));
+        CountDownLatch tookFromHelper = new CountDownLatch(1);
         try (Parallel parallel = new Parallel(2)) {
             parallel.forShares(chunks, 1, (worker, from, to) -> {
                 taken.get(worker).add(from);
-                if (worker == 1) {
-                    sleep(1);
+                if (worker == 0 && from >= chunks / 2) {
+                    tookFromHelper.countDown();
+                } else if (worker == 1) {
+                    await(tookFromHelper);
                 }
             });
         }
@@ -98,9 +103,11 @@ class ParallelTest {
         return r;
     }
 
-    private static void sleep(long millis) {
+    private static void await(CountDownLatch latch) {
         try {
-            Thread.sleep(millis);
+            // Bounded: a broken loop that never lets the caller take from the helper's run fails
+            // the assertions, not the build's time limit.
+            latch.await(10, TimeUnit.SECONDS);
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
             throw new IllegalStateException(e);
