@@ -16,7 +16,7 @@ import static org.apache.flink.util.Preconditions.checkArgument;
  * in a sum across lanes, and a pass of four-vector sums per value row. With a query per lane, a
  * key's score for every query of the block is one chain of {@code headDim} FMAs against the
  * key's broadcast elements, and {@link #KEYS} keys at once keep the FMA pipes full; the softmax
- * runs down the lanes; and a value row, loaded once, serves two queries at a time. A 128-token
+ * runs down the lanes; and a value row, loaded once, serves four queries at a time. A 128-token
  * prefill of synth 1B (Q8_0, two threads), attention's share timed per phase: 137 against 60 ms
  * over five prefills on Java 17, 124 against 64 on Java 25, from 4% of the prefill to 2%
  * (docs/benchmarks.md, twelfth stop).
@@ -114,14 +114,18 @@ final class LaneAttention {
         if (observer != null) {
             observe(observer, worker, layer, kvHead, p, all, retrieved, before, index, stepTokens, head, heads, used);
         }
-        for (int i = 0; i < used; i += 2) {
+        for (int i = 0; i < used; i += 4) {
+            // Four lanes per pass over the values; a short last pass repeats its last lane.
+            int last = used - 1;
             int o0 = queryOffset(row, head, heads, qDim, i);
-            int i1 = Math.min(i + 1, used - 1);
-            int o1 = queryOffset(row, head, heads, qDim, i1);
+            int o1 = queryOffset(row, head, heads, qDim, Math.min(i + 1, last));
+            int o2 = queryOffset(row, head, heads, qDim, Math.min(i + 2, last));
+            int o3 = queryOffset(row, head, heads, qDim, Math.min(i + 3, last));
+            int lanes = Math.min(4, used - i);
             if (retrieved > 0) {
-                valueSums(p, 0, retrieved, i, i1, cache.retrievedValues(layer, kvHead), out, o0, o1, false);
+                valueSums(p, 0, retrieved, i, lanes, cache.retrievedValues(layer, kvHead), out, o0, o1, o2, o3, false);
             }
-            valueSums(p, retrieved, before + tokens, i, i1, cache.values(layer, kvHead), out, o0, o1, retrieved > 0);
+            valueSums(p, retrieved, before + tokens, i, lanes, cache.values(layer, kvHead), out, o0, o1, o2, o3, retrieved > 0);
         }
     }
 
@@ -232,10 +236,18 @@ final class LaneAttention {
 
     /**
      * {@code out[o + d] (+)= sum over j < n of p[(j0 + j) * LANES + lane] * v[j * headDim + d]}, in
-     * order of {@code j}, for lanes {@code i0} to {@code o0} and {@code i1} to {@code o1} (the same
-     * lane twice for an odd last one); {@code add} starts from {@code out}'s values, else from zero.
+     * order of {@code j}, for the {@code lanes} (1 to 4) lanes from {@code i} to {@code o0 .. o3}
+     * (a missing lane repeats the last one, offset included); {@code add} starts from {@code
+     * out}'s values, else from zero. Four lanes share each value row's loads: 16 FMAs for 4 loads
+     * and 4 broadcasts, where two lanes took 8 for 6 (this method's share of a 1024-token prefill
+     * of synth 1B, Q8_0, Java 17: 4.2% of the samples with two lanes, 2.4% with four).
      */
-    private void valueSums(float[] p, int j0, int n, int i0, int i1, float[] v, float[] out, int o0, int o1, boolean add) {
+    private void valueSums(float[] p, int j0, int n, int i, int lanes, float[] v, float[] out,
+                           int o0, int o1, int o2, int o3, boolean add) {
+        int i0 = i;
+        int i1 = i + Math.min(1, lanes - 1);
+        int i2 = i + Math.min(2, lanes - 1);
+        int i3 = i + Math.min(3, lanes - 1);
         int hd = headDim;
         int d = 0;
         for (; d + 4 * LANES <= hd; d += 4 * LANES) {
@@ -247,6 +259,14 @@ final class LaneAttention {
             FloatVector y1 = add ? FloatVector.fromArray(F, out, o1 + d + LANES) : FloatVector.zero(F);
             FloatVector y2 = add ? FloatVector.fromArray(F, out, o1 + d + 2 * LANES) : FloatVector.zero(F);
             FloatVector y3 = add ? FloatVector.fromArray(F, out, o1 + d + 3 * LANES) : FloatVector.zero(F);
+            FloatVector z0 = add ? FloatVector.fromArray(F, out, o2 + d) : FloatVector.zero(F);
+            FloatVector z1 = add ? FloatVector.fromArray(F, out, o2 + d + LANES) : FloatVector.zero(F);
+            FloatVector z2 = add ? FloatVector.fromArray(F, out, o2 + d + 2 * LANES) : FloatVector.zero(F);
+            FloatVector z3 = add ? FloatVector.fromArray(F, out, o2 + d + 3 * LANES) : FloatVector.zero(F);
+            FloatVector u0 = add ? FloatVector.fromArray(F, out, o3 + d) : FloatVector.zero(F);
+            FloatVector u1 = add ? FloatVector.fromArray(F, out, o3 + d + LANES) : FloatVector.zero(F);
+            FloatVector u2 = add ? FloatVector.fromArray(F, out, o3 + d + 2 * LANES) : FloatVector.zero(F);
+            FloatVector u3 = add ? FloatVector.fromArray(F, out, o3 + d + 3 * LANES) : FloatVector.zero(F);
             for (int j = 0; j < n; j++) {
                 int vr = j * hd + d;
                 FloatVector v0 = FloatVector.fromArray(F, v, vr);
@@ -264,8 +284,27 @@ final class LaneAttention {
                 y1 = v1.fma(w, y1);
                 y2 = v2.fma(w, y2);
                 y3 = v3.fma(w, y3);
+                w = FloatVector.broadcast(F, p[pj + i2]);
+                z0 = v0.fma(w, z0);
+                z1 = v1.fma(w, z1);
+                z2 = v2.fma(w, z2);
+                z3 = v3.fma(w, z3);
+                w = FloatVector.broadcast(F, p[pj + i3]);
+                u0 = v0.fma(w, u0);
+                u1 = v1.fma(w, u1);
+                u2 = v2.fma(w, u2);
+                u3 = v3.fma(w, u3);
             }
-            // The odd last lane's copy is written first, then its own sums over it: the same values.
+            // A short pass's repeated lanes share the last lane's offset and compute its values;
+            // stored from the fourth lane down, each offset's last store is its own lane's.
+            u0.intoArray(out, o3 + d);
+            u1.intoArray(out, o3 + d + LANES);
+            u2.intoArray(out, o3 + d + 2 * LANES);
+            u3.intoArray(out, o3 + d + 3 * LANES);
+            z0.intoArray(out, o2 + d);
+            z1.intoArray(out, o2 + d + LANES);
+            z2.intoArray(out, o2 + d + 2 * LANES);
+            z3.intoArray(out, o2 + d + 3 * LANES);
             y0.intoArray(out, o1 + d);
             y1.intoArray(out, o1 + d + LANES);
             y2.intoArray(out, o1 + d + 2 * LANES);
@@ -278,24 +317,36 @@ final class LaneAttention {
         for (; d + LANES <= hd; d += LANES) {
             FloatVector x0 = add ? FloatVector.fromArray(F, out, o0 + d) : FloatVector.zero(F);
             FloatVector y0 = add ? FloatVector.fromArray(F, out, o1 + d) : FloatVector.zero(F);
+            FloatVector z0 = add ? FloatVector.fromArray(F, out, o2 + d) : FloatVector.zero(F);
+            FloatVector u0 = add ? FloatVector.fromArray(F, out, o3 + d) : FloatVector.zero(F);
             for (int j = 0; j < n; j++) {
                 FloatVector v0 = FloatVector.fromArray(F, v, j * hd + d);
                 int pj = (j0 + j) * LANES;
                 x0 = v0.fma(FloatVector.broadcast(F, p[pj + i0]), x0);
                 y0 = v0.fma(FloatVector.broadcast(F, p[pj + i1]), y0);
+                z0 = v0.fma(FloatVector.broadcast(F, p[pj + i2]), z0);
+                u0 = v0.fma(FloatVector.broadcast(F, p[pj + i3]), u0);
             }
+            u0.intoArray(out, o3 + d);
+            z0.intoArray(out, o2 + d);
             y0.intoArray(out, o1 + d);
             x0.intoArray(out, o0 + d);
         }
         for (; d < hd; d++) {
             float x = add ? out[o0 + d] : 0f;
             float y = add ? out[o1 + d] : 0f;
+            float z = add ? out[o2 + d] : 0f;
+            float u = add ? out[o3 + d] : 0f;
             for (int j = 0; j < n; j++) {
                 float vj = v[j * hd + d];
                 int pj = (j0 + j) * LANES;
                 x = Math.fma(vj, p[pj + i0], x);
                 y = Math.fma(vj, p[pj + i1], y);
+                z = Math.fma(vj, p[pj + i2], z);
+                u = Math.fma(vj, p[pj + i3], u);
             }
+            out[o3 + d] = u;
+            out[o2 + d] = z;
             out[o1 + d] = y;
             out[o0 + d] = x;
         }
