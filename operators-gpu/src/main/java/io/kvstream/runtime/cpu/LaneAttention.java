@@ -114,18 +114,20 @@ final class LaneAttention {
         if (observer != null) {
             observe(observer, worker, layer, kvHead, p, all, retrieved, before, index, stepTokens, head, heads, used);
         }
+        // Four lanes per pass over the values; a short last pass repeats its last lane.
+        int last = used - 1;
         for (int i = 0; i < used; i += 4) {
-            // Four lanes per pass over the values; a short last pass repeats its last lane.
-            int last = used - 1;
+            int i1 = Math.min(i + 1, last);
+            int i2 = Math.min(i + 2, last);
+            int i3 = Math.min(i + 3, last);
             int o0 = queryOffset(row, head, heads, qDim, i);
-            int o1 = queryOffset(row, head, heads, qDim, Math.min(i + 1, last));
-            int o2 = queryOffset(row, head, heads, qDim, Math.min(i + 2, last));
-            int o3 = queryOffset(row, head, heads, qDim, Math.min(i + 3, last));
-            int lanes = Math.min(4, used - i);
+            int o1 = queryOffset(row, head, heads, qDim, i1);
+            int o2 = queryOffset(row, head, heads, qDim, i2);
+            int o3 = queryOffset(row, head, heads, qDim, i3);
             if (retrieved > 0) {
-                valueSums(p, 0, retrieved, i, lanes, cache.retrievedValues(layer, kvHead), out, o0, o1, o2, o3, false);
+                valueSums(p, 0, retrieved, i, i1, i2, i3, cache.retrievedValues(layer, kvHead), out, o0, o1, o2, o3, false);
             }
-            valueSums(p, retrieved, before + tokens, i, lanes, cache.values(layer, kvHead), out, o0, o1, o2, o3, retrieved > 0);
+            valueSums(p, retrieved, before + tokens, i, i1, i2, i3, cache.values(layer, kvHead), out, o0, o1, o2, o3, retrieved > 0);
         }
     }
 
@@ -236,18 +238,14 @@ final class LaneAttention {
 
     /**
      * {@code out[o + d] (+)= sum over j < n of p[(j0 + j) * LANES + lane] * v[j * headDim + d]}, in
-     * order of {@code j}, for the {@code lanes} (1 to 4) lanes from {@code i} to {@code o0 .. o3}
-     * (a missing lane repeats the last one, offset included); {@code add} starts from {@code
-     * out}'s values, else from zero. Four lanes share each value row's loads: 16 FMAs for 4 loads
-     * and 4 broadcasts, where two lanes took 8 for 6 (this method's share of a 1024-token prefill
-     * of synth 1B, Q8_0, Java 17: 4.2% of the samples with two lanes, 2.4% with four).
+     * order of {@code j}, for lanes {@code i0 .. i3} to {@code o0 .. o3} (a short pass repeats
+     * its last lane, offset included); {@code add} starts from {@code out}'s values, else from
+     * zero. Four lanes share each value row's loads: 16 FMAs for 4 loads and 4 broadcasts, where
+     * two lanes took 8 for 6 (this method's share of a 1024-token prefill of synth 1B, Q8_0, Java
+     * 17: 4.2% of the samples with two lanes, 2.4% with four).
      */
-    private void valueSums(float[] p, int j0, int n, int i, int lanes, float[] v, float[] out,
+    private void valueSums(float[] p, int j0, int n, int i0, int i1, int i2, int i3, float[] v, float[] out,
                            int o0, int o1, int o2, int o3, boolean add) {
-        int i0 = i;
-        int i1 = i + Math.min(1, lanes - 1);
-        int i2 = i + Math.min(2, lanes - 1);
-        int i3 = i + Math.min(3, lanes - 1);
         int hd = headDim;
         int d = 0;
         for (; d + 4 * LANES <= hd; d += 4 * LANES) {
