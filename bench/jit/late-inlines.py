@@ -1,0 +1,53 @@
+#!/usr/bin/env python3
+"""C2's compiles of the CPU kernels in a -XX:+LogCompilation file: which Vector API calls it inlined
+late, and which intrinsics failed.
+
+C2 inlines the Vector API's force-inline methods while it parses a kernel until the parse has made
+NodeCountInliningCutoff nodes; past that it inlines the rest late, after parsing. A late-inlined call
+on a vector whose class C2 does not know exactly (a loop phi, a load's result) is bound through the
+API's shared type profile, and when that fails its intrinsic fails and the vectors are boxed, in the
+loop too (docs/benchmarks.md, sixteenth stop). The intrinsics themselves (store, ternaryOp, ...) are
+always inlined late by design; this lists the other calls, the ones that should have been parsed.
+
+Usage: late-inlines.py LOG [METHOD_REGEX]
+"""
+import collections
+import re
+import sys
+
+# Vector API intrinsics (jdk.internal.vm.vector.VectorSupport), which C2 always inlines late.
+INTRINSICS = {
+    "binaryOp", "blend", "broadcastCoerced", "broadcastInt", "compare", "convert", "extract",
+    "fromBitsCoerced", "insert", "load", "loadMasked", "maskReductionCoerced", "rearrangeOp",
+    "reductionCoerced", "shuffleIota", "shuffleToVector", "store", "storeMasked", "ternaryOp",
+    "test", "unaryOp",
+}
+
+
+def main():
+    log = open(sys.argv[1], errors="replace").read()
+    wanted = re.compile(sys.argv[2] if len(sys.argv) > 2 else r"io\.kvstream\.")
+    worst = 0
+    for task in re.finditer(r"<task (?P<attrs>[^>]*)>(?P<body>.*?)</task>", log, re.S):
+        attrs, body = task.group("attrs"), task.group("body")
+        method = re.search(r"method='([^']*)'", attrs).group(1)
+        # C1's tiers (1-3) do not inline late; only C2's compiles count.
+        if not wanted.search(method) or re.search(r"level='[123]'", attrs):
+            continue
+        names = {m.group(1): m.group(2) for m in re.finditer(r"<method id='(\d+)' holder='\d+' name='([\w$<>]+)'", body)}
+        late = collections.Counter(names.get(m.group(1), "?") for m in re.finditer(r"<late_inline method='(\d+)'", body))
+        delayed = {name: n for name, n in late.items() if name not in INTRINSICS}
+        failed = body.count("failed to inline (intrinsic)")
+        if not delayed and not failed:
+            continue
+        worst = max(worst, sum(delayed.values()) + failed)
+        osr = " (OSR)" if "osr_bci" in attrs else ""
+        calls = ", ".join(f"{name} x{n}" for name, n in sorted(delayed.items()))
+        print(f"{method.split(' ')[0].rsplit('.', 1)[-1]}.{method.split(' ')[1]}{osr}: "
+              f"{sum(delayed.values())} calls inlined late ({calls}); {failed} intrinsics failed")
+    if worst == 0:
+        print("no kernel compile inlined a Vector API call late or failed an intrinsic")
+
+
+if __name__ == "__main__":
+    main()
