@@ -35,9 +35,16 @@ def main():
         if not wanted.search(method) or re.search(r"level='[123]'", attrs):
             continue
         names = {m.group(1): m.group(2) for m in re.finditer(r"<method id='(\d+)' holder='\d+' name='([\w$<>]+)'", body)}
-        late = collections.Counter(names.get(m.group(1), "?") for m in re.finditer(r"<late_inline method='(\d+)'", body))
+        late = collections.Counter()
+        failed = 0
+        # An intrinsic that expanded is logged right after its late_inline element; one that did
+        # not expand (it stays a call, its vectors boxed) is not.
+        for m in re.finditer(r"<late_inline method='(\d+)'.*?</late_inline>\s*(<\w+)?", body, re.S):
+            name = names.get(m.group(1), "?")
+            late[name] += 1
+            if name in INTRINSICS and m.group(2) != "<intrinsic":
+                failed += 1
         delayed = {name: n for name, n in late.items() if name not in INTRINSICS}
-        failed = body.count("failed to inline (intrinsic)")
         if not delayed and not failed:
             continue
         worst = max(worst, sum(delayed.values()) + failed)
