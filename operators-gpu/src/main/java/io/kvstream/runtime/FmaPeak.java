@@ -1,5 +1,6 @@
 package io.kvstream.runtime;
 
+import io.kvstream.model.tensor.OperatorProfile;
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.VectorOperators;
 import jdk.incubator.vector.VectorSpecies;
@@ -11,6 +12,10 @@ import jdk.incubator.vector.VectorSpecies;
  * token of the step, is compared against, as decode is compared against {@link MemoryBandwidth}.
  */
 public final class FmaPeak {
+
+    static {
+        OperatorProfile.prime(); // before this class's first vector operation
+    }
 
     private static final VectorSpecies<Float> F = FloatVector.SPECIES_PREFERRED;
 

@@ -1,5 +1,6 @@
 package io.kvstream.runtime;
 
+import io.kvstream.model.tensor.OperatorProfile;
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.VectorOperators;
 import jdk.incubator.vector.VectorSpecies;
@@ -21,6 +22,10 @@ import jdk.incubator.vector.VectorSpecies;
  * Java 17 when {@code bench} measured the bound first).
  */
 public final class MemoryBandwidth {
+
+    static {
+        OperatorProfile.prime(); // before this class's first vector operation
+    }
 
     private static final VectorSpecies<Float> F = FloatVector.SPECIES_PREFERRED;
     private static final int FLOATS = 1 << 28;

@@ -20,6 +20,10 @@ import java.nio.ByteBuffer;
  */
 final class Simd {
 
+    static {
+        OperatorProfile.prime(); // before this class's first vector operation
+    }
+
     /**
      * The fused dot products accumulate in the CPU backend's vector shape (the preferred one), so
      * that they add in the same order as its kernels over expanded rows; their bytes are loaded

@@ -1,5 +1,6 @@
 package io.kvstream.runtime.cpu;
 
+import io.kvstream.model.tensor.OperatorProfile;
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.VectorOperators;
 import jdk.incubator.vector.VectorShuffle;
@@ -7,6 +8,10 @@ import jdk.incubator.vector.VectorSpecies;
 
 /** Vectorized kernels on float arrays: the element-wise parts of the forward pass. */
 public final class VectorMath {
+
+    static {
+        OperatorProfile.prime(); // before this class's first vector operation
+    }
 
     static final VectorSpecies<Float> F = FloatVector.SPECIES_PREFERRED;
     private static final int LANES = F.length();
