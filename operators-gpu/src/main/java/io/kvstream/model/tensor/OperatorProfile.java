@@ -19,10 +19,10 @@ import jdk.incubator.vector.VectorSpecies;
  * and an ADD seen first fill both entries, and C2 does not compile the cast for one class where
  * the profile holds two.
  *
- * <p>The work is done once, by class initialization (66 ms on Java 17, 85 on 25, mostly interpreted); the
- * classes that hold the kernels' vector shapes call {@link #prime()} from their static
- * initializers, before any vector operation. Java 21 and 25 showed no slow JVMs of this kind;
- * the priming runs there too, at the same cost.
+ * <p>The work is done once, by class initialization (66 ms on Java 17, 85 on 25, mostly
+ * interpreted); the classes that hold the kernels' vector shapes call {@link #prime()} from their
+ * static initializers, before any vector operation. Java 21 and 25 showed no slow JVMs of this
+ * kind; the priming runs there too, at the same cost.
  */
 public final class OperatorProfile {
 
