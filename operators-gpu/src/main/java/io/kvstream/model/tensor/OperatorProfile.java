@@ -31,7 +31,8 @@ public final class OperatorProfile {
      * Read from arrays, not named, so that the profiled code cannot fold the operator's class in
      * and skip the profile: C1 drops the cast of a constant operator.
      */
-    private static final VectorOperators.Binary[] BINARY = {VectorOperators.ADD, VectorOperators.MUL};
+    private static final VectorOperators.Binary[] BINARY =
+            {VectorOperators.ADD, VectorOperators.MUL};
     private static final VectorOperators.Ternary[] TERNARY = {VectorOperators.FMA};
     /** Calls enough for the profile to count both, in the interpreter and in C1's profiled code. */
     private static final int CALLS = 20_000;
