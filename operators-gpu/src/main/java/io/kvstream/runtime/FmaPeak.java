@@ -13,11 +13,7 @@ import jdk.incubator.vector.VectorSpecies;
  */
 public final class FmaPeak {
 
-    static {
-        OperatorProfile.prime(); // before this class's first vector operation
-    }
-
-    private static final VectorSpecies<Float> F = FloatVector.SPECIES_PREFERRED;
+    private static final VectorSpecies<Float> F = OperatorProfile.PREFERRED;
 
     /**
      * Independent accumulation chains per thread. An FMA's result is ready after about 4 cycles

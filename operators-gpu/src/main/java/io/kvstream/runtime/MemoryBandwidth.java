@@ -23,11 +23,7 @@ import jdk.incubator.vector.VectorSpecies;
  */
 public final class MemoryBandwidth {
 
-    static {
-        OperatorProfile.prime(); // before this class's first vector operation
-    }
-
-    private static final VectorSpecies<Float> F = FloatVector.SPECIES_PREFERRED;
+    private static final VectorSpecies<Float> F = OperatorProfile.PREFERRED;
     private static final int FLOATS = 1 << 28;
 
     private MemoryBandwidth() {}

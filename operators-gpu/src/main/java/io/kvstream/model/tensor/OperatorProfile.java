@@ -20,13 +20,18 @@ import jdk.incubator.vector.VectorSpecies;
  * the profile holds two.
  *
  * <p>The work is done once, by class initialization (66 ms on Java 17, 85 on 25, mostly
- * interpreted); the classes that hold the kernels' vector shapes call {@link #prime()} from their
- * static initializers, before any vector operation. Java 21 and 25 showed no slow JVMs of this
- * kind; the priming runs there too, at the same cost.
+ * interpreted), which the first read of {@link #PREFERRED} runs: the classes that hold the
+ * kernels' vector shapes take theirs from it, so none can run a vector operation before the
+ * priming. Java 21 and 25 showed no slow JVMs of this kind; the priming runs there too, at the
+ * same cost.
  */
 public final class OperatorProfile {
 
-    private static final VectorSpecies<Float> F = FloatVector.SPECIES_PREFERRED;
+    /**
+     * The preferred float shape, the kernels' and the probes': reading it initializes this class,
+     * and so primes the profile first.
+     */
+    public static final VectorSpecies<Float> PREFERRED = FloatVector.SPECIES_PREFERRED;
     /**
      * Read from arrays, not named, so that the profiled code cannot fold the operator's class in
      * and skip the profile: C1 drops the cast of a constant operator.
@@ -41,9 +46,9 @@ public final class OperatorProfile {
     private static volatile float sink;
 
     static {
-        FloatVector a = FloatVector.broadcast(F, 1.0f);
-        FloatVector b = FloatVector.broadcast(F, 0.5f);
-        FloatVector c = FloatVector.zero(F);
+        FloatVector a = FloatVector.broadcast(PREFERRED, 1.0f);
+        FloatVector b = FloatVector.broadcast(PREFERRED, 0.5f);
+        FloatVector c = FloatVector.zero(PREFERRED);
         for (int i = 0; i < CALLS; i++) {
             c = c.lanewise(TERNARY[0], b, a).lanewise(BINARY[i & 1], b);
         }
@@ -51,7 +56,4 @@ public final class OperatorProfile {
     }
 
     private OperatorProfile() {}
-
-    /** Initializes this class, once: see the class comment. */
-    public static void prime() {}
 }

@@ -20,16 +20,12 @@ import java.nio.ByteBuffer;
  */
 final class Simd {
 
-    static {
-        OperatorProfile.prime(); // before this class's first vector operation
-    }
-
     /**
      * The fused dot products accumulate in the CPU backend's vector shape (the preferred one), so
      * that they add in the same order as its kernels over expanded rows; their bytes are loaded
      * one byte per float lane.
      */
-    static final VectorSpecies<Float> DOT = FloatVector.SPECIES_PREFERRED;
+    static final VectorSpecies<Float> DOT = OperatorProfile.PREFERRED;
 
     static final VectorSpecies<Byte> DOT_BYTES =
             VectorSpecies.of(byte.class, VectorShape.forBitSize(Math.max(64, DOT.length() * 8)));

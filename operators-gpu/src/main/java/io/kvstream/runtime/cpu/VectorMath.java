@@ -9,11 +9,7 @@ import jdk.incubator.vector.VectorSpecies;
 /** Vectorized kernels on float arrays: the element-wise parts of the forward pass. */
 public final class VectorMath {
 
-    static {
-        OperatorProfile.prime(); // before this class's first vector operation
-    }
-
-    static final VectorSpecies<Float> F = FloatVector.SPECIES_PREFERRED;
+    static final VectorSpecies<Float> F = OperatorProfile.PREFERRED;
     private static final int LANES = F.length();
     /** Whether {@code reduceLanes(ADD)} adds in lane order both compiled and not: Java 17's does. */
     private static final boolean LANE_ORDER_REDUCTION = Runtime.version().feature() == 17;
