@@ -179,26 +179,28 @@ final class Q4_0Pairs {
      * costs nothing measurable).
      */
     private static void kernel(short[] panel, float[] ps, int[] xp, int xo, float[] xd, int xdo, int b, float[] acc) {
-        ShortVector u00 = ShortVector.zero(S);
-        ShortVector u10 = ShortVector.zero(S);
-        ShortVector u20 = ShortVector.zero(S);
-        ShortVector u30 = ShortVector.zero(S);
-        ShortVector u01 = ShortVector.zero(S);
-        ShortVector u11 = ShortVector.zero(S);
-        ShortVector u21 = ShortVector.zero(S);
-        ShortVector u31 = ShortVector.zero(S);
-        ShortVector u02 = ShortVector.zero(S);
-        ShortVector u12 = ShortVector.zero(S);
-        ShortVector u22 = ShortVector.zero(S);
-        ShortVector u32 = ShortVector.zero(S);
-        ShortVector u03 = ShortVector.zero(S);
-        ShortVector u13 = ShortVector.zero(S);
-        ShortVector u23 = ShortVector.zero(S);
-        ShortVector u33 = ShortVector.zero(S);
-        ShortVector u04 = ShortVector.zero(S);
-        ShortVector u14 = ShortVector.zero(S);
-        ShortVector u24 = ShortVector.zero(S);
-        ShortVector u34 = ShortVector.zero(S);
+        // One zero() for all: every call inlined adds nodes toward C2's inlining cutoff for the method.
+        ShortVector zero = ShortVector.zero(S);
+        ShortVector u00 = zero;
+        ShortVector u10 = zero;
+        ShortVector u20 = zero;
+        ShortVector u30 = zero;
+        ShortVector u01 = zero;
+        ShortVector u11 = zero;
+        ShortVector u21 = zero;
+        ShortVector u31 = zero;
+        ShortVector u02 = zero;
+        ShortVector u12 = zero;
+        ShortVector u22 = zero;
+        ShortVector u32 = zero;
+        ShortVector u03 = zero;
+        ShortVector u13 = zero;
+        ShortVector u23 = zero;
+        ShortVector u33 = zero;
+        ShortVector u04 = zero;
+        ShortVector u14 = zero;
+        ShortVector u24 = zero;
+        ShortVector u34 = zero;
         int wb = b * HALF * PANEL_STEP;
         int xb = xo + b * TOKENS * HALF;
         for (int j = 0; j < HALF; j++) {

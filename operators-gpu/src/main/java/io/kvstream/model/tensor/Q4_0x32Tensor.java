@@ -181,10 +181,12 @@ final class Q4_0x32Tensor extends InterleavedTensor {
 
     @Override
     void twoGroups(byte[] q, int qa, int qb, float[] s, int sa, int sb, float[] x, float[] out, int row) {
-        FloatVector a0 = FloatVector.zero(F);
-        FloatVector a1 = FloatVector.zero(F);
-        FloatVector a2 = FloatVector.zero(F);
-        FloatVector a3 = FloatVector.zero(F);
+        // One zero() for all: every call inlined adds nodes toward C2's inlining cutoff for the method.
+        FloatVector zero = FloatVector.zero(F);
+        FloatVector a0 = zero;
+        FloatVector a1 = zero;
+        FloatVector a2 = zero;
+        FloatVector a3 = zero;
         int gb = qb - qa;
         int touched = 0;
         for (int b = 0; b < blocks; b++) {
@@ -234,11 +236,10 @@ final class Q4_0x32Tensor extends InterleavedTensor {
         }
         keep(touched);
         // zero + acc: see the class comment.
-        FloatVector z = FloatVector.zero(F);
-        z.add(a0).intoArray(out, row);
-        z.add(a1).intoArray(out, row + LANES);
-        z.add(a2).intoArray(out, row + GROUP);
-        z.add(a3).intoArray(out, row + GROUP + LANES);
+        zero.add(a0).intoArray(out, row);
+        zero.add(a1).intoArray(out, row + LANES);
+        zero.add(a2).intoArray(out, row + GROUP);
+        zero.add(a3).intoArray(out, row + GROUP + LANES);
     }
 
     @Override
@@ -246,22 +247,24 @@ final class Q4_0x32Tensor extends InterleavedTensor {
             byte[] q, int qo, float[] s, int so, float[] xp, int t, int tokens,
             float[] out, int outStride, int row, int rows) {
         int xo = t * cols();
-        FloatVector a00 = FloatVector.zero(F);
-        FloatVector a01 = FloatVector.zero(F);
-        FloatVector a02 = FloatVector.zero(F);
-        FloatVector a03 = FloatVector.zero(F);
-        FloatVector a04 = FloatVector.zero(F);
-        FloatVector a05 = FloatVector.zero(F);
-        FloatVector a06 = FloatVector.zero(F);
-        FloatVector a07 = FloatVector.zero(F);
-        FloatVector a10 = FloatVector.zero(F);
-        FloatVector a11 = FloatVector.zero(F);
-        FloatVector a12 = FloatVector.zero(F);
-        FloatVector a13 = FloatVector.zero(F);
-        FloatVector a14 = FloatVector.zero(F);
-        FloatVector a15 = FloatVector.zero(F);
-        FloatVector a16 = FloatVector.zero(F);
-        FloatVector a17 = FloatVector.zero(F);
+        // One zero() for all: every call inlined adds nodes toward C2's inlining cutoff for the method.
+        FloatVector zero = FloatVector.zero(F);
+        FloatVector a00 = zero;
+        FloatVector a01 = zero;
+        FloatVector a02 = zero;
+        FloatVector a03 = zero;
+        FloatVector a04 = zero;
+        FloatVector a05 = zero;
+        FloatVector a06 = zero;
+        FloatVector a07 = zero;
+        FloatVector a10 = zero;
+        FloatVector a11 = zero;
+        FloatVector a12 = zero;
+        FloatVector a13 = zero;
+        FloatVector a14 = zero;
+        FloatVector a15 = zero;
+        FloatVector a16 = zero;
+        FloatVector a17 = zero;
         int touched = 0;
         for (int b = 0; b < blocks; b++) {
             FloatVector d0 = FloatVector.fromArray(F, s, so + b * GROUP);
@@ -342,27 +345,26 @@ final class Q4_0x32Tensor extends InterleavedTensor {
         // Whole vectors for all eight tokens: straight to out when all are wanted, else through a
         // tile (a partial group, or tokens past the last), then copied.
         // zero + acc: see the class comment.
-        FloatVector z = FloatVector.zero(F);
         boolean direct = rows == GROUP && t + TOKENS <= tokens;
         float[] dst = direct ? out : Simd.tile(GROUP * TOKENS);
         int stride = direct ? outStride : GROUP;
         int o = direct ? t * outStride + row : 0;
-        z.add(a00).intoArray(dst, o);
-        z.add(a10).intoArray(dst, o + LANES);
-        z.add(a01).intoArray(dst, o + 1 * stride);
-        z.add(a11).intoArray(dst, o + 1 * stride + LANES);
-        z.add(a02).intoArray(dst, o + 2 * stride);
-        z.add(a12).intoArray(dst, o + 2 * stride + LANES);
-        z.add(a03).intoArray(dst, o + 3 * stride);
-        z.add(a13).intoArray(dst, o + 3 * stride + LANES);
-        z.add(a04).intoArray(dst, o + 4 * stride);
-        z.add(a14).intoArray(dst, o + 4 * stride + LANES);
-        z.add(a05).intoArray(dst, o + 5 * stride);
-        z.add(a15).intoArray(dst, o + 5 * stride + LANES);
-        z.add(a06).intoArray(dst, o + 6 * stride);
-        z.add(a16).intoArray(dst, o + 6 * stride + LANES);
-        z.add(a07).intoArray(dst, o + 7 * stride);
-        z.add(a17).intoArray(dst, o + 7 * stride + LANES);
+        zero.add(a00).intoArray(dst, o);
+        zero.add(a10).intoArray(dst, o + LANES);
+        zero.add(a01).intoArray(dst, o + 1 * stride);
+        zero.add(a11).intoArray(dst, o + 1 * stride + LANES);
+        zero.add(a02).intoArray(dst, o + 2 * stride);
+        zero.add(a12).intoArray(dst, o + 2 * stride + LANES);
+        zero.add(a03).intoArray(dst, o + 3 * stride);
+        zero.add(a13).intoArray(dst, o + 3 * stride + LANES);
+        zero.add(a04).intoArray(dst, o + 4 * stride);
+        zero.add(a14).intoArray(dst, o + 4 * stride + LANES);
+        zero.add(a05).intoArray(dst, o + 5 * stride);
+        zero.add(a15).intoArray(dst, o + 5 * stride + LANES);
+        zero.add(a06).intoArray(dst, o + 6 * stride);
+        zero.add(a16).intoArray(dst, o + 6 * stride + LANES);
+        zero.add(a07).intoArray(dst, o + 7 * stride);
+        zero.add(a17).intoArray(dst, o + 7 * stride + LANES);
         if (!direct) {
             Simd.copyTile(dst, Math.min(TOKENS, tokens - t), GROUP, rows, out, t * outStride + row, outStride);
         }

@@ -82,10 +82,12 @@ final class Q4_0xQ8_0Dot {
     /** As {@link #oneToken} over two whole groups, at {@code qa, sa} and {@code qb, sb}: two chains of integer sums. */
     static void twoGroups(byte[] q, int qa, int qb, float[] s, int sa, int sb, int blocks, Q8_0Tokens x, float[] out, int row) {
         short[] xq = x.q;
-        FloatVector a0 = FloatVector.zero(F);
-        FloatVector a1 = FloatVector.zero(F);
-        FloatVector a2 = FloatVector.zero(F);
-        FloatVector a3 = FloatVector.zero(F);
+        // One zero() for all: every call inlined adds nodes toward C2's inlining cutoff for the method.
+        FloatVector zero = FloatVector.zero(F);
+        FloatVector a0 = zero;
+        FloatVector a1 = zero;
+        FloatVector a2 = zero;
+        FloatVector a3 = zero;
         int gb = qb - qa;
         for (int b = 0; b < blocks; b++) {
             ShortVector u = ShortVector.broadcast(S, x.start[b]);
@@ -109,11 +111,10 @@ final class Q4_0xQ8_0Dot {
             a2 = ((FloatVector) w.convertShape(VectorOperators.S2F, F, 0)).fma(FloatVector.fromArray(F, s, sb + b * GROUP).mul(e), a2);
             a3 = ((FloatVector) w.convertShape(VectorOperators.S2F, F, 1)).fma(FloatVector.fromArray(F, s, sb + b * GROUP + LANES).mul(e), a3);
         }
-        FloatVector z = FloatVector.zero(F);
-        z.add(a0).intoArray(out, row);
-        z.add(a1).intoArray(out, row + LANES);
-        z.add(a2).intoArray(out, row + GROUP);
-        z.add(a3).intoArray(out, row + GROUP + LANES);
+        zero.add(a0).intoArray(out, row);
+        zero.add(a1).intoArray(out, row + LANES);
+        zero.add(a2).intoArray(out, row + GROUP);
+        zero.add(a3).intoArray(out, row + GROUP + LANES);
     }
 
     /**
@@ -142,14 +143,16 @@ final class Q4_0xQ8_0Dot {
         int group = t - lane;
         int xo = group * blocks * BLOCK + lane;
         int bo = group * blocks + lane;
-        FloatVector a00 = FloatVector.zero(F);
-        FloatVector a01 = FloatVector.zero(F);
-        FloatVector a02 = FloatVector.zero(F);
-        FloatVector a03 = FloatVector.zero(F);
-        FloatVector a10 = FloatVector.zero(F);
-        FloatVector a11 = FloatVector.zero(F);
-        FloatVector a12 = FloatVector.zero(F);
-        FloatVector a13 = FloatVector.zero(F);
+        // One zero() for all: every call inlined adds nodes toward C2's inlining cutoff for the method.
+        FloatVector zero = FloatVector.zero(F);
+        FloatVector a00 = zero;
+        FloatVector a01 = zero;
+        FloatVector a02 = zero;
+        FloatVector a03 = zero;
+        FloatVector a10 = zero;
+        FloatVector a11 = zero;
+        FloatVector a12 = zero;
+        FloatVector a13 = zero;
         for (int b = 0; b < blocks; b++) {
             int bk = bo + b * TOKENS;
             ShortVector u0 = ShortVector.broadcast(S, x8[bk]);
@@ -185,19 +188,18 @@ final class Q4_0xQ8_0Dot {
             a13 = ((FloatVector) u3.convertShape(VectorOperators.S2F, F, 1)).fma(d1.mul(e), a13);
         }
         // As Q4_0x32Tensor.manyTokens: straight to out when all are wanted, else through a tile.
-        FloatVector z = FloatVector.zero(F);
         boolean direct = rows == GROUP && t + CALL_TOKENS <= tokens;
         float[] dst = direct ? out : Simd.tile(GROUP * CALL_TOKENS);
         int stride = direct ? outStride : GROUP;
         int o = direct ? t * outStride + row : 0;
-        z.add(a00).intoArray(dst, o);
-        z.add(a10).intoArray(dst, o + LANES);
-        z.add(a01).intoArray(dst, o + 1 * stride);
-        z.add(a11).intoArray(dst, o + 1 * stride + LANES);
-        z.add(a02).intoArray(dst, o + 2 * stride);
-        z.add(a12).intoArray(dst, o + 2 * stride + LANES);
-        z.add(a03).intoArray(dst, o + 3 * stride);
-        z.add(a13).intoArray(dst, o + 3 * stride + LANES);
+        zero.add(a00).intoArray(dst, o);
+        zero.add(a10).intoArray(dst, o + LANES);
+        zero.add(a01).intoArray(dst, o + 1 * stride);
+        zero.add(a11).intoArray(dst, o + 1 * stride + LANES);
+        zero.add(a02).intoArray(dst, o + 2 * stride);
+        zero.add(a12).intoArray(dst, o + 2 * stride + LANES);
+        zero.add(a03).intoArray(dst, o + 3 * stride);
+        zero.add(a13).intoArray(dst, o + 3 * stride + LANES);
         if (!direct) {
             Simd.copyTile(dst, Math.min(CALL_TOKENS, tokens - t), GROUP, rows, out, t * outStride + row, outStride);
         }

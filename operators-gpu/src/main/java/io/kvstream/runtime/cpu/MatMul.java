@@ -235,14 +235,16 @@ final class MatMul {
         int w1 = wo + cols;
         int w2 = w1 + cols;
         int w3 = w2 + cols;
-        FloatVector a0 = FloatVector.zero(F);
-        FloatVector a1 = FloatVector.zero(F);
-        FloatVector a2 = FloatVector.zero(F);
-        FloatVector a3 = FloatVector.zero(F);
-        FloatVector b0 = FloatVector.zero(F);
-        FloatVector b1 = FloatVector.zero(F);
-        FloatVector b2 = FloatVector.zero(F);
-        FloatVector b3 = FloatVector.zero(F);
+        // One zero() for all: every call inlined adds nodes toward C2's inlining cutoff for the method.
+        FloatVector zero = FloatVector.zero(F);
+        FloatVector a0 = zero;
+        FloatVector a1 = zero;
+        FloatVector a2 = zero;
+        FloatVector a3 = zero;
+        FloatVector b0 = zero;
+        FloatVector b1 = zero;
+        FloatVector b2 = zero;
+        FloatVector b3 = zero;
         int c = 0;
         for (; c < upper; c += F.length()) {
             FloatVector xv = FloatVector.fromArray(F, x, xa + c);
@@ -295,10 +297,12 @@ final class MatMul {
         int w1 = wo + cols;
         int w2 = w1 + cols;
         int w3 = w2 + cols;
-        FloatVector a0 = FloatVector.zero(F);
-        FloatVector a1 = FloatVector.zero(F);
-        FloatVector a2 = FloatVector.zero(F);
-        FloatVector a3 = FloatVector.zero(F);
+        // One zero() for all: every call inlined adds nodes toward C2's inlining cutoff for the method.
+        FloatVector zero = FloatVector.zero(F);
+        FloatVector a0 = zero;
+        FloatVector a1 = zero;
+        FloatVector a2 = zero;
+        FloatVector a3 = zero;
         int c = 0;
         for (; c < upper; c += F.length()) {
             FloatVector xv = FloatVector.fromArray(F, x, xa + c);
