@@ -77,5 +77,12 @@ for f in sorted(glob.glob(os.path.join(d, 'kvstream-*-java*.json'))):
             fmt(peak and peak / 1e9), fmt(flops and flops / 1e9, '%.2f')),
          met_pct(of_peak(k_pre), 0.8), pct(of_peak(p_pre)), '', 'kvstream >= 80%'),
     ]
+    allocated = b1 and b1.get('prefill_allocated_bytes_runs')
+    if allocated:
+        # The KV cache it fills, on compiled kernels; far more means a kernel ran the Vector API's
+        # Java fallback in this JVM (bench prints a warning above 1 MiB per token).
+        per_token = max(allocated) / b1['prompt_len']
+        rows.append(('prefill, heap allocated per token (KV cache ~70 KB; fallback kernels: MBs)',
+                     '%.0f KB%s' % (per_token / 1e3, ', fallback' if per_token > 1 << 20 else ''), '', '', ''))
     for i, r in enumerate(rows):
         print('| %s | %s | %s |' % (label if i == 0 else '', java if i == 0 else '', ' | '.join(r)))

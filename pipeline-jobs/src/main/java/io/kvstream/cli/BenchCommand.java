@@ -83,8 +83,16 @@ public final class BenchCommand implements Callable<Integer> {
     boolean noBandwidth;
 
     /** One row's medians and what its caches held at the end. */
+    /**
+     * Bytes per prompt token a timed prefill may allocate before {@code bench} warns. A prefill on
+     * compiled kernels allocates the KV cache it fills (70 KB per token for synth 1B); a kernel on
+     * the Vector API's Java fallback instead of C2's intrinsics allocates an array for every vector
+     * operation, tens of megabytes per token (docs/benchmarks.md, eighteenth stop).
+     */
+    static final long PREFILL_ALLOCATION_WARNING_PER_TOKEN = 1L << 20;
+
     private record Result(double prefill, double decode, double[] prefills, double[] decodes,
-            long kvStoredBytes, long kvAttendedBytes) {}
+            long[] prefillAllocations, long kvStoredBytes, long kvAttendedBytes) {}
 
     @Override
     public Integer call() throws Exception {
@@ -152,6 +160,14 @@ public final class BenchCommand implements Callable<Integer> {
                         prefills.add(r.prefills[i]);
                         decodes.add(r.decodes[i]);
                     }
+                    ArrayNode allocations = row.putArray("prefill_allocated_bytes_runs");
+                    for (long a : r.prefillAllocations) {
+                        allocations.add(a);
+                    }
+                    String warning = allocationWarning(r.prefillAllocations, b, promptLength);
+                    if (warning != null) {
+                        System.out.println(warning);
+                    }
                     row.put("kv_stored_bytes", r.kvStoredBytes);
                     row.put("kv_attended_bytes", r.kvAttendedBytes);
                     if (json != null) {
@@ -208,6 +224,22 @@ public final class BenchCommand implements Callable<Integer> {
         return "device";
     }
 
+    /**
+     * A warning when a timed prefill allocated as a kernel on the Java fallback does, whose figure
+     * is then not the kernels'; null otherwise, and when the JVM does not count (-1).
+     */
+    @Nullable
+    static String allocationWarning(long[] allocations, int batch, int promptLength) {
+        long tokens = (long) batch * promptLength;
+        long most = Arrays.stream(allocations).max().orElse(-1);
+        if (most <= PREFILL_ALLOCATION_WARNING_PER_TOKEN * tokens) {
+            return null;
+        }
+        return String.format("warning: a timed prefill (batch %d, %d tokens) allocated %.1f MiB per token: some kernel ran"
+                + " the Vector API's Java fallback, not C2's intrinsics, so this JVM's prefill figure is not the"
+                + " kernels' (docs/benchmarks.md)", batch, promptLength, most / 1048576.0 / tokens);
+    }
+
     /** JSON has no NaN: a quantity not measured is null. */
     private static void putNumber(ObjectNode node, String field, double value) {
         if (Double.isFinite(value)) {
@@ -220,13 +252,16 @@ public final class BenchCommand implements Callable<Integer> {
     private Result measure(Engine engine, @Nullable KvSpec spec, int batch, int promptLength) {
         double[] prefills = new double[repeat];
         double[] decodes = new double[repeat];
+        long[] allocations = new long[repeat];
         Result last = null;
         for (int i = 0; i < repeat; i++) {
             last = run(engine, spec, batch, promptLength, generate);
             prefills[i] = last.prefill;
             decodes[i] = last.decode;
+            allocations[i] = last.prefillAllocations[0];
         }
-        return new Result(median(prefills), median(decodes), prefills, decodes, last.kvStoredBytes, last.kvAttendedBytes);
+        return new Result(median(prefills), median(decodes), prefills, decodes, allocations, last.kvStoredBytes,
+                last.kvAttendedBytes);
     }
 
     static double median(double[] values) {
@@ -254,11 +289,13 @@ public final class BenchCommand implements Callable<Integer> {
             }
             steps.add(step);
         }
+        long allocatedBefore = AllocatedBytes.allThreads();
         long t0 = System.nanoTime();
         for (int from = 0; from < batch; from += prefillBatch) {
             engine.backend().forward(steps.subList(from, Math.min(batch, from + prefillBatch)));
         }
         double prefill = (double) batch * promptLength / ((System.nanoTime() - t0) / 1e9);
+        long prefillAllocated = allocatedBefore < 0 ? -1 : AllocatedBytes.allThreads() - allocatedBefore;
         int[] next = new int[batch];
         for (int i = 0; i < batch; i++) {
             next[i] = Sampler.argmax(steps.get(i).logits(), 0, c.vocabSize());
@@ -287,7 +324,8 @@ public final class BenchCommand implements Callable<Integer> {
             // backend's page pool mirrors as fp32 whatever the codec (docs/gpu.md).
             attended += cache.bytesInMemory();
         }
-        return new Result(prefill, decode, new double[] {prefill}, new double[] {decode}, stored, attended);
+        return new Result(prefill, decode, new double[] {prefill}, new double[] {decode}, new long[] {prefillAllocated},
+                stored, attended);
     }
 
     /**

@@ -91,6 +91,25 @@ class BenchCommandTest {
         assertThat(runs).hasSize(3);
         double[] values = {runs.get(0).asDouble(), runs.get(1).asDouble(), runs.get(2).asDouble()};
         assertThat(report.get("rows").get(0).get("prefill_tok_s").asDouble()).isEqualTo(BenchCommand.median(values));
+        // Each timed prefill's heap allocation, at least the dense cache it filled (a copy grows it).
+        JsonNode allocated = report.get("rows").get(0).get("prefill_allocated_bytes_runs");
+        assertThat(allocated).hasSize(3);
+        long kvPerRun = report.get("rows").get(0).get("kv_stored_bytes").asLong() * 8 / (8 + WARMUP + GEN);
+        for (JsonNode a : allocated) {
+            assertThat(a.asLong()).isGreaterThanOrEqualTo(kvPerRun);
+        }
+    }
+
+    @Test
+    void aPrefillThatAllocatesLikeTheJavaFallbackIsWarnedAbout() {
+        long tokens = 2 * 128;
+        // Compiled kernels: the KV cache, 70 KB per token for synth 1B.
+        assertThat(BenchCommand.allocationWarning(new long[] {70_000 * tokens, 72_000 * tokens}, 2, 128)).isNull();
+        assertThat(BenchCommand.allocationWarning(new long[] {-1, -1}, 2, 128)).isNull();
+        // One run of two over the threshold is enough: that run's figure is not the kernels'.
+        long over = BenchCommand.PREFILL_ALLOCATION_WARNING_PER_TOKEN * tokens + 1;
+        assertThat(BenchCommand.allocationWarning(new long[] {70_000 * tokens, over}, 2, 128))
+                .contains("batch 2, 128 tokens").contains("1.0 MiB per token").contains("Java fallback");
     }
 
     @Test
