@@ -82,7 +82,6 @@ public final class BenchCommand implements Callable<Integer> {
     @Option(names = "--no-bandwidth", description = "skip the machine's bounds: the memory bandwidth and fp32 FMA peak measurements")
     boolean noBandwidth;
 
-    /** One row's medians and what its caches held at the end. */
     /**
      * Bytes per prompt token a timed prefill may allocate before {@code bench} warns. A prefill on
      * compiled kernels allocates the KV cache it fills (70 KB per token for synth 1B); a kernel on
@@ -91,6 +90,7 @@ public final class BenchCommand implements Callable<Integer> {
      */
     static final long PREFILL_ALLOCATION_WARNING_PER_TOKEN = 1L << 20;
 
+    /** One row's medians, each timed prefill's heap allocation, and what its caches held at the end. */
     private record Result(double prefill, double decode, double[] prefills, double[] decodes,
             long[] prefillAllocations, long kvStoredBytes, long kvAttendedBytes) {}
 
