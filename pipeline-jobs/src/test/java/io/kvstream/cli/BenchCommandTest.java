@@ -2,6 +2,8 @@ package io.kvstream.cli;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.node.ArrayNode;
+import com.fasterxml.jackson.databind.node.ObjectNode;
 import io.kvstream.model.ModelConfig;
 import io.kvstream.model.ModelLoader;
 import io.kvstream.testing.RefModel;
@@ -14,6 +16,7 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 
 import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.within;
 
 /**
  * {@code bench --kv} on the CPU with the reference model: the benched sequences use the given
@@ -66,6 +69,7 @@ class BenchCommandTest {
             assertThat(report.get("weight_bytes_per_token").asLong()).isPositive();
             assertThat(report.get("host_bandwidth_bytes_per_s").isNull()).isTrue();
             assertThat(report.get("host_fp32_fma_peak_flops_per_s").isNull()).isTrue();
+            assertThat(report.has("host_bandwidth_bytes_per_s_runs")).isFalse();
             JsonNode row = report.get("rows").get(0);
             assertThat(row.get("batch").asInt()).isEqualTo(BATCH);
             assertThat(row.get("prompt_len").asInt()).isEqualTo(PROMPT);
@@ -98,6 +102,33 @@ class BenchCommandTest {
         for (JsonNode a : allocated) {
             assertThat(a.asLong()).isGreaterThanOrEqualTo(kvPerRun);
         }
+    }
+
+    @Test
+    void eachBoundIsTheBestOfItsMeasurementsAndEveryRowsShareFollowsIt() {
+        ObjectMapper mapper = new ObjectMapper();
+        ObjectNode report = mapper.createObjectNode();
+        report.put("weight_bytes_per_token", 1_000_000_000L);
+        ArrayNode rows = report.putArray("rows");
+        rows.addObject().put("batch", 1).put("prefill_tok_s", 200.0).put("prefill_flops_per_token", 2e9)
+                .put("decode_tok_s", 40.0);
+        rows.addObject().put("batch", 8).put("prefill_tok_s", 220.0).put("prefill_flops_per_token", 2e9)
+                .putNull("decode_tok_s");
+        // The first bandwidth and the second peak are the better ones: neither measurement alone.
+        BenchCommand.applyBounds(report, new double[] {50e9, 40e9}, new double[] {400e9, 500e9});
+
+        assertThat(report.get("host_bandwidth_bytes_per_s").asDouble()).isEqualTo(50e9);
+        assertThat(report.get("host_fp32_fma_peak_flops_per_s").asDouble()).isEqualTo(500e9);
+        assertThat(report.get("host_bandwidth_bytes_per_s_runs")).extracting(JsonNode::asDouble).containsExactly(50e9, 40e9);
+        assertThat(report.get("host_fp32_fma_peak_flops_per_s_runs")).extracting(JsonNode::asDouble)
+                .containsExactly(400e9, 500e9);
+        JsonNode one = report.get("rows").get(0);
+        assertThat(one.get("prefill_of_fma_peak").asDouble()).isCloseTo(200.0 * 2e9 / 500e9, within(1e-12));
+        // 50 GB/s over 1 GB a step: 50 tokens/s at batch 1.
+        assertThat(one.get("decode_of_bandwidth_bound").asDouble()).isCloseTo(40.0 / 50.0, within(1e-12));
+        JsonNode eight = report.get("rows").get(1);
+        assertThat(eight.get("prefill_of_fma_peak").asDouble()).isCloseTo(220.0 * 2e9 / 500e9, within(1e-12));
+        assertThat(eight.get("decode_of_bandwidth_bound").isNull()).isTrue();
     }
 
     @Test
