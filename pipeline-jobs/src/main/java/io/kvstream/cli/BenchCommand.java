@@ -138,12 +138,12 @@ public final class BenchCommand implements Callable<Integer> {
                         run(engine, spec, b, promptLength, 1); // JIT warm-up on the same shapes; not reported
                     }
                     Result r = measure(engine, spec, b, promptLength);
-                    double bound = bandwidth / weightBytes;
                     double prefillFlops = prefillFlopsPerToken(engine.model().weights(), promptLength);
-                    double ofPeak = r.prefill * prefillFlops / fmaPeak;
+                    double ofPeak = ofPeak(r.prefill, prefillFlops, fmaPeak);
+                    double ofBound = ofBound(r.decode, b, bandwidth, weightBytes);
                     System.out.printf("%6d %10d %14.1f %12s %14.1f %12s%s%n", b, promptLength, r.prefill,
                             Double.isNaN(ofPeak) ? "-" : String.format("%.1f%%", 100.0 * ofPeak), r.decode,
-                            Double.isNaN(bound) ? "-" : String.format("%.1f%%", 100.0 * r.decode / b / bound),
+                            Double.isNaN(bandwidth) ? "-" : String.format("%.1f%%", 100.0 * ofBound),
                             spec == null ? "" : String.format(" %14.1f %14.1f",
                                     r.kvStoredBytes / 1048576.0, r.kvAttendedBytes / 1048576.0));
                     ObjectNode row = rows.addObject();
@@ -154,13 +154,9 @@ public final class BenchCommand implements Callable<Integer> {
                     putNumber(row, "decode_tok_s", r.decode);
                     row.put("prefill_flops_per_token", prefillFlops);
                     putNumber(row, "prefill_of_fma_peak", ofPeak);
-                    putNumber(row, "decode_of_bandwidth_bound", r.decode / b / bound);
-                    ArrayNode prefills = row.putArray("prefill_tok_s_runs");
-                    ArrayNode decodes = row.putArray("decode_tok_s_runs");
-                    for (int i = 0; i < r.prefills.length; i++) {
-                        prefills.add(r.prefills[i]);
-                        decodes.add(r.decodes[i]);
-                    }
+                    putNumber(row, "decode_of_bandwidth_bound", ofBound);
+                    putArray(row, "prefill_tok_s_runs", r.prefills);
+                    putArray(row, "decode_tok_s_runs", r.decodes);
                     ArrayNode allocations = row.putArray("prefill_allocated_bytes_runs");
                     for (long a : r.prefillAllocations) {
                         allocations.add(a);
@@ -209,22 +205,26 @@ public final class BenchCommand implements Callable<Integer> {
         double fmaPeak = Arrays.stream(fmaPeaks).max().orElse(Double.NaN);
         putNumber(report, "host_bandwidth_bytes_per_s", bandwidth);
         putNumber(report, "host_fp32_fma_peak_flops_per_s", fmaPeak);
-        ArrayNode bandwidthRuns = report.putArray("host_bandwidth_bytes_per_s_runs");
-        for (double b : bandwidths) {
-            bandwidthRuns.add(b);
-        }
-        ArrayNode peakRuns = report.putArray("host_fp32_fma_peak_flops_per_s_runs");
-        for (double f : fmaPeaks) {
-            peakRuns.add(f);
-        }
-        double bound = bandwidth / report.get("weight_bytes_per_token").asLong();
+        putArray(report, "host_bandwidth_bytes_per_s_runs", bandwidths);
+        putArray(report, "host_fp32_fma_peak_flops_per_s_runs", fmaPeaks);
+        long weightBytes = report.get("weight_bytes_per_token").asLong();
         for (JsonNode node : report.get("rows")) {
             ObjectNode row = (ObjectNode) node;
-            putNumber(row, "prefill_of_fma_peak",
-                    row.get("prefill_tok_s").asDouble(Double.NaN) * row.get("prefill_flops_per_token").asDouble() / fmaPeak);
-            putNumber(row, "decode_of_bandwidth_bound",
-                    row.get("decode_tok_s").asDouble(Double.NaN) / row.get("batch").asInt() / bound);
+            putNumber(row, "prefill_of_fma_peak", ofPeak(row.get("prefill_tok_s").asDouble(Double.NaN),
+                    row.get("prefill_flops_per_token").asDouble(), fmaPeak));
+            putNumber(row, "decode_of_bandwidth_bound", ofBound(row.get("decode_tok_s").asDouble(Double.NaN),
+                    row.get("batch").asInt(), bandwidth, weightBytes));
         }
+    }
+
+    /** Prefill's share of the fp32 FMA peak. */
+    private static double ofPeak(double prefillTokensPerSecond, double flopsPerToken, double fmaPeak) {
+        return prefillTokensPerSecond * flopsPerToken / fmaPeak;
+    }
+
+    /** Decode's share, per sequence, of the bandwidth bound: the bandwidth over the weight bytes a step reads. */
+    private static double ofBound(double decodeTokensPerSecond, int batch, double bandwidth, long weightBytes) {
+        return decodeTokensPerSecond / batch / (bandwidth / weightBytes);
     }
 
     /** A share from the report, as the rows print it; "-" where it was not measured. */
@@ -287,6 +287,13 @@ public final class BenchCommand implements Callable<Integer> {
         return String.format("warning: a timed prefill (batch %d, %d tokens) allocated %.1f MiB per token: some kernel ran"
                 + " the Vector API's Java fallback, not C2's intrinsics, so this JVM's prefill figure is not the"
                 + " kernels' (docs/benchmarks.md)", batch, promptLength, most / 1048576.0 / tokens);
+    }
+
+    private static void putArray(ObjectNode node, String field, double[] values) {
+        ArrayNode array = node.putArray(field);
+        for (double v : values) {
+            array.add(v);
+        }
     }
 
     /** JSON has no NaN: a quantity not measured is null. */
