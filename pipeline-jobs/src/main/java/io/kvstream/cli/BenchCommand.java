@@ -345,13 +345,13 @@ public final class BenchCommand implements Callable<Integer> {
             }
             steps.add(step);
         }
-        long allocatedBefore = AllocatedBytes.allThreads();
+        AllocatedBytes allocated = AllocatedBytes.start();
         long t0 = System.nanoTime();
         for (int from = 0; from < batch; from += prefillBatch) {
             engine.backend().forward(steps.subList(from, Math.min(batch, from + prefillBatch)));
         }
         double prefill = (double) batch * promptLength / ((System.nanoTime() - t0) / 1e9);
-        long prefillAllocated = allocatedBefore < 0 ? -1 : AllocatedBytes.allThreads() - allocatedBefore;
+        long prefillAllocated = allocated == null ? -1 : allocated.sinceStart();
         int[] next = new int[batch];
         for (int i = 0; i < batch; i++) {
             next[i] = Sampler.argmax(steps.get(i).logits(), 0, c.vocabSize());
