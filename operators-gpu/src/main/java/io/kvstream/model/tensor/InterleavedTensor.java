@@ -163,9 +163,13 @@ abstract class InterleavedTensor extends FloatTensor {
      * requested at once. synth 1B's layer matrices, two threads, Java 25: eight tokens, Q8_0
      * 123-131 against 88-90 ms, Q4_0 79-89 against 71-72; one token, Q4_0 median 31.4 against
      * 29.1 ms in 7 runs each. Q8_0 at one token, with less arithmetic per byte, lost (42 against
-     * 45-50 ms) and does not touch.
+     * 45-50 ms) and does not touch. Where the hardware prefetcher keeps up, touching costs
+     * instead, so {@link TouchAhead} decides per machine, and this returns 0 where it is off.
      */
     static int touch(byte[] q, int from, int bytes) {
+        if (!TouchAhead.enabled) {
+            return 0;
+        }
         int end = Math.min(from + bytes, q.length);
         int sum = 0;
         for (int i = from; i < end; i += CACHE_LINE) {

@@ -6,6 +6,7 @@ import io.kvstream.model.Weights;
 import io.kvstream.model.tensor.Activations;
 import io.kvstream.model.tensor.FloatTensor;
 import io.kvstream.model.tensor.Tensors;
+import io.kvstream.model.tensor.TouchAhead;
 
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -98,6 +99,10 @@ final class CpuWeights {
                         + " (Q4_0 activations: {}, -D{})",
                 model.source(), mb(bytes), (System.nanoTime() - start) / 1_000_000,
                 activations.name().toLowerCase(Locale.ROOT), ACTIVATIONS);
+        start = System.nanoTime();
+        TouchAhead.Decision touch = TouchAhead.decide(matrices(heap));
+        LOG.info("{}: touching the next block's cache lines ahead: {}, decided in {} ms",
+                model.source(), touch, (System.nanoTime() - start) / 1_000_000);
         if (key != null) {
             SHARED.values().removeIf(r -> r.get() == null);
             SHARED.put(key, new WeakReference<>(heap));
