@@ -14,21 +14,13 @@ class AllocatedBytesTest {
         AllocatedBytes allocated = AllocatedBytes.start();
         assertThat(allocated).isNotNull();
         byte[] mine = new byte[16 << 20];
-        byte[][] theirs = new byte[1][];
-        CountDownLatch done = new CountDownLatch(1);
-        CountDownLatch counted = new CountDownLatch(1);
         // A live thread's allocations count too: the CPU backend's workers do most of a step's work.
-        Thread worker = new Thread(() -> {
-            theirs[0] = new byte[8 << 20];
-            done.countDown();
-            awaitQuietly(counted);
-        });
-        worker.start();
-        done.await();
+        CountDownLatch release = new CountDownLatch(1);
+        Allocating theirs = Allocating.start(8 << 20, release);
         long since = allocated.sinceStart();
-        counted.countDown();
-        worker.join();
-        assertThat(since).isGreaterThanOrEqualTo(mine.length + theirs[0].length);
+        release.countDown();
+        theirs.thread.join();
+        assertThat(since).isGreaterThanOrEqualTo(mine.length + theirs.bytes.length);
     }
 
     @Test
@@ -36,30 +28,40 @@ class AllocatedBytesTest {
         // Alive at the start with 32 MiB counted, ended before the count is read: in a JVM shared
         // with other work such threads come and go, and summing the live threads' totals at both
         // ends would subtract its 32 MiB from what this thread allocates in between.
-        byte[][] theirs = new byte[1][];
-        CountDownLatch done = new CountDownLatch(1);
-        CountDownLatch started = new CountDownLatch(1);
-        Thread ending = new Thread(() -> {
-            theirs[0] = new byte[32 << 20];
-            done.countDown();
-            awaitQuietly(started);
-        });
-        ending.start();
-        done.await();
+        CountDownLatch release = new CountDownLatch(1);
+        Allocating ending = Allocating.start(32 << 20, release);
         AllocatedBytes allocated = AllocatedBytes.start();
         assertThat(allocated).isNotNull();
-        started.countDown();
-        ending.join();
+        release.countDown();
+        ending.thread.join();
         byte[] mine = new byte[16 << 20];
         assertThat(allocated.sinceStart()).isGreaterThanOrEqualTo(mine.length);
-        assertThat(theirs[0]).hasSize(32 << 20);
+        assertThat(ending.bytes).hasSize(32 << 20);
     }
 
-    private static void awaitQuietly(CountDownLatch latch) {
-        try {
-            latch.await();
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
+    /** A thread that has allocated an array and waits, alive, until released. */
+    private static final class Allocating {
+        final Thread thread;
+        volatile byte[] bytes;
+
+        private Allocating(int size, CountDownLatch allocated, CountDownLatch release) {
+            this.thread = new Thread(() -> {
+                bytes = new byte[size];
+                allocated.countDown();
+                try {
+                    release.await();
+                } catch (InterruptedException e) {
+                    Thread.currentThread().interrupt();
+                }
+            });
+        }
+
+        static Allocating start(int size, CountDownLatch release) throws InterruptedException {
+            CountDownLatch allocated = new CountDownLatch(1);
+            Allocating a = new Allocating(size, allocated, release);
+            a.thread.start();
+            allocated.await();
+            return a;
         }
     }
 }

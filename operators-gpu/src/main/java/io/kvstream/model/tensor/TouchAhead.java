@@ -10,11 +10,11 @@ import java.util.Locale;
  *
  * <p>It pays where the hardware prefetcher does not keep up with the kernel and costs where it
  * does, because a touched line that is still on its way holds up the instructions behind it
- * until it arrives. Two machines of the same kind of cloud VM, 8 tokens: on Zen 5 synth 1B's layer
- * matrices took 88-90 ms touching against 123-131 ms not; on Zen 4 JMH's {@code MatMulBenchmark}
- * (one thread, 142 MB of Q8_0) took 31.0 ms touching against 25.0 not, which is the speed of
- * the same kernel in cache, and decode at batch 8 ran at 42-44 against 49-54 tokens/s
- * (docs/benchmarks.md, nineteenth stop). So it is decided per JVM: by timing the kernel both
+ * until it arrives. Two build machines, 8 tokens of Q8_0: on an Intel Xeon synth 1B's layer
+ * matrices took 83-90 ms touching against 128-135 ms not (docs/benchmarks.md, sixth stop); on an
+ * AMD Zen 4 JMH's {@code MatMulBenchmark} (one thread, 142 MB) took 31.0 ms touching against 25.0
+ * not, which is the speed of the same kernel in cache, and decode at batch 8 ran at 42-44 against
+ * 49-54 tokens/s (nineteenth stop). So it is decided per JVM: by timing the kernel both
  * ways on the largest matrix when the weights are copied ({@code auto}, the default), or by
  * {@code -Dkvstream.cpu.touch=on|off}.
  */
