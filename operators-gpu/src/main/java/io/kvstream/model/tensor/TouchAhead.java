@@ -101,12 +101,13 @@ public final class TouchAhead {
         // Compiled by C2 before timing: a few groups at a time (a loop that never went round
         // twice would trap in the first pass), both ways, until a call runs at a tenth of the
         // first one's time, which only compiled vector code does (or a time limit).
+        int warmupRows = Math.min(WARMUP_GROUPS * group, m.rows());
         long first = 0;
         long deadline = System.nanoTime() + WARMUP_LIMIT_NS;
         for (int i = 0; System.nanoTime() < deadline; i++) {
             enabled = i % 2 == 0;
             long start = System.nanoTime();
-            m.dotRows(0, WARMUP_GROUPS * group, x, cols, tokens, out, m.rows());
+            m.dotRows(0, warmupRows, x, cols, tokens, out, m.rows());
             long ns = System.nanoTime() - start;
             if (i == WARMUP_CALLS) {
                 first = ns;
