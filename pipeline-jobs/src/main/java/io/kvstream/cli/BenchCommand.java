@@ -157,10 +157,7 @@ public final class BenchCommand implements Callable<Integer> {
                     putNumber(row, "decode_of_bandwidth_bound", ofBound);
                     putArray(row, "prefill_tok_s_runs", r.prefills);
                     putArray(row, "decode_tok_s_runs", r.decodes);
-                    ArrayNode allocations = row.putArray("prefill_allocated_bytes_runs");
-                    for (long a : r.prefillAllocations) {
-                        allocations.add(a);
-                    }
+                    putArray(row, "prefill_allocated_bytes_runs", r.prefillAllocations);
                     String warning = allocationWarning(r.prefillAllocations, b, promptLength);
                     if (warning != null) {
                         System.out.println(warning);
@@ -292,6 +289,13 @@ public final class BenchCommand implements Callable<Integer> {
     private static void putArray(ObjectNode node, String field, double[] values) {
         ArrayNode array = node.putArray(field);
         for (double v : values) {
+            array.add(v);
+        }
+    }
+
+    private static void putArray(ObjectNode node, String field, long[] values) {
+        ArrayNode array = node.putArray(field);
+        for (long v : values) {
             array.add(v);
         }
     }

@@ -57,11 +57,12 @@ public final class TouchAhead {
     }
 
     static Decision decide(List<FloatTensor> matrices, String mode, long minBytes) {
-        switch (mode.toLowerCase(Locale.ROOT)) {
+        String setting = mode.toLowerCase(Locale.ROOT);
+        switch (setting) {
             case "on":
             case "off":
-                enabled = mode.equalsIgnoreCase("on");
-                return new Decision(enabled, Double.NaN, Double.NaN, "-D" + PROPERTY + "=" + mode);
+                enabled = setting.equals("on");
+                return new Decision(enabled, Double.NaN, Double.NaN, "-D" + PROPERTY + "=" + setting);
             case "auto":
                 break;
             default:
