@@ -2,6 +2,7 @@ package io.kvstream.model.tensor;
 
 import jdk.incubator.vector.ByteVector;
 import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.IntVector;
 import jdk.incubator.vector.ShortVector;
 import jdk.incubator.vector.VectorOperators;
 import jdk.incubator.vector.VectorSpecies;
@@ -23,13 +24,21 @@ import jdk.incubator.vector.VectorSpecies;
  * activations; at eight tokens in cache 69 and 92 against 81 and 92 GMAC/s (docs/benchmarks.md,
  * eighth stop), with the eight-token kernel that {@link #manyTokens} has since split in two.
  *
- * <p>Written out by hand as {@link Q4_0x32Tensor}'s kernels are, for the same reason.
+ * <p>{@link #eightTokens} takes its activations from {@link Q8_0Tokens#doubled}, each value in
+ * both halves of an int, to the short lanes as {@code IntVector.broadcast(I, q).reinterpretAsShorts()}: a 32-bit broadcast,
+ * which Zen 4 serves from the load unit alone, where a 16-bit one also takes a shuffle on the
+ * vector pipes that the kernels' adds need (an eight-token loop body in assembly: 23.6 against
+ * 28-30 cycles).
+ *
+ * <p>Written out by hand as {@link Q4_0x32Tensor}'s kernels are, for the same reason: a helper
+ * for the broadcast was not inlined ({@code NodeCountInliningCutoff}) and ran ten times slower.
  */
 final class Q4_0xQ8_0Dot {
 
     private static final VectorSpecies<Float> F = InterleavedTensor.F;
     private static final VectorSpecies<Byte> B = ByteVector.SPECIES_256;
     private static final VectorSpecies<Short> S = ShortVector.SPECIES_512;
+    private static final VectorSpecies<Integer> I = IntVector.SPECIES_512;
     private static final int LANES = InterleavedTensor.LANES;
     private static final int GROUP = InterleavedTensor.GROUP;
     private static final int TOKENS = InterleavedTensor.TOKENS;
@@ -38,8 +47,18 @@ final class Q4_0xQ8_0Dot {
     /** One block of a group: a byte of every row for each pair of elements. */
     private static final int STEP = HALF * GROUP;
     private static final boolean SIGNED_HIGH = Q4_0x32Tensor.SIGNED_HIGH;
-    /** Tokens of one {@link #manyTokens} call: half a group of {@link InterleavedTensor#TOKENS}. */
-    static final int CALL_TOKENS = TOKENS / 2;
+
+    /**
+     * Whether {@link #manyTokens} takes eight tokens a call ({@link #eightTokens}): from Java 25,
+     * where it was 10-13% faster. Java 17 ran both at the same speed within the machine's noise,
+     * and prefill, which it runs through this kernel, 4% slower on average; Java 21 was not
+     * measured. A constant: C2 compiles only the kernel it selects.
+     */
+    static final boolean EIGHT = Runtime.version().feature() >= 25;
+    /** Tokens of one {@link #manyTokens} call. */
+    static final int CALL_TOKENS = EIGHT ? TOKENS : TOKENS / 2;
+    /** {@link #eightTokens}' integer sums of a block, one vector per token, on their way to floats. */
+    private static final ThreadLocal<short[]> SUMS = ThreadLocal.withInitial(() -> new short[GROUP * TOKENS]);
 
     private Q4_0xQ8_0Dot() {}
 
@@ -119,8 +138,23 @@ final class Q4_0xQ8_0Dot {
 
     /**
      * As {@link #oneToken} against tokens {@code [t, t + CALL_TOKENS)} of {@code x} (width {@link
-     * InterleavedTensor#TOKENS}; {@code t} a multiple of {@link #CALL_TOKENS}): each widened weight
-     * vector multiplies all four.
+     * InterleavedTensor#TOKENS}; {@code t} a multiple of {@link #CALL_TOKENS}), through {@link
+     * #eightTokens} on Java 25 and {@link #fourTokens} before: the same bits either way.
+     */
+    static void manyTokens(
+            byte[] q, int qo, float[] s, int so, int blocks, Q8_0Tokens x, int t,
+            float[] out, int outStride, int row, int rows) {
+        if (EIGHT) {
+            eightTokens(q, qo, s, so, blocks, x, t, out, outStride, row, rows);
+        } else {
+            fourTokens(q, qo, s, so, blocks, x, t, out, outStride, row, rows);
+        }
+    }
+
+    /**
+     * {@link #manyTokens} before Java 25: tokens {@code [t, t + 4)} of {@code x} (width {@link
+     * InterleavedTensor#TOKENS}; {@code t} a multiple of 4), each widened weight vector
+     * multiplying all four.
      *
      * <p>Four tokens, not the eight of a group: with eight, the eight integer sums, sixteen float
      * results and the hoisted broadcasts took more than the 32 vector registers, and C2 kept two
@@ -131,7 +165,7 @@ final class Q4_0xQ8_0Dot {
      * slow mode earlier stops saw come and go with JVMs. With four tokens nothing is kept on the
      * stack in the loop.
      */
-    static void manyTokens(
+    static void fourTokens(
             byte[] q, int qo, float[] s, int so, int blocks, Q8_0Tokens x, int t,
             float[] out, int outStride, int row, int rows) {
         short[] xq = x.q;
@@ -188,8 +222,8 @@ final class Q4_0xQ8_0Dot {
             a13 = ((FloatVector) u3.convertShape(VectorOperators.S2F, F, 1)).fma(d1.mul(e), a13);
         }
         // As Q4_0x32Tensor.manyTokens: straight to out when all are wanted, else through a tile.
-        boolean direct = rows == GROUP && t + CALL_TOKENS <= tokens;
-        float[] dst = direct ? out : Simd.tile(GROUP * CALL_TOKENS);
+        boolean direct = rows == GROUP && t + 4 <= tokens;
+        float[] dst = direct ? out : Simd.tile(GROUP * 4);
         int stride = direct ? outStride : GROUP;
         int o = direct ? t * outStride + row : 0;
         zero.add(a00).intoArray(dst, o);
@@ -201,7 +235,109 @@ final class Q4_0xQ8_0Dot {
         zero.add(a03).intoArray(dst, o + 3 * stride);
         zero.add(a13).intoArray(dst, o + 3 * stride + LANES);
         if (!direct) {
-            Simd.copyTile(dst, Math.min(CALL_TOKENS, tokens - t), GROUP, rows, out, t * outStride + row, outStride);
+            Simd.copyTile(dst, Math.min(4, tokens - t), GROUP, rows, out, t * outStride + row, outStride);
         }
+    }
+
+    /**
+     * {@link #manyTokens} from Java 25: the {@link InterleavedTensor#TOKENS} tokens from {@code t}
+     * of {@code x} ({@code t} a multiple of that), each widened weight vector multiplying all
+     * eight.
+     *
+     * <p>Built to stay within what C2 compiles well on Zen 4, where a 16-bit multiply and an add
+     * share the vector pipes and the adds, not the multiplies, are the limit:
+     * <ul>
+     *   <li>Eight tokens a call, not four: the widening of each weight vector (a load, a sign
+     *       extension, a mask or shift) is shared by twice the products.
+     *   <li>The low and the high nibbles in two loops over the block, each with eight broadcasts.
+     *       In one loop Java 25 kept eight of the sixteen activations in general registers and
+     *       broadcast them from there (two operations instead of a load each).
+     *   <li>The float sums in a tile, not in sixteen registers, which with eight integer sums and
+     *       the broadcasts left too few (the four-token kernel's reason: C2 kept sums on the
+     *       stack, and a slot straddling a page ran at 83 against 142 GFLOP/s; docs/benchmarks.md,
+     *       eleventh stop).
+     *   <li>The float step once per token in a loop, its integer sums through {@code sums}:
+     *       written out eight times it pushed the method past C2's node budget, and a
+     *       {@code reinterpretAsShorts} or a {@code convertShape} compiled as a call at times (a
+     *       Java 17 JVM at 0.67 against 0.16 ms for 512 rows).
+     * </ul>
+     * {@code MatMulBenchmark -p type=Q4_0 -p layout=q8_0 -p tokens=8 -p rows=512}, against four
+     * tokens a call: Java 25 0.146-0.151 against 0.166 ms, Java 17 0.158-0.162 against
+     * 0.157-0.164 (docs/benchmarks.md, twentieth stop).
+     */
+    static void eightTokens(
+            byte[] q, int qo, float[] s, int so, int blocks, Q8_0Tokens x, int t,
+            float[] out, int outStride, int row, int rows) {
+        int[] xq = x.doubled;
+        float[] xd = x.d;
+        short[] x8 = x.start;
+        int xo = t * blocks * BLOCK;
+        int bo = t * blocks;
+        float[] acc = Simd.tile(GROUP * TOKENS);
+        short[] sums = SUMS.get();
+        // One zero() for all: every call inlined adds nodes toward C2's inlining cutoff for the method.
+        FloatVector zero = FloatVector.zero(F);
+        ShortVector none = ShortVector.zero(S);
+        for (int i = 0; i < GROUP * TOKENS; i += LANES) {
+            zero.intoArray(acc, i);
+        }
+        for (int b = 0; b < blocks; b++) {
+            int bk = bo + b * TOKENS;
+            ShortVector u0 = ShortVector.broadcast(S, x8[bk + 0]);
+            ShortVector u1 = ShortVector.broadcast(S, x8[bk + 1]);
+            ShortVector u2 = ShortVector.broadcast(S, x8[bk + 2]);
+            ShortVector u3 = ShortVector.broadcast(S, x8[bk + 3]);
+            ShortVector u4 = ShortVector.broadcast(S, x8[bk + 4]);
+            ShortVector u5 = ShortVector.broadcast(S, x8[bk + 5]);
+            ShortVector u6 = ShortVector.broadcast(S, x8[bk + 6]);
+            ShortVector u7 = ShortVector.broadcast(S, x8[bk + 7]);
+            int p = qo + b * STEP;
+            int c = b * BLOCK;
+            for (int j = 0; j < HALF; j++) {
+                ShortVector lo = ((ShortVector) ByteVector.fromArray(B, q, p + j * GROUP).convertShape(VectorOperators.B2S, S, 0)).and((short) 0x0F);
+                int xl = xo + (c + j) * TOKENS;
+                u0 = lo.mul(IntVector.broadcast(I, xq[xl + 0]).reinterpretAsShorts()).add(u0);
+                u1 = lo.mul(IntVector.broadcast(I, xq[xl + 1]).reinterpretAsShorts()).add(u1);
+                u2 = lo.mul(IntVector.broadcast(I, xq[xl + 2]).reinterpretAsShorts()).add(u2);
+                u3 = lo.mul(IntVector.broadcast(I, xq[xl + 3]).reinterpretAsShorts()).add(u3);
+                u4 = lo.mul(IntVector.broadcast(I, xq[xl + 4]).reinterpretAsShorts()).add(u4);
+                u5 = lo.mul(IntVector.broadcast(I, xq[xl + 5]).reinterpretAsShorts()).add(u5);
+                u6 = lo.mul(IntVector.broadcast(I, xq[xl + 6]).reinterpretAsShorts()).add(u6);
+                u7 = lo.mul(IntVector.broadcast(I, xq[xl + 7]).reinterpretAsShorts()).add(u7);
+            }
+            for (int j = 0; j < HALF; j++) {
+                ShortVector v = (ShortVector) ByteVector.fromArray(B, q, p + j * GROUP).convertShape(VectorOperators.B2S, S, 0);
+                ShortVector hi = SIGNED_HIGH ? v.lanewise(VectorOperators.ASHR, 4) : v.lanewise(VectorOperators.ASHR, 4).and((short) 0x0F);
+                int xh = xo + (c + HALF + j) * TOKENS;
+                u0 = hi.mul(IntVector.broadcast(I, xq[xh + 0]).reinterpretAsShorts()).add(u0);
+                u1 = hi.mul(IntVector.broadcast(I, xq[xh + 1]).reinterpretAsShorts()).add(u1);
+                u2 = hi.mul(IntVector.broadcast(I, xq[xh + 2]).reinterpretAsShorts()).add(u2);
+                u3 = hi.mul(IntVector.broadcast(I, xq[xh + 3]).reinterpretAsShorts()).add(u3);
+                u4 = hi.mul(IntVector.broadcast(I, xq[xh + 4]).reinterpretAsShorts()).add(u4);
+                u5 = hi.mul(IntVector.broadcast(I, xq[xh + 5]).reinterpretAsShorts()).add(u5);
+                u6 = hi.mul(IntVector.broadcast(I, xq[xh + 6]).reinterpretAsShorts()).add(u6);
+                u7 = hi.mul(IntVector.broadcast(I, xq[xh + 7]).reinterpretAsShorts()).add(u7);
+            }
+            // none + sum, as zero + acc in Q4_0x32Tensor: a loop phi stored as is at times
+            // reached the store through the type profile.
+            none.add(u0).intoArray(sums, 0 * GROUP);
+            none.add(u1).intoArray(sums, 1 * GROUP);
+            none.add(u2).intoArray(sums, 2 * GROUP);
+            none.add(u3).intoArray(sums, 3 * GROUP);
+            none.add(u4).intoArray(sums, 4 * GROUP);
+            none.add(u5).intoArray(sums, 5 * GROUP);
+            none.add(u6).intoArray(sums, 6 * GROUP);
+            none.add(u7).intoArray(sums, 7 * GROUP);
+            FloatVector d0 = FloatVector.fromArray(F, s, so + b * GROUP);
+            FloatVector d1 = FloatVector.fromArray(F, s, so + b * GROUP + LANES);
+            for (int i = 0; i < TOKENS; i++) {
+                ShortVector u = ShortVector.fromArray(S, sums, i * GROUP);
+                FloatVector e = FloatVector.broadcast(F, xd[bk + i]);
+                int at = i * GROUP;
+                ((FloatVector) u.convertShape(VectorOperators.S2F, F, 0)).fma(d0.mul(e), FloatVector.fromArray(F, acc, at)).intoArray(acc, at);
+                ((FloatVector) u.convertShape(VectorOperators.S2F, F, 1)).fma(d1.mul(e), FloatVector.fromArray(F, acc, at + LANES)).intoArray(acc, at + LANES);
+            }
+        }
+        Simd.copyTile(acc, Math.min(TOKENS, x.tokens - t), GROUP, rows, out, t * outStride + row, outStride);
     }
 }
