@@ -22,13 +22,14 @@ import jdk.incubator.vector.VectorSpecies;
  * the same bits. {@code MatMulBenchmark}, one thread, 2048 columns, one token streaming 75 MB
  * of weights: 33.6 (Java 17) and 37.7 (Java 25) against 24.8 and 24.1 G weights/s with fp32
  * activations; at eight tokens in cache 69 and 92 against 81 and 92 GMAC/s (docs/benchmarks.md,
- * eighth stop), with the eight-token kernel that {@link #manyTokens} has since split in two.
+ * eighth stop), with an eight-token kernel that the eleventh stop split in two ({@link
+ * #fourTokens}) and the twentieth rebuilt for Java 25 ({@link #eightTokens}).
  *
  * <p>{@link #eightTokens} takes its activations from {@link Q8_0Tokens#doubled}, each value in
- * both halves of an int, to the short lanes as {@code IntVector.broadcast(I, q).reinterpretAsShorts()}: a 32-bit broadcast,
- * which Zen 4 serves from the load unit alone, where a 16-bit one also takes a shuffle on the
- * vector pipes that the kernels' adds need (an eight-token loop body in assembly: 23.6 against
- * 28-30 cycles).
+ * both halves of an int, to the short lanes through {@code IntVector.broadcast(I,
+ * q).reinterpretAsShorts()}: a 32-bit broadcast, which Zen 4 serves from the load unit alone,
+ * where a 16-bit one also takes a shuffle on the vector pipes that the kernels' adds need (its
+ * loop body in assembly: 23.6 against 28-30 cycles; bench/kernels/zen4-ops).
  *
  * <p>Written out by hand as {@link Q4_0x32Tensor}'s kernels are, for the same reason: a helper
  * for the broadcast was not inlined ({@code NodeCountInliningCutoff}) and ran ten times slower.
@@ -258,12 +259,11 @@ final class Q4_0xQ8_0Dot {
      *       eleventh stop).
      *   <li>The float step once per token in a loop, its integer sums through {@code sums}:
      *       written out eight times it pushed the method past C2's node budget, and a
-     *       {@code reinterpretAsShorts} or a {@code convertShape} compiled as a call at times (a
-     *       Java 17 JVM at 0.67 against 0.16 ms for 512 rows).
+     *       {@code reinterpretAsShorts} or a {@code convertShape} compiled as a call at times
+     *       (Java 17 JVMs at 0.54-0.89 against 0.15 ms for 512 rows).
      * </ul>
-     * {@code MatMulBenchmark -p type=Q4_0 -p layout=q8_0 -p tokens=8 -p rows=512}, against four
-     * tokens a call: Java 25 0.146-0.151 against 0.166 ms, Java 17 0.158-0.162 against
-     * 0.157-0.164 (docs/benchmarks.md, twentieth stop).
+     * {@code MatMulBenchmark -p type=Q4_0 -p layout=q8_0 -p tokens=8 -p rows=512}, Java 25:
+     * 0.146-0.151 ms against 0.166 for {@link #fourTokens} (docs/benchmarks.md, twentieth stop).
      */
     static void eightTokens(
             byte[] q, int qo, float[] s, int so, int blocks, Q8_0Tokens x, int t,
