@@ -2,7 +2,6 @@ package io.kvstream.model.tensor;
 
 import jdk.incubator.vector.ByteVector;
 import jdk.incubator.vector.FloatVector;
-import jdk.incubator.vector.IntVector;
 import jdk.incubator.vector.ShortVector;
 import jdk.incubator.vector.VectorOperators;
 import jdk.incubator.vector.VectorSpecies;
@@ -25,21 +24,15 @@ import jdk.incubator.vector.VectorSpecies;
  * eighth stop), with an eight-token kernel that the eleventh stop split in two ({@link
  * #fourTokens}) and the twentieth rebuilt for Java 25 ({@link #eightTokens}).
  *
- * <p>{@link #eightTokens} takes its activations from {@link Q8_0Tokens#doubled}, each value in
- * both halves of an int, to the short lanes through {@code IntVector.broadcast(I,
- * q).reinterpretAsShorts()}: a 32-bit broadcast, which Zen 4 serves from the load unit alone,
- * where a 16-bit one also takes a shuffle on the vector pipes that the kernels' adds need (its
- * loop body in assembly: 23.6 against 28-30 cycles; bench/kernels/zen4-ops).
- *
- * <p>Written out by hand as {@link Q4_0x32Tensor}'s kernels are, for the same reason: a helper
- * for the broadcast was not inlined ({@code NodeCountInliningCutoff}) and ran ten times slower.
+ * <p>Written out by hand as {@link Q4_0x32Tensor}'s kernels are, for the same reason: in {@link
+ * #eightTokens} a one-line helper was not inlined ({@code NodeCountInliningCutoff}) and the kernel
+ * ran ten times slower.
  */
 final class Q4_0xQ8_0Dot {
 
     private static final VectorSpecies<Float> F = InterleavedTensor.F;
     private static final VectorSpecies<Byte> B = ByteVector.SPECIES_256;
     private static final VectorSpecies<Short> S = ShortVector.SPECIES_512;
-    private static final VectorSpecies<Integer> I = IntVector.SPECIES_512;
     private static final int LANES = InterleavedTensor.LANES;
     private static final int GROUP = InterleavedTensor.GROUP;
     private static final int TOKENS = InterleavedTensor.TOKENS;
@@ -268,7 +261,7 @@ final class Q4_0xQ8_0Dot {
     static void eightTokens(
             byte[] q, int qo, float[] s, int so, int blocks, Q8_0Tokens x, int t,
             float[] out, int outStride, int row, int rows) {
-        int[] xq = x.doubled;
+        short[] xq = x.q;
         float[] xd = x.d;
         short[] x8 = x.start;
         int xo = t * blocks * BLOCK;
@@ -296,27 +289,27 @@ final class Q4_0xQ8_0Dot {
             for (int j = 0; j < HALF; j++) {
                 ShortVector lo = ((ShortVector) ByteVector.fromArray(B, q, p + j * GROUP).convertShape(VectorOperators.B2S, S, 0)).and((short) 0x0F);
                 int xl = xo + (c + j) * TOKENS;
-                u0 = lo.mul(IntVector.broadcast(I, xq[xl + 0]).reinterpretAsShorts()).add(u0);
-                u1 = lo.mul(IntVector.broadcast(I, xq[xl + 1]).reinterpretAsShorts()).add(u1);
-                u2 = lo.mul(IntVector.broadcast(I, xq[xl + 2]).reinterpretAsShorts()).add(u2);
-                u3 = lo.mul(IntVector.broadcast(I, xq[xl + 3]).reinterpretAsShorts()).add(u3);
-                u4 = lo.mul(IntVector.broadcast(I, xq[xl + 4]).reinterpretAsShorts()).add(u4);
-                u5 = lo.mul(IntVector.broadcast(I, xq[xl + 5]).reinterpretAsShorts()).add(u5);
-                u6 = lo.mul(IntVector.broadcast(I, xq[xl + 6]).reinterpretAsShorts()).add(u6);
-                u7 = lo.mul(IntVector.broadcast(I, xq[xl + 7]).reinterpretAsShorts()).add(u7);
+                u0 = lo.mul(xq[xl + 0]).add(u0);
+                u1 = lo.mul(xq[xl + 1]).add(u1);
+                u2 = lo.mul(xq[xl + 2]).add(u2);
+                u3 = lo.mul(xq[xl + 3]).add(u3);
+                u4 = lo.mul(xq[xl + 4]).add(u4);
+                u5 = lo.mul(xq[xl + 5]).add(u5);
+                u6 = lo.mul(xq[xl + 6]).add(u6);
+                u7 = lo.mul(xq[xl + 7]).add(u7);
             }
             for (int j = 0; j < HALF; j++) {
                 ShortVector v = (ShortVector) ByteVector.fromArray(B, q, p + j * GROUP).convertShape(VectorOperators.B2S, S, 0);
                 ShortVector hi = SIGNED_HIGH ? v.lanewise(VectorOperators.ASHR, 4) : v.lanewise(VectorOperators.ASHR, 4).and((short) 0x0F);
                 int xh = xo + (c + HALF + j) * TOKENS;
-                u0 = hi.mul(IntVector.broadcast(I, xq[xh + 0]).reinterpretAsShorts()).add(u0);
-                u1 = hi.mul(IntVector.broadcast(I, xq[xh + 1]).reinterpretAsShorts()).add(u1);
-                u2 = hi.mul(IntVector.broadcast(I, xq[xh + 2]).reinterpretAsShorts()).add(u2);
-                u3 = hi.mul(IntVector.broadcast(I, xq[xh + 3]).reinterpretAsShorts()).add(u3);
-                u4 = hi.mul(IntVector.broadcast(I, xq[xh + 4]).reinterpretAsShorts()).add(u4);
-                u5 = hi.mul(IntVector.broadcast(I, xq[xh + 5]).reinterpretAsShorts()).add(u5);
-                u6 = hi.mul(IntVector.broadcast(I, xq[xh + 6]).reinterpretAsShorts()).add(u6);
-                u7 = hi.mul(IntVector.broadcast(I, xq[xh + 7]).reinterpretAsShorts()).add(u7);
+                u0 = hi.mul(xq[xh + 0]).add(u0);
+                u1 = hi.mul(xq[xh + 1]).add(u1);
+                u2 = hi.mul(xq[xh + 2]).add(u2);
+                u3 = hi.mul(xq[xh + 3]).add(u3);
+                u4 = hi.mul(xq[xh + 4]).add(u4);
+                u5 = hi.mul(xq[xh + 5]).add(u5);
+                u6 = hi.mul(xq[xh + 6]).add(u6);
+                u7 = hi.mul(xq[xh + 7]).add(u7);
             }
             // none + sum, as zero + acc in Q4_0x32Tensor: a loop phi stored as is at times
             // reached the store through the type profile.

@@ -15,10 +15,7 @@ import jdk.incubator.vector.VectorSpecies;
  * <p>Layout: tokens are grouped as {@link InterleavedTensor}'s many-token kernels broadcast them,
  * {@code width = }{@link InterleavedTensor#TOKENS} at a time (1 for a single token): group {@code g}'s element {@code k} of its
  * token {@code i} at {@code q[(g * cols + k) * width + i]}, block {@code b}'s scale at {@code
- * d[(g * blocks + b) * width + i]}; tokens past the last repeat it. Where {@link
- * Q4_0xQ8_0Dot#EIGHT} takes the many-token layout, its elements are in {@link #doubled} instead,
- * each held twice in an int, so that the kernel broadcasts it to 16-bit lanes with a 32-bit load
- * (see {@link Q4_0xQ8_0Dot}). Also kept per block, for
+ * d[(g * blocks + b) * width + i]}; tokens past the last repeat it. Also kept per block, for
  * {@link Q4_0xQ8_0Dot}'s integer kernels: the value their 16-bit accumulator starts from, {@code
  * -8} times the sum of the elements whose nibble the kernel leaves unsigned (see {@link
  * Q4_0x32Tensor#SIGNED_HIGH}), so that the block's sum ends as {@code sum((nibble - 8) * q)}
@@ -46,8 +43,6 @@ public final class Q8_0Tokens {
     public static final boolean PAIRS = Runtime.version().feature() >= 25 && Q4_0xQ8_0Dot.fits();
 
     short[] q = new short[0];
-    /** The elements of {@link #q}'s layout, each in both halves of an int, for steps of many tokens where {@link Q4_0xQ8_0Dot#EIGHT}; {@link #q} is stale then. */
-    int[] doubled = new int[0];
     float[] d = new float[0];
     short[] start = new short[0];
     /** The pair layout's elements (see {@link #quantizePairs}); {@link #q} and {@link #start} are stale then. */
@@ -82,11 +77,7 @@ public final class Q8_0Tokens {
         this.width = tokens > 1 ? InterleavedTensor.TOKENS : 1;
         int groups = (tokens + width - 1) / width;
         int blocks = cols / BLOCK;
-        if (doubles(width)) {
-            if (doubled.length < groups * width * cols) {
-                doubled = new int[groups * width * cols];
-            }
-        } else if (q.length < groups * width * cols) {
+        if (q.length < groups * width * cols) {
             q = new short[groups * width * cols];
         }
         if (d.length < groups * width * blocks) {
@@ -178,11 +169,6 @@ public final class Q8_0Tokens {
         }
     }
 
-    /** Whether the elements of a layout {@code width} tokens wide go to {@link #doubled}. */
-    private static boolean doubles(int width) {
-        return width > 1 && Q4_0xQ8_0Dot.EIGHT;
-    }
-
     private void block(float[] x, int xo, int qo, int slot, int width) {
         FloatVector max = FloatVector.zero(F);
         for (int j = 0; j < BLOCK; j += F.length()) {
@@ -196,11 +182,7 @@ public final class Q8_0Tokens {
         int high = 0;
         for (int j = 0; j < BLOCK; j++) {
             int v = (int) Math.rint(x[xo + j] * scale);
-            if (doubles(width)) {
-                doubled[qo + j * width] = (v & 0xFFFF) | (v << 16);
-            } else {
-                q[qo + j * width] = (short) v;
-            }
+            q[qo + j * width] = (short) v;
             if (j < HALF) {
                 low += v;
             } else {
