@@ -44,9 +44,10 @@ final class Q4_0xQ8_0Dot {
 
     /**
      * Whether {@link #manyTokens} takes eight tokens a call ({@link #eightTokens}): from Java 25,
-     * where it was 10-13% faster. Java 17 ran both at the same speed within the machine's noise,
-     * and prefill, which it runs through this kernel, 4% slower on average; Java 21 was not
-     * measured. A constant: C2 compiles only the kernel it selects.
+     * where its decode at batch 8 was 9% faster. Java 17 ran it no faster in JMH, and its prefill,
+     * which goes through this kernel (Java 25's through {@link Q4_0Pairs}), was 20% slower in
+     * {@code bench}; Java 21 was not measured (docs/benchmarks.md, twentieth stop). A constant:
+     * C2 compiles only the kernel it selects.
      */
     static final boolean EIGHT = Runtime.version().feature() >= 25;
     /** Tokens of one {@link #manyTokens} call. */
@@ -238,8 +239,7 @@ final class Q4_0xQ8_0Dot {
      * of {@code x} ({@code t} a multiple of that), each widened weight vector multiplying all
      * eight.
      *
-     * <p>Built to stay within what C2 compiles well on Zen 4, where a 16-bit multiply and an add
-     * share the vector pipes and the adds, not the multiplies, are the limit:
+     * <p>Built to stay within what C2 compiles well:
      * <ul>
      *   <li>Eight tokens a call, not four: the widening of each weight vector (a load, a sign
      *       extension, a mask or shift) is shared by twice the products.
