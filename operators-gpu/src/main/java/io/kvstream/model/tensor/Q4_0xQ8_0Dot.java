@@ -43,15 +43,15 @@ final class Q4_0xQ8_0Dot {
     private static final boolean SIGNED_HIGH = Q4_0x32Tensor.SIGNED_HIGH;
 
     /**
-     * Whether {@link #manyTokens} takes eight tokens a call ({@link #eightTokens}): from Java 25,
-     * where its decode at batch 8 was 9% faster. Java 17 ran it no faster in JMH, and its prefill,
-     * which goes through this kernel (Java 25's through {@link Q4_0Pairs}), was 20% slower in
-     * {@code bench}; Java 21 was not measured (docs/benchmarks.md, twentieth stop). A constant:
-     * C2 compiles only the kernel it selects.
+     * Whether {@link #manyTokens} takes eight tokens a call ({@link #eightTokens}) at every step
+     * size: from Java 25, whose steps of more than 16 tokens go through {@link Q4_0Pairs}. Java 17
+     * and 21 take eight only in steps of one group ({@link #callTokens}), decode: there batch 8
+     * decoded 10% faster with it, but prefill, which goes through this kernel, moved 15% either
+     * way JVM to JVM, and it is the cell nearest 80% of the peak, so it keeps {@link
+     * #fourTokens} (docs/benchmarks.md, twentieth stop). A constant: C2 compiles only what it
+     * selects.
      */
-    static final boolean EIGHT = Runtime.version().feature() >= 25;
-    /** Tokens of one {@link #manyTokens} call. */
-    static final int CALL_TOKENS = EIGHT ? TOKENS : TOKENS / 2;
+    private static final boolean EIGHT = Runtime.version().feature() >= 25;
     /** {@link #eightTokens}' integer sums of a block, one vector per token, on their way to floats. */
     private static final ThreadLocal<short[]> SUMS = ThreadLocal.withInitial(() -> new short[GROUP * TOKENS]);
 
@@ -132,14 +132,22 @@ final class Q4_0xQ8_0Dot {
     }
 
     /**
-     * As {@link #oneToken} against tokens {@code [t, t + CALL_TOKENS)} of {@code x} (width {@link
-     * InterleavedTensor#TOKENS}; {@code t} a multiple of {@link #CALL_TOKENS}), through {@link
-     * #eightTokens} on Java 25 and {@link #fourTokens} before: the same bits either way.
+     * Tokens of one {@link #manyTokens} call in a step of {@code tokens}: eight on Java 25 and in
+     * steps of at most one group, else four (see {@link #EIGHT}).
+     */
+    static int callTokens(int tokens) {
+        return EIGHT || tokens <= TOKENS ? TOKENS : TOKENS / 2;
+    }
+
+    /**
+     * As {@link #oneToken} against tokens {@code [t, t + callTokens(x.tokens))} of {@code x}
+     * (width {@link InterleavedTensor#TOKENS}; {@code t} a multiple of that), through {@link
+     * #eightTokens} or {@link #fourTokens}: the same bits either way.
      */
     static void manyTokens(
             byte[] q, int qo, float[] s, int so, int blocks, Q8_0Tokens x, int t,
             float[] out, int outStride, int row, int rows) {
-        if (EIGHT) {
+        if (EIGHT || x.tokens <= TOKENS) {
             eightTokens(q, qo, s, so, blocks, x, t, out, outStride, row, rows);
         } else {
             fourTokens(q, qo, s, so, blocks, x, t, out, outStride, row, rows);
@@ -147,9 +155,9 @@ final class Q4_0xQ8_0Dot {
     }
 
     /**
-     * {@link #manyTokens} before Java 25: tokens {@code [t, t + 4)} of {@code x} (width {@link
-     * InterleavedTensor#TOKENS}; {@code t} a multiple of 4), each widened weight vector
-     * multiplying all four.
+     * {@link #manyTokens} in Java 17's and 21's steps of more than one group: tokens {@code [t, t
+     * + 4)} of {@code x} (width {@link InterleavedTensor#TOKENS}; {@code t} a multiple of 4), each
+     * widened weight vector multiplying all four.
      *
      * <p>Four tokens, not the eight of a group: with eight, the eight integer sums, sixteen float
      * results and the hoisted broadcasts took more than the 32 vector registers, and C2 kept two
@@ -235,9 +243,9 @@ final class Q4_0xQ8_0Dot {
     }
 
     /**
-     * {@link #manyTokens} from Java 25: the {@link InterleavedTensor#TOKENS} tokens from {@code t}
-     * of {@code x} ({@code t} a multiple of that), each widened weight vector multiplying all
-     * eight.
+     * {@link #manyTokens} on Java 25, and on 17 and 21 in steps of one group: the {@link
+     * InterleavedTensor#TOKENS} tokens from {@code t} of {@code x} ({@code t} a multiple of that),
+     * each widened weight vector multiplying all eight.
      *
      * <p>Built to stay within what C2 compiles well:
      * <ul>
