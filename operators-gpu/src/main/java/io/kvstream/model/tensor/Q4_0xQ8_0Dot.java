@@ -52,6 +52,8 @@ final class Q4_0xQ8_0Dot {
      * selects.
      */
     private static final boolean EIGHT = Runtime.version().feature() >= 25;
+    /** Tokens of a {@link #fourTokens} call. */
+    private static final int FOUR = TOKENS / 2;
     /** {@link #eightTokens}' integer sums of a block, one vector per token, on their way to floats. */
     private static final ThreadLocal<short[]> SUMS = ThreadLocal.withInitial(() -> new short[GROUP * TOKENS]);
 
@@ -136,7 +138,12 @@ final class Q4_0xQ8_0Dot {
      * steps of at most one group, else four (see {@link #EIGHT}).
      */
     static int callTokens(int tokens) {
-        return EIGHT || tokens <= TOKENS ? TOKENS : TOKENS / 2;
+        return eight(tokens) ? TOKENS : FOUR;
+    }
+
+    /** Whether a step of {@code tokens} goes through {@link #eightTokens}. */
+    private static boolean eight(int tokens) {
+        return EIGHT || tokens <= TOKENS;
     }
 
     /**
@@ -147,7 +154,7 @@ final class Q4_0xQ8_0Dot {
     static void manyTokens(
             byte[] q, int qo, float[] s, int so, int blocks, Q8_0Tokens x, int t,
             float[] out, int outStride, int row, int rows) {
-        if (EIGHT || x.tokens <= TOKENS) {
+        if (eight(x.tokens)) {
             eightTokens(q, qo, s, so, blocks, x, t, out, outStride, row, rows);
         } else {
             fourTokens(q, qo, s, so, blocks, x, t, out, outStride, row, rows);
@@ -225,8 +232,8 @@ final class Q4_0xQ8_0Dot {
             a13 = ((FloatVector) u3.convertShape(VectorOperators.S2F, F, 1)).fma(d1.mul(e), a13);
         }
         // As Q4_0x32Tensor.manyTokens: straight to out when all are wanted, else through a tile.
-        boolean direct = rows == GROUP && t + 4 <= tokens;
-        float[] dst = direct ? out : Simd.tile(GROUP * 4);
+        boolean direct = rows == GROUP && t + FOUR <= tokens;
+        float[] dst = direct ? out : Simd.tile(GROUP * FOUR);
         int stride = direct ? outStride : GROUP;
         int o = direct ? t * outStride + row : 0;
         zero.add(a00).intoArray(dst, o);
@@ -238,7 +245,7 @@ final class Q4_0xQ8_0Dot {
         zero.add(a03).intoArray(dst, o + 3 * stride);
         zero.add(a13).intoArray(dst, o + 3 * stride + LANES);
         if (!direct) {
-            Simd.copyTile(dst, Math.min(4, tokens - t), GROUP, rows, out, t * outStride + row, outStride);
+            Simd.copyTile(dst, Math.min(FOUR, tokens - t), GROUP, rows, out, t * outStride + row, outStride);
         }
     }
 
