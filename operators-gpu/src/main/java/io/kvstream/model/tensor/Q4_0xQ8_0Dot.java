@@ -43,13 +43,15 @@ final class Q4_0xQ8_0Dot {
     private static final boolean SIGNED_HIGH = Q4_0x32Tensor.SIGNED_HIGH;
 
     /**
-     * Whether {@link #manyTokens} takes eight tokens a call ({@link #eightTokens}) at every step
-     * size: from Java 25, whose steps of more than 16 tokens go through {@link Q4_0Pairs}. Java 17
-     * and 21 take eight only in steps of one group ({@link #callTokens}), decode: there batch 8
-     * decoded 10% faster with it, but prefill, which goes through this kernel, moved 15% either
-     * way JVM to JVM, and it is the cell nearest 80% of the peak, so it keeps {@link
-     * #fourTokens} (docs/benchmarks.md, twentieth stop). A constant: C2 compiles only what it
-     * selects.
+     * Whether {@link #manyTokens} takes eight tokens a call ({@link #eightTokens}): from Java 25,
+     * whose steps of more than 16 tokens go through {@link Q4_0Pairs}. Java 17 and 21 take four
+     * ({@link #fourTokens}) at every step size. Java 17 cannot compile {@link #eightTokens} whole:
+     * its parse passes C2's {@code NodeCountInliningCutoff} in the high nibbles' loop, and the
+     * calls after it are inlined late. Where the shared profile of the Vector API's stores is
+     * polluted, as after a prefill of many tokens, their intrinsics fail and the kernel runs the
+     * API's Java fallback: decode at batch 8 after eight 128-token prompts ran at 11.0-17.1 tok/s
+     * in every one of 7 Java 17 JVMs, against 51-74 with {@link #fourTokens} (docs/benchmarks.md,
+     * twenty-first stop). A constant: C2 compiles only what it selects.
      */
     private static final boolean EIGHT = Runtime.version().feature() >= 25;
     /** Tokens of a {@link #fourTokens} call. */
@@ -133,28 +135,18 @@ final class Q4_0xQ8_0Dot {
         zero.add(a3).intoArray(out, row + GROUP + LANES);
     }
 
-    /**
-     * Tokens of one {@link #manyTokens} call in a step of {@code tokens}: eight on Java 25 and in
-     * steps of at most one group, else four (see {@link #EIGHT}).
-     */
-    static int callTokens(int tokens) {
-        return eight(tokens) ? TOKENS : FOUR;
-    }
-
-    /** Whether a step of {@code tokens} goes through {@link #eightTokens}. */
-    private static boolean eight(int tokens) {
-        return EIGHT || tokens <= TOKENS;
-    }
+    /** Tokens of one {@link #manyTokens} call: eight on Java 25, else four (see {@link #EIGHT}). */
+    static final int CALL_TOKENS = EIGHT ? TOKENS : FOUR;
 
     /**
-     * As {@link #oneToken} against tokens {@code [t, t + callTokens(x.tokens))} of {@code x}
+     * As {@link #oneToken} against tokens {@code [t, t + CALL_TOKENS)} of {@code x}
      * (width {@link InterleavedTensor#TOKENS}; {@code t} a multiple of that), through {@link
      * #eightTokens} or {@link #fourTokens}: the same bits either way.
      */
     static void manyTokens(
             byte[] q, int qo, float[] s, int so, int blocks, Q8_0Tokens x, int t,
             float[] out, int outStride, int row, int rows) {
-        if (eight(x.tokens)) {
+        if (EIGHT) {
             eightTokens(q, qo, s, so, blocks, x, t, out, outStride, row, rows);
         } else {
             fourTokens(q, qo, s, so, blocks, x, t, out, outStride, row, rows);
@@ -162,9 +154,9 @@ final class Q4_0xQ8_0Dot {
     }
 
     /**
-     * {@link #manyTokens} in Java 17's and 21's steps of more than one group: tokens {@code [t, t
-     * + 4)} of {@code x} (width {@link InterleavedTensor#TOKENS}; {@code t} a multiple of 4), each
-     * widened weight vector multiplying all four.
+     * {@link #manyTokens} on Java 17 and 21: tokens {@code [t, t + 4)} of {@code x} (width {@link
+     * InterleavedTensor#TOKENS}; {@code t} a multiple of 4), each widened weight vector multiplying
+     * all four.
      *
      * <p>Four tokens, not the eight of a group: with eight, the eight integer sums, sixteen float
      * results and the hoisted broadcasts took more than the 32 vector registers, and C2 kept two
@@ -250,7 +242,7 @@ final class Q4_0xQ8_0Dot {
     }
 
     /**
-     * {@link #manyTokens} on Java 25, and on 17 and 21 in steps of one group: the {@link
+     * {@link #manyTokens} on Java 25: the {@link
      * InterleavedTensor#TOKENS} tokens from {@code t} of {@code x} ({@code t} a multiple of that),
      * each widened weight vector multiplying all eight.
      *
