@@ -47,10 +47,10 @@ final class Q4_0xQ8_0Dot {
      * whose steps of more than 16 tokens go through {@link Q4_0Pairs}. Java 17 and 21 take four
      * ({@link #fourTokens}) at every step size. Java 17 cannot compile {@link #eightTokens} whole:
      * its parse passes C2's {@code NodeCountInliningCutoff} in the high nibbles' loop, and the
-     * calls after it are inlined late. Where the shared profile of the Vector API's stores is
-     * polluted, as after a prefill of many tokens, their intrinsics fail and the kernel runs the
-     * API's Java fallback: decode at batch 8 after eight 128-token prompts ran at 11.0-17.1 tok/s
-     * in every one of 7 Java 17 JVMs, against 51-74 with {@link #fourTokens} (docs/benchmarks.md,
+     * calls after it are inlined late, its stores among them. Whether their intrinsics then expand
+     * depends on what the JVM ran before; where they did not, the kernel ran the API's Java
+     * fallback: decode at batch 8 after eight 128-token prompts read 11.9-17.1 tok/s in 11 of 16
+     * Java 17 JVMs, against 56.1-74.2 through {@link #fourTokens} in 10 of 10 (docs/benchmarks.md,
      * twenty-first stop). A constant: C2 compiles only what it selects.
      */
     private static final boolean EIGHT = Runtime.version().feature() >= 25;
@@ -139,9 +139,9 @@ final class Q4_0xQ8_0Dot {
     static final int CALL_TOKENS = EIGHT ? TOKENS : FOUR;
 
     /**
-     * As {@link #oneToken} against tokens {@code [t, t + CALL_TOKENS)} of {@code x}
-     * (width {@link InterleavedTensor#TOKENS}; {@code t} a multiple of that), through {@link
-     * #eightTokens} or {@link #fourTokens}: the same bits either way.
+     * As {@link #oneToken} against tokens {@code [t, t + CALL_TOKENS)} of {@code x} (width {@link
+     * InterleavedTensor#TOKENS}; {@code t} a multiple of that), through {@link #eightTokens} or
+     * {@link #fourTokens}: the same bits either way.
      */
     static void manyTokens(
             byte[] q, int qo, float[] s, int so, int blocks, Q8_0Tokens x, int t,
@@ -242,9 +242,9 @@ final class Q4_0xQ8_0Dot {
     }
 
     /**
-     * {@link #manyTokens} on Java 25: the {@link
-     * InterleavedTensor#TOKENS} tokens from {@code t} of {@code x} ({@code t} a multiple of that),
-     * each widened weight vector multiplying all eight.
+     * {@link #manyTokens} on Java 25: the {@link InterleavedTensor#TOKENS} tokens from {@code t}
+     * of {@code x} ({@code t} a multiple of that), each widened weight vector multiplying all
+     * eight.
      *
      * <p>Built to stay within what C2 compiles well:
      * <ul>
