@@ -7,6 +7,7 @@ for one loop over both nibbles). docs/benchmarks.md, twentieth stop.
 
     python3 body.py > /tmp/body.c && gcc -O2 -mavx512f -mavx512bw -o /tmp/body /tmp/body.c && /tmp/body [GHz]
 """
+import timing
 
 
 def body(kind):
@@ -29,34 +30,14 @@ def body(kind):
 
 KINDS = (("32-bit broadcasts from memory", "dword"), ("16-bit broadcasts from memory", "word"),
          ("half through a general register", "gpr"))
-print("""#include <stdio.h>
-#include <stdlib.h>
-#include <time.h>
-#define N 20000000L
-#define CLOBBER "r10", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5", "xmm6", "xmm7", "xmm8", "xmm9", "xmm22", "memory"
-static double now(void) { struct timespec t; clock_gettime(CLOCK_MONOTONIC, &t); return t.tv_sec + t.tv_nsec * 1e-9; }
-int main(int argc, char **argv) {
-    double ghz = argc > 1 ? atof(argv[1]) : 3.65;
+print(timing.program(
+    [(name, body(kind)) for name, kind in KINDS],
+    clobber='"r10", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5", "xmm6", "xmm7", "xmm8", "xmm9", "xmm22", "memory"',
+    unit="element pair",
+    setup="""
     int *x = aligned_alloc(64, 1 << 16);
     char *w = aligned_alloc(64, 1 << 16);
     for (int i = 0; i < (1 << 14); i++) x[i] = i;
-    for (int i = 0; i < (1 << 16); i++) w[i] = (char) i;
-    for (int rep = 0; rep < 3; rep++) {""")
-for name, kind in KINDS:
-    print(f"""    {{
-      double best = 1e9;
-      for (int r = 0; r < 3; r++) {{
-        double t = now();
-        for (long i = 0; i < N; i++) {{
-          __asm__ volatile(
-        {body(kind)}
-            :: "r"(x + (i & 63) * 8), "r"(w + (i & 63) * 32) : CLOBBER);
-        }}
-        double m = now() - t;
-        if (m < best) best = m;
-      }}
-      printf("%-34s %6.2f cycles per element pair\\n", "{name}", best / N * 1e9 * ghz);
-    }}""")
-print("""    }
-    return 0;
-}""")
+    for (int i = 0; i < (1 << 16); i++) w[i] = (char) i;""",
+    operands=': "r"(x + (i & 63) * 8), "r"(w + (i & 63) * 32) ',
+    rounds=3))

@@ -4,6 +4,7 @@ line is one variant's loop body, cycles at the clock given (default 3.65 GHz).
 
     python3 order.py > /tmp/order.c && gcc -O2 -mavx512f -mavx512bw -o /tmp/order /tmp/order.c && /tmp/order [GHz]
 """
+import timing
 
 
 def body(kind):
@@ -38,31 +39,8 @@ KINDS = (("8 vpmullw + 8 vpaddw, independent", "independent"),
          ("8 vpmullw, then 8 vpaddw of them", "grouped"),
          ("8 (vpmaddwd, vpaddd of it)", "madd"),
          ("8 vfmadd231ps", "fma"))
-print("""#include <stdio.h>
-#include <stdlib.h>
-#include <time.h>
-#define N 20000000L
-#define CLOBBER "xmm2", "xmm3", "xmm4", "xmm5", "xmm6", "xmm7", "xmm8", "xmm9", "xmm10", "xmm11", \\
-    "xmm12", "xmm13", "xmm14", "xmm15", "xmm16", "xmm17"
-static double now(void) { struct timespec t; clock_gettime(CLOCK_MONOTONIC, &t); return t.tv_sec + t.tv_nsec * 1e-9; }
-int main(int argc, char **argv) {
-    double ghz = argc > 1 ? atof(argv[1]) : 3.65;
-    for (int rep = 0; rep < 2; rep++) {""")
-for name, kind in KINDS:
-    print(f"""    {{
-      double best = 1e9;
-      for (int r = 0; r < 3; r++) {{
-        double t = now();
-        for (long i = 0; i < N; i++) {{
-          __asm__ volatile(
-        {body(kind)}
-            ::: CLOBBER);
-        }}
-        double m = now() - t;
-        if (m < best) best = m;
-      }}
-      printf("%-38s %6.2f cycles per iteration\\n", "{name}", best / N * 1e9 * ghz);
-    }}""")
-print("""    }
-    return 0;
-}""")
+print(timing.program(
+    [(name, body(kind)) for name, kind in KINDS],
+    clobber='"xmm2", "xmm3", "xmm4", "xmm5", "xmm6", "xmm7", "xmm8", "xmm9", "xmm10", "xmm11", '
+            '"xmm12", "xmm13", "xmm14", "xmm15", "xmm16", "xmm17"',
+    unit="iteration"))
