@@ -7,30 +7,29 @@ line is one variant's loop body, cycles at the clock given (default 3.65 GHz).
 import timing
 
 
+def mul(op, i, src="zmm22"):
+    """Product i into zmm10+i: weights in zmm23+i times src."""
+    return f'"{op} %%zmm{23 + i}, %%{src}, %%zmm{10 + i}\\n"'
+
+
+def add(op, i, src=None):
+    """Accumulator zmm2+i plus src (product i, zmm10+i, by default)."""
+    return f'"{op} %%{src or f"zmm{10 + i}"}, %%zmm{2 + i}, %%zmm{2 + i}\\n"'
+
+
 def body(kind):
-    lines = []
+    r = range(8)
     if kind == "pairs":
-        # mul then the add of its product, eight times: what C2 emits for u = w.mul(x).add(u)
-        for i in range(8):
-            lines.append(f'"vpmullw %%zmm{23 + i}, %%zmm22, %%zmm{10 + i}\\n"')
-            lines.append(f'"vpaddw %%zmm{10 + i}, %%zmm{2 + i}, %%zmm{2 + i}\\n"')
+        # each multiply then the add of its product: what C2 emits for u = w.mul(x).add(u)
+        lines = [line for i in r for line in (mul("vpmullw", i), add("vpaddw", i))]
     elif kind == "grouped":
-        for i in range(8):
-            lines.append(f'"vpmullw %%zmm{23 + i}, %%zmm22, %%zmm{10 + i}\\n"')
-        for i in range(8):
-            lines.append(f'"vpaddw %%zmm{10 + i}, %%zmm{2 + i}, %%zmm{2 + i}\\n"')
+        lines = [mul("vpmullw", i) for i in r] + [add("vpaddw", i) for i in r]
     elif kind == "independent":
-        for i in range(8):
-            lines.append(f'"vpmullw %%zmm{23 + i}, %%zmm{10 + i}, %%zmm{10 + i}\\n"')
-        for i in range(8):
-            lines.append(f'"vpaddw %%zmm22, %%zmm{2 + i}, %%zmm{2 + i}\\n"')
+        lines = [mul("vpmullw", i, f"zmm{10 + i}") for i in r] + [add("vpaddw", i, "zmm22") for i in r]
     elif kind == "madd":
-        for i in range(8):
-            lines.append(f'"vpmaddwd %%zmm{23 + i}, %%zmm22, %%zmm{10 + i}\\n"')
-            lines.append(f'"vpaddd %%zmm{10 + i}, %%zmm{2 + i}, %%zmm{2 + i}\\n"')
-    elif kind == "fma":
-        for i in range(8):
-            lines.append(f'"vfmadd231ps %%zmm{23 + i}, %%zmm22, %%zmm{2 + i}\\n"')
+        lines = [line for i in r for line in (mul("vpmaddwd", i), add("vpaddd", i))]
+    else:
+        lines = [f'"vfmadd231ps %%zmm{23 + i}, %%zmm22, %%zmm{2 + i}\\n"' for i in r]
     return "\n        ".join(lines)
 
 
