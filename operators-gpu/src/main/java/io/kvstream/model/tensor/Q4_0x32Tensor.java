@@ -110,8 +110,7 @@ final class Q4_0x32Tensor extends InterleavedTensor {
             int qo = r / GROUP * groupBytes;
             int so = r / GROUP * groupScales;
             if (x.tokens > 1) {
-                int step = Q4_0xQ8_0Dot.CALL_TOKENS;
-                for (int t = 0; t < x.tokens; t += step) {
+                for (int t = 0; t < x.tokens; t += Q4_0xQ8_0Dot.CALL_TOKENS) {
                     Q4_0xQ8_0Dot.manyTokens(quants, qo, scales, so, blocks, x, t, out, outStride, r, rows);
                 }
             } else if (rows == GROUP && r + 2 * GROUP <= from + n) {

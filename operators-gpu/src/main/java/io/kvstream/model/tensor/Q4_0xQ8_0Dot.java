@@ -56,6 +56,8 @@ final class Q4_0xQ8_0Dot {
     private static final boolean EIGHT = Runtime.version().feature() >= 25;
     /** Tokens of a {@link #fourTokens} call. */
     private static final int FOUR = TOKENS / 2;
+    /** Tokens of one {@link #manyTokens} call: eight on Java 25, else four (see {@link #EIGHT}). */
+    static final int CALL_TOKENS = EIGHT ? TOKENS : FOUR;
     /** {@link #eightTokens}' integer sums of a block, one vector per token, on their way to floats. */
     private static final ThreadLocal<short[]> SUMS = ThreadLocal.withInitial(() -> new short[GROUP * TOKENS]);
 
@@ -134,9 +136,6 @@ final class Q4_0xQ8_0Dot {
         zero.add(a2).intoArray(out, row + GROUP);
         zero.add(a3).intoArray(out, row + GROUP + LANES);
     }
-
-    /** Tokens of one {@link #manyTokens} call: eight on Java 25, else four (see {@link #EIGHT}). */
-    static final int CALL_TOKENS = EIGHT ? TOKENS : FOUR;
 
     /**
      * As {@link #oneToken} against tokens {@code [t, t + CALL_TOKENS)} of {@code x} (width {@link
