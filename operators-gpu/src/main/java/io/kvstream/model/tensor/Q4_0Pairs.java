@@ -25,17 +25,19 @@ import jdk.incubator.vector.VectorSpecies;
  * block, so every row and token gets the same bits as at any other step size.
  *
  * <p>Each panel of two groups (64 rows) is expanded once per call into that pair layout, then
- * multiplied by every group of {@link Q8_0Tokens#PAIR_TOKENS} tokens: 20 accumulators of 32
- * lanes, four weight vectors and a broadcast per token in registers. One thread, 2048 columns,
- * in cache: 141 (Java 17) and 147 (Java 25) GMAC/s against 112 for the fp32 {@code RowLaneGemm}
- * kernel (docs/benchmarks.md, ninth stop). The expansion splits each 32-bit pair of rows that
+ * multiplied by every group of {@link Q8_0Tokens#PAIR_TOKENS} tokens, half a panel at a time
+ * ({@link #sums}): 10 accumulators of 32 lanes, two weight vectors and a broadcast per token in
+ * registers. One thread, 2048 columns, in cache, then with the whole panel at a time: 141 (Java
+ * 17) and 147 (Java 25) GMAC/s against 112 for the fp32 {@code RowLaneGemm} kernel
+ * (docs/benchmarks.md, ninth stop). Halving it cost under 2% in {@code MatMulBenchmark}
+ * (twenty-second stop). The expansion splits each 32-bit pair of rows that
  * {@code B2S} gives into an even-row and an odd-row vector, so a panel's lanes hold rows {@code
  * 0, 2, .., 30}, then {@code 1, 3, .., 31}, of each group; scales and results follow that order.
  *
  * <p>Java 25 only ({@link Q8_0Tokens#PAIRS}): on 17 and 21 some fresh JVMs compiled this
  * kernel's conversions or the stores of its sums without intrinsics, whatever form it was
  * written in (22-31 instead of 150-180 tokens/s of prefill, in 1 of 5 to 3 of 8 JVMs; Java 25 in
- * none of 13), so they keep {@link Q4_0xQ8_0Dot#manyTokens} at every step size and never load
+ * none of 13 then, in 2 of 80 later: see {@link #sums}), so they keep {@link Q4_0xQ8_0Dot#manyTokens} at every step size and never load
  * this class.
  *
  * <p>Written out by hand, as {@link Q4_0x32Tensor}'s kernels are, for the same reason; species
@@ -59,6 +61,8 @@ final class Q4_0Pairs {
     private static final int SHORTS = 2 * LANES;
     /** Shorts of one pair of elements of a panel's rows. */
     private static final int PANEL_STEP = 2 * ROWS;
+    /** Shorts of one token's sums in {@link Scratch#sums}: a vector for each of a panel's four. */
+    private static final int SUMS_STEP = 4 * SHORTS;
     /** The high nibbles' flipped top bits ({@link Q4_0x32Tensor#SIGNED_HIGH}), in both rows of an int lane. */
     private static final int FLIP = Q4_0x32Tensor.SIGNED_HIGH ? 0x0080_0080 : 0;
 
@@ -106,8 +110,11 @@ final class Q4_0Pairs {
             expand(w.quants, w.scales, blocks, r / GROUP, rows > GROUP, s.panel, s.scales);
             for (int g = 0; g < groups; g++) {
                 Arrays.fill(s.acc, 0f);
+                int xo = g * blocks * HALF * TOKENS;
                 for (int b = 0; b < blocks; b++) {
-                    kernel(s.panel, s.scales, x.pairs, g * blocks * HALF * TOKENS, x.d, g * blocks * TOKENS, b, s.acc);
+                    sums(s.panel, x.pairs, xo, b, 0, s.sums);
+                    sums(s.panel, x.pairs, xo, b, 2, s.sums);
+                    scale(s.sums, s.scales, x.d, g * blocks * TOKENS, b, s.acc);
                 }
                 int tokens = Math.min(TOKENS, x.tokens - g * TOKENS);
                 for (int t = 0; t < tokens; t++) {
@@ -171,129 +178,87 @@ final class Q4_0Pairs {
     }
 
     /**
-     * Block {@code b} of one panel against the token group whose pairs start at {@code xp[xo]}
-     * and scales at {@code xd[xdo]}: token {@code t}'s results added to {@code acc[t * ROWS ..]}
-     * in the panel's lane order. A block per call: short calls get compiled whole, not on stack
-     * replacement in the middle of the loop with accumulators coming from the interpreter (one
-     * of the forms tried against Java 17's slow compilations, see {@link Q8_0Tokens#PAIRS}; it
-     * costs nothing measurable).
+     * Block {@code b} of two of a panel's four vectors, {@code v} and {@code v + 1}, against the
+     * token group whose pairs start at {@code xp[xo]}: token {@code t}'s 16-bit sums to {@code
+     * sums[t * SUMS_STEP + v * SHORTS ..]}, two per int lane as the pair layout holds them; {@link
+     * #scale} takes them on to floats. A block per call: short calls get compiled whole, not on
+     * stack replacement in the middle of the loop with accumulators coming from the interpreter
+     * (one of the forms tried against Java 17's slow compilations, see {@link Q8_0Tokens#PAIRS}).
+     *
+     * <p>Two vectors a call and the floats in a method of their own keep each method small
+     * enough for C2 to parse whole. With all four vectors and the float step written out for
+     * each of the 20 sums, Java 25 passed {@code NodeCountInliningCutoff} in the block's loop and
+     * inlined the 200 API calls after it late. In 2 of 80 JVMs some of their intrinsics then did
+     * not expand and the FMAs ran the API's Java fallback: 15-85 MB allocated per prefill token,
+     * prefill at 86-115 against 115-134 tok/s (docs/benchmarks.md, twenty-second stop).
      */
-    private static void kernel(short[] panel, float[] ps, int[] xp, int xo, float[] xd, int xdo, int b, float[] acc) {
+    private static void sums(short[] panel, int[] xp, int xo, int b, int v, short[] sums) {
         // One zero() for all: every call inlined adds nodes toward C2's inlining cutoff for the method.
         ShortVector zero = ShortVector.zero(S);
-        ShortVector u00 = zero;
-        ShortVector u10 = zero;
-        ShortVector u20 = zero;
-        ShortVector u30 = zero;
-        ShortVector u01 = zero;
-        ShortVector u11 = zero;
-        ShortVector u21 = zero;
-        ShortVector u31 = zero;
-        ShortVector u02 = zero;
-        ShortVector u12 = zero;
-        ShortVector u22 = zero;
-        ShortVector u32 = zero;
-        ShortVector u03 = zero;
-        ShortVector u13 = zero;
-        ShortVector u23 = zero;
-        ShortVector u33 = zero;
-        ShortVector u04 = zero;
-        ShortVector u14 = zero;
-        ShortVector u24 = zero;
-        ShortVector u34 = zero;
-        int wb = b * HALF * PANEL_STEP;
+        ShortVector a0 = zero;
+        ShortVector a1 = zero;
+        ShortVector a2 = zero;
+        ShortVector a3 = zero;
+        ShortVector a4 = zero;
+        ShortVector c0 = zero;
+        ShortVector c1 = zero;
+        ShortVector c2 = zero;
+        ShortVector c3 = zero;
+        ShortVector c4 = zero;
+        int wb = b * HALF * PANEL_STEP + v * SHORTS;
         int xb = xo + b * TOKENS * HALF;
         for (int j = 0; j < HALF; j++) {
             int p = wb + j * PANEL_STEP;
-            ShortVector w0 = ShortVector.fromArray(S, panel, p + 0 * SHORTS);
-            ShortVector w1 = ShortVector.fromArray(S, panel, p + 1 * SHORTS);
-            ShortVector w2 = ShortVector.fromArray(S, panel, p + 2 * SHORTS);
-            ShortVector w3 = ShortVector.fromArray(S, panel, p + 3 * SHORTS);
+            ShortVector w0 = ShortVector.fromArray(S, panel, p);
+            ShortVector w1 = ShortVector.fromArray(S, panel, p + SHORTS);
             int xj = xb + j;
             ShortVector x;
             x = (ShortVector) IntVector.broadcast(I, xp[xj + 0 * HALF]).reinterpretShape(S, 0);
-            u00 = w0.mul(x).add(u00); u10 = w1.mul(x).add(u10); u20 = w2.mul(x).add(u20); u30 = w3.mul(x).add(u30);
+            a0 = w0.mul(x).add(a0);
+            c0 = w1.mul(x).add(c0);
             x = (ShortVector) IntVector.broadcast(I, xp[xj + 1 * HALF]).reinterpretShape(S, 0);
-            u01 = w0.mul(x).add(u01); u11 = w1.mul(x).add(u11); u21 = w2.mul(x).add(u21); u31 = w3.mul(x).add(u31);
+            a1 = w0.mul(x).add(a1);
+            c1 = w1.mul(x).add(c1);
             x = (ShortVector) IntVector.broadcast(I, xp[xj + 2 * HALF]).reinterpretShape(S, 0);
-            u02 = w0.mul(x).add(u02); u12 = w1.mul(x).add(u12); u22 = w2.mul(x).add(u22); u32 = w3.mul(x).add(u32);
+            a2 = w0.mul(x).add(a2);
+            c2 = w1.mul(x).add(c2);
             x = (ShortVector) IntVector.broadcast(I, xp[xj + 3 * HALF]).reinterpretShape(S, 0);
-            u03 = w0.mul(x).add(u03); u13 = w1.mul(x).add(u13); u23 = w2.mul(x).add(u23); u33 = w3.mul(x).add(u33);
+            a3 = w0.mul(x).add(a3);
+            c3 = w1.mul(x).add(c3);
             x = (ShortVector) IntVector.broadcast(I, xp[xj + 4 * HALF]).reinterpretShape(S, 0);
-            u04 = w0.mul(x).add(u04); u14 = w1.mul(x).add(u14); u24 = w2.mul(x).add(u24); u34 = w3.mul(x).add(u34);
+            a4 = w0.mul(x).add(a4);
+            c4 = w1.mul(x).add(c4);
         }
-        FloatVector d0 = FloatVector.fromArray(F, ps, b * ROWS + 0 * LANES);
-        FloatVector d1 = FloatVector.fromArray(F, ps, b * ROWS + 1 * LANES);
-        FloatVector d2 = FloatVector.fromArray(F, ps, b * ROWS + 2 * LANES);
-        FloatVector d3 = FloatVector.fromArray(F, ps, b * ROWS + 3 * LANES);
+        int o = v * SHORTS;
+        a0.intoArray(sums, o + 0 * SUMS_STEP);
+        c0.intoArray(sums, o + 0 * SUMS_STEP + SHORTS);
+        a1.intoArray(sums, o + 1 * SUMS_STEP);
+        c1.intoArray(sums, o + 1 * SUMS_STEP + SHORTS);
+        a2.intoArray(sums, o + 2 * SUMS_STEP);
+        c2.intoArray(sums, o + 2 * SUMS_STEP + SHORTS);
+        a3.intoArray(sums, o + 3 * SUMS_STEP);
+        c3.intoArray(sums, o + 3 * SUMS_STEP + SHORTS);
+        a4.intoArray(sums, o + 4 * SUMS_STEP);
+        c4.intoArray(sums, o + 4 * SUMS_STEP + SHORTS);
+    }
+
+    /**
+     * Block {@code b}'s {@link #sums} of a whole panel, as floats, times the weights' scales at
+     * {@code ps[b * ROWS ..]} and the tokens' at {@code xd[xdo + b * TOKENS ..]}, added to token
+     * {@code t}'s results at {@code acc[t * ROWS ..]}. An int lane's two 16-bit sums are added
+     * ({@code p + (p << 16)} leaves their sum in the top half) and sign-extended.
+     */
+    private static void scale(short[] sums, float[] ps, float[] xd, int xdo, int b, float[] acc) {
         int db = xdo + b * TOKENS;
-        FloatVector e;
-        IntVector p;
-        e = FloatVector.broadcast(F, xd[db + 0]);
-        p = (IntVector) u00.reinterpretShape(I, 0);
-        ((FloatVector) p.add(p.lanewise(VectorOperators.LSHL, 16)).lanewise(VectorOperators.ASHR, 16).convertShape(VectorOperators.I2F, F, 0))
-                .fma(d0.mul(e), FloatVector.fromArray(F, acc, 0 * ROWS + 0 * LANES)).intoArray(acc, 0 * ROWS + 0 * LANES);
-        p = (IntVector) u10.reinterpretShape(I, 0);
-        ((FloatVector) p.add(p.lanewise(VectorOperators.LSHL, 16)).lanewise(VectorOperators.ASHR, 16).convertShape(VectorOperators.I2F, F, 0))
-                .fma(d1.mul(e), FloatVector.fromArray(F, acc, 0 * ROWS + 1 * LANES)).intoArray(acc, 0 * ROWS + 1 * LANES);
-        p = (IntVector) u20.reinterpretShape(I, 0);
-        ((FloatVector) p.add(p.lanewise(VectorOperators.LSHL, 16)).lanewise(VectorOperators.ASHR, 16).convertShape(VectorOperators.I2F, F, 0))
-                .fma(d2.mul(e), FloatVector.fromArray(F, acc, 0 * ROWS + 2 * LANES)).intoArray(acc, 0 * ROWS + 2 * LANES);
-        p = (IntVector) u30.reinterpretShape(I, 0);
-        ((FloatVector) p.add(p.lanewise(VectorOperators.LSHL, 16)).lanewise(VectorOperators.ASHR, 16).convertShape(VectorOperators.I2F, F, 0))
-                .fma(d3.mul(e), FloatVector.fromArray(F, acc, 0 * ROWS + 3 * LANES)).intoArray(acc, 0 * ROWS + 3 * LANES);
-        e = FloatVector.broadcast(F, xd[db + 1]);
-        p = (IntVector) u01.reinterpretShape(I, 0);
-        ((FloatVector) p.add(p.lanewise(VectorOperators.LSHL, 16)).lanewise(VectorOperators.ASHR, 16).convertShape(VectorOperators.I2F, F, 0))
-                .fma(d0.mul(e), FloatVector.fromArray(F, acc, 1 * ROWS + 0 * LANES)).intoArray(acc, 1 * ROWS + 0 * LANES);
-        p = (IntVector) u11.reinterpretShape(I, 0);
-        ((FloatVector) p.add(p.lanewise(VectorOperators.LSHL, 16)).lanewise(VectorOperators.ASHR, 16).convertShape(VectorOperators.I2F, F, 0))
-                .fma(d1.mul(e), FloatVector.fromArray(F, acc, 1 * ROWS + 1 * LANES)).intoArray(acc, 1 * ROWS + 1 * LANES);
-        p = (IntVector) u21.reinterpretShape(I, 0);
-        ((FloatVector) p.add(p.lanewise(VectorOperators.LSHL, 16)).lanewise(VectorOperators.ASHR, 16).convertShape(VectorOperators.I2F, F, 0))
-                .fma(d2.mul(e), FloatVector.fromArray(F, acc, 1 * ROWS + 2 * LANES)).intoArray(acc, 1 * ROWS + 2 * LANES);
-        p = (IntVector) u31.reinterpretShape(I, 0);
-        ((FloatVector) p.add(p.lanewise(VectorOperators.LSHL, 16)).lanewise(VectorOperators.ASHR, 16).convertShape(VectorOperators.I2F, F, 0))
-                .fma(d3.mul(e), FloatVector.fromArray(F, acc, 1 * ROWS + 3 * LANES)).intoArray(acc, 1 * ROWS + 3 * LANES);
-        e = FloatVector.broadcast(F, xd[db + 2]);
-        p = (IntVector) u02.reinterpretShape(I, 0);
-        ((FloatVector) p.add(p.lanewise(VectorOperators.LSHL, 16)).lanewise(VectorOperators.ASHR, 16).convertShape(VectorOperators.I2F, F, 0))
-                .fma(d0.mul(e), FloatVector.fromArray(F, acc, 2 * ROWS + 0 * LANES)).intoArray(acc, 2 * ROWS + 0 * LANES);
-        p = (IntVector) u12.reinterpretShape(I, 0);
-        ((FloatVector) p.add(p.lanewise(VectorOperators.LSHL, 16)).lanewise(VectorOperators.ASHR, 16).convertShape(VectorOperators.I2F, F, 0))
-                .fma(d1.mul(e), FloatVector.fromArray(F, acc, 2 * ROWS + 1 * LANES)).intoArray(acc, 2 * ROWS + 1 * LANES);
-        p = (IntVector) u22.reinterpretShape(I, 0);
-        ((FloatVector) p.add(p.lanewise(VectorOperators.LSHL, 16)).lanewise(VectorOperators.ASHR, 16).convertShape(VectorOperators.I2F, F, 0))
-                .fma(d2.mul(e), FloatVector.fromArray(F, acc, 2 * ROWS + 2 * LANES)).intoArray(acc, 2 * ROWS + 2 * LANES);
-        p = (IntVector) u32.reinterpretShape(I, 0);
-        ((FloatVector) p.add(p.lanewise(VectorOperators.LSHL, 16)).lanewise(VectorOperators.ASHR, 16).convertShape(VectorOperators.I2F, F, 0))
-                .fma(d3.mul(e), FloatVector.fromArray(F, acc, 2 * ROWS + 3 * LANES)).intoArray(acc, 2 * ROWS + 3 * LANES);
-        e = FloatVector.broadcast(F, xd[db + 3]);
-        p = (IntVector) u03.reinterpretShape(I, 0);
-        ((FloatVector) p.add(p.lanewise(VectorOperators.LSHL, 16)).lanewise(VectorOperators.ASHR, 16).convertShape(VectorOperators.I2F, F, 0))
-                .fma(d0.mul(e), FloatVector.fromArray(F, acc, 3 * ROWS + 0 * LANES)).intoArray(acc, 3 * ROWS + 0 * LANES);
-        p = (IntVector) u13.reinterpretShape(I, 0);
-        ((FloatVector) p.add(p.lanewise(VectorOperators.LSHL, 16)).lanewise(VectorOperators.ASHR, 16).convertShape(VectorOperators.I2F, F, 0))
-                .fma(d1.mul(e), FloatVector.fromArray(F, acc, 3 * ROWS + 1 * LANES)).intoArray(acc, 3 * ROWS + 1 * LANES);
-        p = (IntVector) u23.reinterpretShape(I, 0);
-        ((FloatVector) p.add(p.lanewise(VectorOperators.LSHL, 16)).lanewise(VectorOperators.ASHR, 16).convertShape(VectorOperators.I2F, F, 0))
-                .fma(d2.mul(e), FloatVector.fromArray(F, acc, 3 * ROWS + 2 * LANES)).intoArray(acc, 3 * ROWS + 2 * LANES);
-        p = (IntVector) u33.reinterpretShape(I, 0);
-        ((FloatVector) p.add(p.lanewise(VectorOperators.LSHL, 16)).lanewise(VectorOperators.ASHR, 16).convertShape(VectorOperators.I2F, F, 0))
-                .fma(d3.mul(e), FloatVector.fromArray(F, acc, 3 * ROWS + 3 * LANES)).intoArray(acc, 3 * ROWS + 3 * LANES);
-        e = FloatVector.broadcast(F, xd[db + 4]);
-        p = (IntVector) u04.reinterpretShape(I, 0);
-        ((FloatVector) p.add(p.lanewise(VectorOperators.LSHL, 16)).lanewise(VectorOperators.ASHR, 16).convertShape(VectorOperators.I2F, F, 0))
-                .fma(d0.mul(e), FloatVector.fromArray(F, acc, 4 * ROWS + 0 * LANES)).intoArray(acc, 4 * ROWS + 0 * LANES);
-        p = (IntVector) u14.reinterpretShape(I, 0);
-        ((FloatVector) p.add(p.lanewise(VectorOperators.LSHL, 16)).lanewise(VectorOperators.ASHR, 16).convertShape(VectorOperators.I2F, F, 0))
-                .fma(d1.mul(e), FloatVector.fromArray(F, acc, 4 * ROWS + 1 * LANES)).intoArray(acc, 4 * ROWS + 1 * LANES);
-        p = (IntVector) u24.reinterpretShape(I, 0);
-        ((FloatVector) p.add(p.lanewise(VectorOperators.LSHL, 16)).lanewise(VectorOperators.ASHR, 16).convertShape(VectorOperators.I2F, F, 0))
-                .fma(d2.mul(e), FloatVector.fromArray(F, acc, 4 * ROWS + 2 * LANES)).intoArray(acc, 4 * ROWS + 2 * LANES);
-        p = (IntVector) u34.reinterpretShape(I, 0);
-        ((FloatVector) p.add(p.lanewise(VectorOperators.LSHL, 16)).lanewise(VectorOperators.ASHR, 16).convertShape(VectorOperators.I2F, F, 0))
-                .fma(d3.mul(e), FloatVector.fromArray(F, acc, 4 * ROWS + 3 * LANES)).intoArray(acc, 4 * ROWS + 3 * LANES);
+        for (int t = 0; t < TOKENS; t++) {
+            FloatVector e = FloatVector.broadcast(F, xd[db + t]);
+            for (int v = 0; v < 4; v++) {
+                IntVector p = (IntVector) ShortVector.fromArray(S, sums, t * SUMS_STEP + v * SHORTS).reinterpretShape(I, 0);
+                int a = t * ROWS + v * LANES;
+                ((FloatVector) p.add(p.lanewise(VectorOperators.LSHL, 16)).lanewise(VectorOperators.ASHR, 16).convertShape(VectorOperators.I2F, F, 0))
+                        .fma(FloatVector.fromArray(F, ps, b * ROWS + v * LANES).mul(e), FloatVector.fromArray(F, acc, a)).intoArray(acc, a);
+            }
+        }
     }
 
     /** One thread's buffers, grown to the widest matrix multiplied. */
@@ -301,6 +266,8 @@ final class Q4_0Pairs {
         short[] panel = new short[0];
         float[] scales = new float[0];
         final float[] acc = new float[TOKENS * ROWS];
+        /** {@link #sums} of one block, on their way to {@link #acc}. */
+        final short[] sums = new short[TOKENS * SUMS_STEP];
 
         Scratch ensure(int blocks) {
             if (scales.length < blocks * ROWS) {
