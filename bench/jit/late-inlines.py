@@ -22,6 +22,7 @@ import re
 import sys
 
 # Vector API intrinsics (jdk.internal.vm.vector.VectorSupport), which C2 always inlines late.
+# Q4_0PairsCompileTest (operators-gpu) checks one kernel the same way, with the same list.
 INTRINSICS = {
     "binaryOp", "blend", "broadcastCoerced", "broadcastInt", "compare", "convert", "extract",
     "fromBitsCoerced", "insert", "load", "loadMasked", "maskReductionCoerced", "rearrangeOp",

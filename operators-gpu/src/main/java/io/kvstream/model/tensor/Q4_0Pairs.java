@@ -37,8 +37,8 @@ import jdk.incubator.vector.VectorSpecies;
  * <p>Java 25 only ({@link Q8_0Tokens#PAIRS}): on 17 and 21 some fresh JVMs compiled this
  * kernel's conversions or the stores of its sums without intrinsics, whatever form it was
  * written in (22-31 instead of 150-180 tokens/s of prefill, in 1 of 5 to 3 of 8 JVMs; Java 25 in
- * none of 13 then, in 2 of 80 later: see {@link #sums}), so they keep {@link Q4_0xQ8_0Dot#manyTokens} at every step size and never load
- * this class.
+ * none of 13 then, in 2 of 80 later: see {@link #sums}), so they keep {@link
+ * Q4_0xQ8_0Dot#manyTokens} at every step size and never load this class.
  *
  * <p>Written out by hand, as {@link Q4_0x32Tensor}'s kernels are, for the same reason; species
  * are named in every conversion ({@code convertShape}, {@code reinterpretShape}), since the
@@ -111,10 +111,11 @@ final class Q4_0Pairs {
             for (int g = 0; g < groups; g++) {
                 Arrays.fill(s.acc, 0f);
                 int xo = g * blocks * HALF * TOKENS;
+                int xdo = g * blocks * TOKENS;
                 for (int b = 0; b < blocks; b++) {
                     sums(s.panel, x.pairs, xo, b, 0, s.sums);
                     sums(s.panel, x.pairs, xo, b, 2, s.sums);
-                    scale(s.sums, s.scales, x.d, g * blocks * TOKENS, b, s.acc);
+                    scale(s.sums, s.scales, x.d, xdo, b, s.acc);
                 }
                 int tokens = Math.min(TOKENS, x.tokens - g * TOKENS);
                 for (int t = 0; t < tokens; t++) {

@@ -1,7 +1,9 @@
 package io.kvstream.model.tensor;
 
-import static org.assertj.core.api.Assertions.assertThat;
-import static org.junit.jupiter.api.Assumptions.assumeTrue;
+import io.kvstream.model.gguf.RowEncoder;
+
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
 
 import java.io.IOException;
 import java.nio.ByteBuffer;
@@ -19,8 +21,8 @@ import java.util.concurrent.TimeUnit;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 
-import org.junit.jupiter.api.Test;
-import org.junit.jupiter.api.io.TempDir;
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 /**
  * C2 compiles {@link Q4_0Pairs}' kernels whole: no Vector API call inlined late, no intrinsic
@@ -109,11 +111,12 @@ class Q4_0PairsCompileTest {
             SplittableRandom random = new SplittableRandom(7);
             int blocks = rows * cols / GgmlType.Q4_0.blockSize();
             ByteBuffer data = ByteBuffer.allocateDirect(blocks * GgmlType.Q4_0.bytesPerBlock()).order(ByteOrder.LITTLE_ENDIAN);
-            while (data.hasRemaining()) {
-                data.put((byte) random.nextInt(256));
-            }
-            for (int b = 0; b < blocks; b++) {
-                data.putShort(b * GgmlType.Q4_0.bytesPerBlock(), Float16.fromFloat((float) (0.001 + 0.01 * random.nextDouble())));
+            float[] row = new float[cols];
+            for (int r = 0; r < rows; r++) {
+                for (int c = 0; c < cols; c++) {
+                    row[c] = (float) random.nextGaussian();
+                }
+                RowEncoder.encodeRow(GgmlType.Q4_0, row, data);
             }
             data.clear();
             FloatTensor w = Tensors.interleaved(Tensors.wrap("w", GgmlType.Q4_0, rows, cols, data), Activations.Q8_0);
